@@ -1,0 +1,117 @@
+/**
+ * The pool's bookkeeping: which sessions exist and in which phase, which are idle, who waits.
+ *
+ * Only the pool machine touches it, and only inside its synchronous transitions, so nothing else
+ * can observe it half-updated. Its collections are mutated in place on purpose: copying the waiter
+ * queue on every event made each acquire cost O(waiters) (see docs/architecture.md).
+ */
+
+/** starting: spawning or warming. idle: ready, in no one's hands. leased: granted to a caller.
+ *  stopping: being killed; it still holds its slot until its process has exited. */
+export type SessionPhase = 'starting' | 'idle' | 'leased' | 'stopping';
+
+export interface SessionRecord {
+  id: string;
+  phase: SessionPhase;
+  /** Set when a retirement rule fired while the session was leased: it goes when it comes back. */
+  retireOnRelease: boolean;
+}
+
+export interface Waiter {
+  id: string;
+  hasDeadline: boolean;
+}
+
+export interface PoolCounters {
+  acquisitions: number;
+  poolHits: number;
+  poolMisses: number;
+  timeouts: number;
+  created: number;
+  creationFailures: number;
+  died: number;
+}
+
+export interface Grant {
+  waiter: Waiter;
+  sessionId: string;
+}
+
+export class Ledger {
+  readonly sessions = new Map<string, SessionRecord>();
+  /** Idle session ids; the most recently used is last, so the hottest session is reused first. */
+  readonly idle: string[] = [];
+  /** Waiting acquires in arrival order (a Map iterates in insertion order: FIFO with O(1) removal). */
+  readonly waiters = new Map<string, Waiter>();
+  readonly phaseCounts: Record<SessionPhase, number> = { starting: 0, idle: 0, leased: 0, stopping: 0 };
+  readonly counters: PoolCounters = {
+    acquisitions: 0,
+    poolHits: 0,
+    poolMisses: 0,
+    timeouts: 0,
+    created: 0,
+    creationFailures: 0,
+    died: 0,
+  };
+  /** Start failures in a row; drives the spawn backoff. */
+  consecutiveFailures = 0;
+  /** True while a backoff delay after a start failure runs: no spawns until it ends. */
+  spawnPaused = false;
+  #sessionSerial = 0;
+
+  /** Every session that holds a slot, stopping ones included. */
+  get occupied(): number {
+    return this.sessions.size;
+  }
+
+  addStarting(): string {
+    const id = `s${++this.#sessionSerial}`;
+    this.sessions.set(id, { id, phase: 'starting', retireOnRelease: false });
+    this.phaseCounts.starting++;
+    return id;
+  }
+
+  setPhase(record: SessionRecord, phase: SessionPhase): void {
+    if (record.phase === 'idle') this.#removeIdle(record.id);
+    this.phaseCounts[record.phase]--;
+    record.phase = phase;
+    this.phaseCounts[phase]++;
+    if (phase === 'idle') this.idle.push(record.id);
+  }
+
+  remove(record: SessionRecord): void {
+    if (record.phase === 'idle') this.#removeIdle(record.id);
+    this.phaseCounts[record.phase]--;
+    this.sessions.delete(record.id);
+  }
+
+  /** Pairs the oldest waiters with idle sessions until one side runs out. */
+  takeGrants(): Grant[] {
+    const grants: Grant[] = [];
+    while (this.waiters.size > 0 && this.idle.length > 0) {
+      const waiter = this.oldestWaiter()!;
+      const sessionId = this.idle[this.idle.length - 1]!;
+      this.waiters.delete(waiter.id);
+      this.setPhase(this.sessions.get(sessionId)!, 'leased');
+      grants.push({ waiter, sessionId });
+    }
+    return grants;
+  }
+
+  oldestWaiter(): Waiter | undefined {
+    return this.waiters.values().next().value;
+  }
+
+  /** How many sessions to start now: enough for every waiter plus minIdle, within maxSessions. */
+  spawnsNeeded(minIdle: number, maxSessions: number): number {
+    if (this.spawnPaused) return 0;
+    const demand = this.waiters.size + minIdle - this.phaseCounts.idle - this.phaseCounts.starting;
+    const room = maxSessions - this.occupied;
+    return Math.max(0, Math.min(demand, room));
+  }
+
+  #removeIdle(id: string): void {
+    const index = this.idle.lastIndexOf(id);
+    if (index !== -1) this.idle.splice(index, 1);
+  }
+}

@@ -1,0 +1,270 @@
+import { enqueueActions, setup, type EventObject } from 'xstate';
+import { Ledger, type SessionRecord } from './pool.ledger.js';
+import { sessionMachine, type SessionInput, type SessionReport } from './session.machine.js';
+import type { DeathCause, ProcessExit, StopReason } from './session.types.js';
+
+/**
+ * The supervisor. It owns capacity: the sessions it spawned and a FIFO queue of waiting acquires.
+ *
+ * Every transition is synchronous. A grant is an emitted event, a spawn is a child actor that
+ * reports back with `session.ready` or `session.died`, a timeout is a delayed event. Capacity is
+ * taken in the same transition that spawns, so sessions (starting and stopping ones included)
+ * never exceed maxSessions, and no code path can wait while holding anything.
+ */
+
+export interface PoolConfig {
+  minIdle: number;
+  maxSessions: number;
+  /** 0 turns health checks off. */
+  healthCheckIntervalMs: number;
+  releasePolicy: 'keep' | 'recycle';
+  /** Delay before the next spawn after consecutive start failures: initialMs, doubling up to maxMs. */
+  backoff: { initialMs: number; maxMs: number };
+  session: Omit<SessionInput, 'id'>;
+}
+
+export interface PoolContext {
+  config: PoolConfig;
+  ledger: Ledger;
+}
+
+export type PoolEvent =
+  | { type: 'ACQUIRE'; waiterId: string; timeoutMs: number | null }
+  | { type: 'CANCEL_WAITER'; waiterId: string }
+  | { type: 'WAITER_EXPIRED'; waiterId: string }
+  | { type: 'RELEASE'; sessionId: string }
+  | { type: 'DESTROY'; sessionId: string }
+  | { type: 'SHUTDOWN' }
+  | { type: 'HEALTH_TICK' }
+  | { type: 'SPAWN_RETRY' }
+  | SessionReport;
+
+export type AcquireFailure = 'timeout' | 'closed' | 'aborted' | 'startFailed';
+
+export type PoolEmitted =
+  | { type: 'granted'; waiterId: string; sessionId: string }
+  | { type: 'acquireFailed'; waiterId: string; reason: AcquireFailure; cause?: DeathCause }
+  | { type: 'sessionSpawned'; sessionId: string }
+  | { type: 'sessionReady'; sessionId: string; pid: number }
+  | { type: 'sessionDied'; sessionId: string; phase: SessionRecord['phase']; cause: DeathCause; exit: ProcessExit | null }
+  | { type: 'spawnFailed'; sessionId: string; cause: DeathCause; retryInMs: number }
+  | { type: 'closed' };
+
+const HEALTH_TIMER = 'healthTick';
+const SPAWN_RETRY_TIMER = 'spawnRetry';
+const waiterTimer = (waiterId: string): string => `waiter:${waiterId}`;
+
+export function backoffDelay(failures: number, backoff: PoolConfig['backoff']): number {
+  return Math.min(backoff.initialMs * 2 ** Math.max(0, failures - 1), backoff.maxMs);
+}
+
+type SessionActor = { src: 'session'; logic: typeof sessionMachine; id: string | undefined };
+/** The `enqueue` of the pool's enqueueActions, which the helpers below write their effects to. */
+type Enqueue = Parameters<
+  Parameters<typeof enqueueActions<PoolContext, PoolEvent, undefined, PoolEvent, SessionActor, never, never, never, PoolEmitted>>[0]
+>[0]['enqueue'];
+
+/** Hands idle sessions to the oldest waiters, then starts what demand and minIdle still call for. */
+function settle(context: PoolContext, enqueue: Enqueue): void {
+  const { ledger, config } = context;
+  for (const { waiter, sessionId } of ledger.takeGrants()) {
+    if (waiter.hasDeadline) enqueue.cancel(waiterTimer(waiter.id));
+    enqueue.emit({ type: 'granted', waiterId: waiter.id, sessionId });
+  }
+  const spawns = ledger.spawnsNeeded(config.minIdle, config.maxSessions);
+  for (let i = 0; i < spawns; i++) {
+    const sessionId = ledger.addStarting();
+    enqueue.spawnChild('session', { id: sessionId, input: { ...config.session, id: sessionId } });
+    enqueue.emit({ type: 'sessionSpawned', sessionId });
+  }
+}
+
+function stopSession(ledger: Ledger, record: SessionRecord, reason: StopReason, enqueue: Enqueue): void {
+  ledger.setPhase(record, 'stopping');
+  enqueue.sendTo(record.id, { type: 'STOP', reason });
+}
+
+function failWaiter(ledger: Ledger, waiterId: string, reason: AcquireFailure, enqueue: Enqueue, cause?: DeathCause): void {
+  const waiter = ledger.waiters.get(waiterId);
+  if (waiter === undefined) return;
+  ledger.waiters.delete(waiterId);
+  if (waiter.hasDeadline) enqueue.cancel(waiterTimer(waiterId));
+  enqueue.emit(cause === undefined ? { type: 'acquireFailed', waiterId, reason } : { type: 'acquireFailed', waiterId, reason, cause });
+}
+
+/** Removes a dead session from the books and from the actor tree. Returns the phase it was in. */
+function buryDead(context: PoolContext, event: DeathReport, enqueue: Enqueue): SessionRecord['phase'] | null {
+  const record = context.ledger.sessions.get(event.sessionId);
+  if (record === undefined) return null;
+  const phase = record.phase;
+  context.ledger.remove(record);
+  enqueue.stopChild(event.sessionId);
+  enqueue.emit({ type: 'sessionDied', sessionId: event.sessionId, phase, cause: event.cause, exit: event.exit });
+  return phase;
+}
+
+function onStartFailure(context: PoolContext, sessionId: string, cause: DeathCause, enqueue: Enqueue): void {
+  const { ledger, config } = context;
+  ledger.counters.creationFailures++;
+  ledger.consecutiveFailures++;
+  const retryInMs = backoffDelay(ledger.consecutiveFailures, config.backoff);
+  enqueue.emit({ type: 'spawnFailed', sessionId, cause, retryInMs });
+  // The oldest waiter learns why at once rather than waiting out its timeout; others wait for the retry.
+  const oldest = ledger.oldestWaiter();
+  if (oldest !== undefined) failWaiter(ledger, oldest.id, 'startFailed', enqueue, cause);
+  ledger.spawnPaused = true;
+  enqueue.cancel(SPAWN_RETRY_TIMER);
+  enqueue.raise({ type: 'SPAWN_RETRY' }, { delay: retryInMs, id: SPAWN_RETRY_TIMER });
+}
+
+function scheduleHealthTick(context: PoolContext, enqueue: Enqueue): void {
+  const interval = context.config.healthCheckIntervalMs;
+  if (interval > 0) enqueue.raise({ type: 'HEALTH_TICK' }, { delay: interval, id: HEALTH_TIMER });
+}
+
+type DeathReport = Extract<SessionReport, { type: 'session.died' }>;
+
+const ACTOR_ERROR_PREFIX = 'xstate.error.actor.';
+
+/**
+ * A session's own death report, or the error event of a session actor that threw. The second is a
+ * bug in this library, not in user code; it is contained like a crash so the pool itself never fails.
+ */
+function deathReport(event: EventObject): DeathReport | null {
+  if (event.type === 'session.died') return event as DeathReport;
+  if (!event.type.startsWith(ACTOR_ERROR_PREFIX)) return null;
+  const message = `session actor failed: ${String((event as { error?: unknown }).error)}`;
+  return { type: 'session.died', sessionId: event.type.slice(ACTOR_ERROR_PREFIX.length), exit: null, cause: { kind: 'protocolError', message } };
+}
+
+export const poolMachine = setup({
+  types: {
+    input: {} as PoolConfig,
+    context: {} as PoolContext,
+    events: {} as PoolEvent,
+    emitted: {} as PoolEmitted,
+  },
+  actors: { session: sessionMachine },
+  guards: {
+    allSessionsGone: ({ context }) => context.ledger.occupied === 0,
+  },
+  actions: {
+    openPool: enqueueActions(({ context, enqueue }) => {
+      settle(context, enqueue);
+      scheduleHealthTick(context, enqueue);
+    }),
+    acquire: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ACQUIRE') return;
+      const { ledger } = context;
+      ledger.counters.acquisitions++;
+      if (ledger.waiters.size === 0 && ledger.idle.length > 0) ledger.counters.poolHits++;
+      else ledger.counters.poolMisses++;
+      // Every acquire joins the queue and settle() serves the oldest first: one path keeps FIFO honest.
+      const waiter = { id: event.waiterId, hasDeadline: false };
+      ledger.waiters.set(waiter.id, waiter);
+      settle(context, enqueue);
+      if (event.timeoutMs !== null && ledger.waiters.has(waiter.id)) {
+        waiter.hasDeadline = true;
+        enqueue.raise({ type: 'WAITER_EXPIRED', waiterId: waiter.id }, { delay: event.timeoutMs, id: waiterTimer(waiter.id) });
+      }
+    }),
+    cancelWaiter: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'CANCEL_WAITER') return;
+      failWaiter(context.ledger, event.waiterId, 'aborted', enqueue);
+    }),
+    expireWaiter: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'WAITER_EXPIRED' || !context.ledger.waiters.has(event.waiterId)) return;
+      context.ledger.counters.timeouts++;
+      failWaiter(context.ledger, event.waiterId, 'timeout', enqueue);
+    }),
+    release: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'RELEASE' && event.type !== 'DESTROY') return;
+      const record = context.ledger.sessions.get(event.sessionId);
+      if (record === undefined || record.phase !== 'leased') return;
+      if (event.type === 'DESTROY') stopSession(context.ledger, record, 'destroyed', enqueue);
+      else if (context.config.releasePolicy === 'recycle') stopSession(context.ledger, record, 'recycled', enqueue);
+      else if (record.retireOnRelease) stopSession(context.ledger, record, 'retired', enqueue);
+      else context.ledger.setPhase(record, 'idle');
+      settle(context, enqueue);
+    }),
+    sessionReady: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'session.ready') return;
+      const { ledger } = context;
+      const record = ledger.sessions.get(event.sessionId);
+      if (record === undefined || record.phase !== 'starting') return;
+      ledger.consecutiveFailures = 0;
+      ledger.counters.created++;
+      ledger.setPhase(record, 'idle');
+      enqueue.emit({ type: 'sessionReady', sessionId: event.sessionId, pid: event.pid });
+      settle(context, enqueue);
+    }),
+    sessionDied: enqueueActions(({ context, event, enqueue }) => {
+      const report = deathReport(event);
+      if (report === null) return;
+      const phase = buryDead(context, report, enqueue);
+      if (phase === 'starting') onStartFailure(context, report.sessionId, report.cause, enqueue);
+      else if (phase === 'idle' || phase === 'leased') context.ledger.counters.died++;
+      if (phase !== null) settle(context, enqueue);
+    }),
+    checkIdleSessions: enqueueActions(({ context, enqueue }) => {
+      for (const sessionId of context.ledger.idle) enqueue.sendTo(sessionId, { type: 'HEALTH_CHECK' });
+      scheduleHealthTick(context, enqueue);
+    }),
+    resumeSpawning: enqueueActions(({ context, enqueue }) => {
+      context.ledger.spawnPaused = false;
+      settle(context, enqueue);
+    }),
+    closeDown: enqueueActions(({ context, enqueue }) => {
+      const { ledger } = context;
+      enqueue.cancel(HEALTH_TIMER);
+      enqueue.cancel(SPAWN_RETRY_TIMER);
+      for (const waiterId of [...ledger.waiters.keys()]) failWaiter(ledger, waiterId, 'closed', enqueue);
+      for (const record of ledger.sessions.values()) {
+        if (record.phase !== 'stopping') stopSession(ledger, record, 'shutdown', enqueue);
+      }
+    }),
+    refuseAcquire: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'ACQUIRE') enqueue.emit({ type: 'acquireFailed', waiterId: event.waiterId, reason: 'closed' });
+    }),
+    buryWhileClosing: enqueueActions(({ context, event, enqueue }) => {
+      const report = deathReport(event);
+      if (report !== null) buryDead(context, report, enqueue);
+    }),
+  },
+}).createMachine({
+  id: 'pool',
+  context: ({ input }) => ({ config: input, ledger: new Ledger() }),
+  initial: 'open',
+  states: {
+    open: {
+      entry: 'openPool',
+      on: {
+        ACQUIRE: { actions: 'acquire' },
+        CANCEL_WAITER: { actions: 'cancelWaiter' },
+        WAITER_EXPIRED: { actions: 'expireWaiter' },
+        RELEASE: { actions: 'release' },
+        DESTROY: { actions: 'release' },
+        'session.ready': { actions: 'sessionReady' },
+        'session.died': { actions: 'sessionDied' },
+        'xstate.error.actor.*': { actions: 'sessionDied' },
+        HEALTH_TICK: { actions: 'checkIdleSessions' },
+        SPAWN_RETRY: { actions: 'resumeSpawning' },
+        SHUTDOWN: 'closing',
+      },
+    },
+    // No new work; every session is being stopped. Done when the last process has exited.
+    closing: {
+      entry: 'closeDown',
+      always: { guard: 'allSessionsGone', target: 'closed' },
+      on: {
+        ACQUIRE: { actions: 'refuseAcquire' },
+        'session.died': { actions: 'buryWhileClosing' },
+        'xstate.error.actor.*': { actions: 'buryWhileClosing' },
+      },
+    },
+    closed: {
+      type: 'final',
+      entry: enqueueActions(({ enqueue }) => enqueue.emit({ type: 'closed' })),
+    },
+  },
+});

@@ -1,0 +1,339 @@
+import { assign, cancel, emit, enqueueActions, fromCallback, raise, sendParent, sendTo, setup } from 'xstate';
+import type {
+  DeathCause,
+  OutputStream,
+  ProcessCommand,
+  ProcessEvent,
+  ProcessExit,
+  ProcessInput,
+  StopReason,
+  WorkerResult,
+} from './session.types.js';
+
+/**
+ * One Python session: spawning → warming → ready ⇄ busy → stopping → dead.
+ *
+ * The machine is pure. The OS process lives in the `process` actor, invoked for the whole life of
+ * the session and supplied by src/ through `.provide()`; the machine only sends it commands and
+ * reacts to what it reports. Nothing here awaits: every slow step is a state that ends on an event.
+ */
+
+export interface SessionTimings {
+  /** Spawn until the worker's ready handshake. */
+  startTimeoutMs: number;
+  warmupTimeoutMs: number;
+  pingTimeoutMs: number;
+  /** After an execution's deadline interrupts the code, how long it may take to stop before the process is killed. */
+  interruptGraceMs: number;
+}
+
+export interface SessionInput {
+  id: string;
+  warmupCode: string | null;
+  timings: SessionTimings;
+}
+
+interface Execution {
+  requestId: number;
+  timeoutMs: number | null;
+}
+
+export interface SessionContext {
+  id: string;
+  warmupCode: string | null;
+  timings: SessionTimings;
+  pid: number | null;
+  executions: number;
+  current: Execution | null;
+  cause: DeathCause | null;
+  exit: ProcessExit | null;
+}
+
+export type SessionEvent =
+  | { type: 'EXECUTE'; requestId: number; code: string; timeoutMs?: number }
+  | { type: 'INTERRUPT' }
+  | { type: 'HEALTH_CHECK' }
+  | { type: 'STOP'; reason: StopReason }
+  | { type: 'EXECUTION_DEADLINE' }
+  | ProcessEvent;
+
+/** What a session tells whoever listens to it (the src/ bridge, an inspector, a test). */
+export type SessionEmitted =
+  | { type: 'output'; requestId: number; stream: OutputStream; text: string }
+  | { type: 'executed'; requestId: number; result: WorkerResult }
+  | { type: 'executionFailed'; requestId: number; cause: DeathCause; exit: ProcessExit | null }
+  | { type: 'rejected'; requestId: number; reason: 'busy' };
+
+/** What a session tells the pool that spawned it. */
+export type SessionReport =
+  | { type: 'session.ready'; sessionId: string; pid: number }
+  | { type: 'session.died'; sessionId: string; cause: DeathCause; exit: ProcessExit | null };
+
+const WARMUP_REQUEST = 0;
+const DEADLINE_TIMER = 'executionDeadline';
+
+function timeoutResult(timeoutMs: number, killed: boolean, executionCount: number): WorkerResult {
+  const message = killed
+    ? `execution exceeded ${timeoutMs} ms and did not stop when interrupted; its process was killed`
+    : `execution exceeded ${timeoutMs} ms and was interrupted`;
+  return {
+    status: 'timeout',
+    value: null,
+    data: null,
+    error: { name: 'TimeoutError', message, traceback: '' },
+    executionCount,
+    truncated: false,
+    durationMs: timeoutMs,
+  };
+}
+
+function exitCause(event: Extract<ProcessEvent, { type: 'process.exited' }>): DeathCause {
+  if (event.spawnError !== undefined) return { kind: 'spawnFailed', message: event.spawnError };
+  return { kind: 'exited', exitCode: event.exitCode, signal: event.signal, diagnostics: event.diagnostics };
+}
+
+export const sessionMachine = setup({
+  types: {
+    input: {} as SessionInput,
+    context: {} as SessionContext,
+    events: {} as SessionEvent,
+    emitted: {} as SessionEmitted,
+  },
+  actors: {
+    // Replaced by src/ with the real Python process; this stub never starts anything.
+    process: fromCallback<ProcessCommand, ProcessInput>(() => undefined),
+  },
+  delays: {
+    startTimeout: ({ context }) => context.timings.startTimeoutMs,
+    warmupTimeout: ({ context }) => context.timings.warmupTimeoutMs,
+    pingTimeout: ({ context }) => context.timings.pingTimeoutMs,
+    interruptGrace: ({ context }) => context.timings.interruptGraceMs,
+  },
+  guards: {
+    hasWarmup: ({ context }) => context.warmupCode !== null,
+    warmupSucceeded: ({ event }) => event.type === 'process.result' && event.result.status === 'ok',
+    isCurrentResult: ({ context, event }) =>
+      event.type === 'process.result' && event.requestId === context.current?.requestId,
+  },
+  actions: {
+    sendToProcess: sendTo('process', (_, command: ProcessCommand) => command),
+    recordExit: assign(({ context, event }) => {
+      if (event.type !== 'process.exited') return {};
+      return {
+        exit: { exitCode: event.exitCode, signal: event.signal },
+        cause: context.cause ?? exitCause(event),
+      };
+    }),
+    setCause: assign((_, cause: DeathCause) => ({ cause })),
+    recordPid: assign(({ event }) => (event.type === 'process.ready' ? { pid: event.pid } : {})),
+    recordWarmupFailure: assign(({ event }) => {
+      if (event.type !== 'process.result') return {};
+      const error = event.result.error ?? { name: 'Error', message: `warmup ended with status ${event.result.status}`, traceback: '' };
+      return { cause: { kind: 'warmupFailed' as const, error } };
+    }),
+    reportReady: sendParent(({ context }) => ({
+      type: 'session.ready' as const,
+      sessionId: context.id,
+      pid: context.pid ?? -1,
+    })),
+    reportDeath: sendParent(({ context }) => ({
+      type: 'session.died' as const,
+      sessionId: context.id,
+      cause: context.cause ?? { kind: 'exited', exitCode: null, signal: null },
+      exit: context.exit,
+    })),
+    startExecution: enqueueActions(({ enqueue, event }) => {
+      if (event.type !== 'EXECUTE') return;
+      const timeoutMs = event.timeoutMs ?? null;
+      enqueue.assign({ current: { requestId: event.requestId, timeoutMs } });
+      enqueue.sendTo('process', {
+        type: 'process.execute',
+        requestId: event.requestId,
+        code: event.code,
+        silent: false,
+      } satisfies ProcessCommand);
+      if (timeoutMs !== null) enqueue(raise({ type: 'EXECUTION_DEADLINE' }, { delay: timeoutMs, id: DEADLINE_TIMER }));
+    }),
+    forwardOutput: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'process.output' || context.current === null) return;
+      if (event.requestId !== context.current.requestId) return;
+      enqueue.emit({ type: 'output', requestId: event.requestId, stream: event.stream, text: event.text });
+    }),
+    finishExecution: enqueueActions(({ context, event, enqueue }, params: { deadlinePassed: boolean }) => {
+      if (event.type !== 'process.result' || context.current === null) return;
+      const interruptedByDeadline = params.deadlinePassed && event.result.status === 'interrupted';
+      const result = interruptedByDeadline
+        ? { ...timeoutResult(context.current.timeoutMs ?? 0, false, event.result.executionCount), durationMs: event.result.durationMs }
+        : event.result;
+      enqueue.emit({ type: 'executed', requestId: context.current.requestId, result });
+      enqueue.assign({ current: null, executions: context.executions + 1 });
+    }),
+    reportKilledByDeadline: enqueueActions(({ context, enqueue }) => {
+      if (context.current === null) return;
+      const result = timeoutResult(context.current.timeoutMs ?? 0, true, context.executions + 1);
+      enqueue.emit({ type: 'executed', requestId: context.current.requestId, result });
+      enqueue.assign({ current: null });
+    }),
+    failCurrentExecution: enqueueActions(({ context, enqueue }) => {
+      if (context.current === null || context.cause === null) return;
+      enqueue.emit({ type: 'executionFailed', requestId: context.current.requestId, cause: context.cause, exit: context.exit });
+      enqueue.assign({ current: null });
+    }),
+    rejectBusy: emit(({ event }) => ({
+      type: 'rejected' as const,
+      requestId: event.type === 'EXECUTE' ? event.requestId : -1,
+      reason: 'busy' as const,
+    })),
+    cancelDeadline: cancel(DEADLINE_TIMER),
+  },
+}).createMachine({
+  id: 'session',
+  context: ({ input }) => ({
+    id: input.id,
+    warmupCode: input.warmupCode,
+    timings: input.timings,
+    pid: null,
+    executions: 0,
+    current: null,
+    cause: null,
+    exit: null,
+  }),
+  invoke: {
+    id: 'process',
+    src: 'process',
+    input: ({ context }) => ({ sessionId: context.id }),
+    onError: {
+      target: '.dead',
+      actions: assign(({ event }) => ({ cause: { kind: 'spawnFailed' as const, message: String(event.error) } })),
+    },
+  },
+  initial: 'spawning',
+  on: {
+    // Wherever the session is, a process that exits on its own kills the session.
+    'process.exited': { target: '.dead', actions: 'recordExit' },
+    'process.protocolError': {
+      target: '.stopping',
+      actions: assign(({ event }) => ({ cause: { kind: 'protocolError' as const, message: event.message } })),
+    },
+    STOP: {
+      target: '.stopping',
+      actions: assign(({ event }) => ({ cause: { kind: 'stopped' as const, reason: event.reason } })),
+    },
+  },
+  states: {
+    spawning: {
+      on: {
+        'process.ready': [
+          { guard: 'hasWarmup', target: 'warming', actions: 'recordPid' },
+          { target: 'ready', actions: ['recordPid', 'reportReady'] },
+        ],
+      },
+      after: {
+        startTimeout: {
+          target: 'stopping',
+          actions: { type: 'setCause', params: ({ context }) => ({ kind: 'startTimeout', timeoutMs: context.timings.startTimeoutMs }) },
+        },
+      },
+    },
+    warming: {
+      entry: {
+        type: 'sendToProcess',
+        params: ({ context }) => ({
+          type: 'process.execute',
+          requestId: WARMUP_REQUEST,
+          code: context.warmupCode ?? '',
+          silent: true,
+        }),
+      },
+      on: {
+        'process.result': [
+          { guard: 'warmupSucceeded', target: 'ready', actions: 'reportReady' },
+          { target: 'stopping', actions: 'recordWarmupFailure' },
+        ],
+      },
+      after: {
+        warmupTimeout: {
+          target: 'stopping',
+          actions: { type: 'setCause', params: ({ context }) => ({ kind: 'warmupTimeout', timeoutMs: context.timings.warmupTimeoutMs }) },
+        },
+      },
+    },
+    ready: {
+      initial: 'idle',
+      on: {
+        EXECUTE: { target: 'busy', actions: 'startExecution' },
+      },
+      states: {
+        idle: {
+          on: { HEALTH_CHECK: 'checking' },
+        },
+        checking: {
+          entry: { type: 'sendToProcess', params: { type: 'process.ping' } },
+          on: { 'process.pong': 'idle' },
+          after: {
+            pingTimeout: {
+              target: '#session.stopping',
+              actions: { type: 'setCause', params: ({ context }) => ({ kind: 'healthCheckFailed', timeoutMs: context.timings.pingTimeoutMs }) },
+            },
+          },
+        },
+      },
+    },
+    busy: {
+      initial: 'running',
+      exit: 'cancelDeadline',
+      on: {
+        EXECUTE: { actions: 'rejectBusy' },
+        'process.output': { actions: 'forwardOutput' },
+      },
+      states: {
+        running: {
+          on: {
+            INTERRUPT: { actions: { type: 'sendToProcess', params: { type: 'process.interrupt' } } },
+            EXECUTION_DEADLINE: 'interrupting',
+            'process.result': {
+              guard: 'isCurrentResult',
+              target: '#session.ready',
+              actions: { type: 'finishExecution', params: { deadlinePassed: false } },
+            },
+          },
+        },
+        // The deadline passed: the code was interrupted and has a grace period to stop.
+        interrupting: {
+          entry: { type: 'sendToProcess', params: { type: 'process.interrupt' } },
+          on: {
+            'process.result': {
+              guard: 'isCurrentResult',
+              target: '#session.ready',
+              actions: { type: 'finishExecution', params: { deadlinePassed: true } },
+            },
+          },
+          after: { interruptGrace: 'killing' },
+        },
+        // The code ignored the interrupt (or sits in C code): the process goes, and the session with it.
+        killing: {
+          entry: [
+            { type: 'setCause', params: ({ context }) => ({ kind: 'executionTimeout', timeoutMs: context.current?.timeoutMs ?? 0 }) },
+            { type: 'sendToProcess', params: { type: 'process.kill' } },
+          ],
+          on: {
+            'process.exited': { target: '#session.dead', actions: ['recordExit', 'reportKilledByDeadline'] },
+          },
+        },
+      },
+    },
+    // The pool (or a failure) ended the session: kill the process and wait until the OS says it is gone.
+    stopping: {
+      entry: { type: 'sendToProcess', params: { type: 'process.kill' } },
+      on: {
+        'process.exited': { target: 'dead', actions: 'recordExit' },
+        STOP: {},
+        'process.protocolError': {},
+      },
+    },
+    dead: {
+      type: 'final',
+      entry: ['failCurrentExecution', 'reportDeath'],
+    },
+  },
+});

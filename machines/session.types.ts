@@ -1,0 +1,78 @@
+/**
+ * The vocabulary shared by the session machine, the process actor that src/ provides for it,
+ * and the pool that owns sessions. Plain data only: every value here can be logged, inspected
+ * or sent over the wire.
+ */
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/** A Python exception, as the worker reports it. */
+export interface PythonError {
+  name: string;
+  message: string;
+  traceback: string;
+}
+
+export type ExecutionStatus = 'ok' | 'error' | 'interrupted' | 'timeout';
+
+/** What the worker reports at the end of one execution (output travels separately, as it happens). */
+export interface WorkerResult {
+  status: ExecutionStatus;
+  value: string | null;
+  data: Record<string, unknown> | null;
+  error: PythonError | null;
+  executionCount: number;
+  truncated: boolean;
+  durationMs: number;
+}
+
+/** Why a session is dead. Every dead session records exactly one. */
+export type DeathCause =
+  | { kind: 'exited'; exitCode: number | null; signal: string | null; diagnostics?: string }
+  | { kind: 'spawnFailed'; message: string }
+  | { kind: 'startTimeout'; timeoutMs: number }
+  | { kind: 'warmupFailed'; error: PythonError }
+  | { kind: 'warmupTimeout'; timeoutMs: number }
+  | { kind: 'healthCheckFailed'; timeoutMs: number }
+  | { kind: 'executionTimeout'; timeoutMs: number }
+  | { kind: 'protocolError'; message: string }
+  | { kind: 'stopped'; reason: StopReason };
+
+export type StopReason = 'shutdown' | 'recycled' | 'retired' | 'destroyed';
+
+/** How the process ended, once it has. */
+export interface ProcessExit {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+/** Commands the session machine sends to its process actor. */
+export type ProcessCommand =
+  | { type: 'process.execute'; requestId: number; code: string; silent: boolean }
+  | { type: 'process.ping' }
+  | { type: 'process.interrupt' }
+  | { type: 'process.kill' };
+
+/**
+ * Events the process actor reports. `process.exited` comes exactly once, after the OS process
+ * is gone (or never started), and is the last event the actor sends.
+ */
+export type ProcessEvent =
+  | { type: 'process.ready'; pid: number }
+  | { type: 'process.output'; requestId: number | null; stream: OutputStream; text: string }
+  | { type: 'process.result'; requestId: number; result: WorkerResult }
+  | { type: 'process.pong' }
+  | { type: 'process.protocolError'; message: string }
+  | {
+      type: 'process.exited';
+      exitCode: number | null;
+      signal: string | null;
+      /** Set when the process could not be started at all (missing interpreter, ...). */
+      spawnError?: string;
+      /** The tail of what the interpreter wrote to its own stderr before the worker took over. */
+      diagnostics?: string;
+    };
+
+export interface ProcessInput {
+  sessionId: string;
+}

@@ -1,0 +1,86 @@
+import type { DeathCause, ProcessExit } from '../machines/session.types.js';
+
+/** Base class of every error PyREPL3 throws; `name` is always the concrete class name. */
+export class PyRepl3Error extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An option or argument was out of range or of the wrong type. Nothing was changed. */
+export class InvalidOptionError extends PyRepl3Error {}
+
+/** No session could be granted before the acquire's deadline. */
+export class AcquireTimeoutError extends PyRepl3Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no session became available within ${timeoutMs} ms`);
+  }
+}
+
+/** The pool is shutting down or shut down: it refuses new work and ends pending work with this. */
+export class PoolClosedError extends PyRepl3Error {
+  constructor(message = 'the pool is closed') {
+    super(message);
+  }
+}
+
+/** A session's Python process could not be started, did not answer, or its warmup code raised. */
+export class SessionStartError extends PyRepl3Error {
+  /** The Python traceback, when the failure was a Python exception (warmup). */
+  readonly traceback: string | undefined;
+  constructor(readonly reason: DeathCause) {
+    super(`session failed to start: ${describeDeath(reason)}`);
+    this.traceback = reason.kind === 'warmupFailed' ? reason.error.traceback : undefined;
+  }
+}
+
+/** The session's process died (crash, os._exit, signal, killed by the pool) while it was in use. */
+export class SessionDiedError extends PyRepl3Error {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  constructor(readonly reason: DeathCause, exit: ProcessExit | null) {
+    super(`session died: ${describeDeath(reason)}`);
+    this.exitCode = exit?.exitCode ?? null;
+    this.signal = exit?.signal ?? null;
+  }
+}
+
+/** execute() was called while the session was still running an earlier execution. */
+export class SessionBusyError extends PyRepl3Error {
+  constructor(sessionId: string) {
+    super(`session ${sessionId} is already executing; await the running execution first`);
+  }
+}
+
+/** The session handle was used after it was released back to the pool. */
+export class SessionReleasedError extends PyRepl3Error {
+  constructor(sessionId: string) {
+    super(`session ${sessionId} was released; acquire a session again to run code`);
+  }
+}
+
+export function describeDeath(cause: DeathCause): string {
+  switch (cause.kind) {
+    case 'exited': {
+      const how = cause.signal !== null ? `killed by ${cause.signal}` : `exited with code ${cause.exitCode}`;
+      return cause.diagnostics ? `process ${how}: ${cause.diagnostics.trim()}` : `process ${how}`;
+    }
+    case 'spawnFailed':
+      return cause.message;
+    case 'startTimeout':
+      return `the worker did not report ready within ${cause.timeoutMs} ms`;
+    case 'warmupFailed':
+      return `warmup code raised ${cause.error.name}: ${cause.error.message}`;
+    case 'warmupTimeout':
+      return `warmup code did not finish within ${cause.timeoutMs} ms`;
+    case 'healthCheckFailed':
+      return `no answer to a health check within ${cause.timeoutMs} ms`;
+    case 'executionTimeout':
+      return `an execution exceeded ${cause.timeoutMs} ms and ignored the interrupt; the process was killed`;
+    case 'protocolError':
+      return `protocol error: ${cause.message}`;
+    case 'stopped':
+      return `stopped by the pool (${cause.reason})`;
+  }
+}

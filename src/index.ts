@@ -1,0 +1,27 @@
+export { SessionPool } from './pool.js';
+export { Session } from './session.js';
+export type { SessionPoolOptions } from './options.js';
+export type {
+  AcquireOptions,
+  DeathCause,
+  ExecuteOptions,
+  ExecutionResult,
+  ExecutionStatus,
+  OutputChunk,
+  OutputStream,
+  PoolMetrics,
+  PythonError,
+  StopReason,
+} from './types.js';
+export {
+  AcquireTimeoutError,
+  InvalidOptionError,
+  PoolClosedError,
+  PyRepl3Error,
+  SessionBusyError,
+  SessionDiedError,
+  SessionReleasedError,
+  SessionStartError,
+} from './errors.js';
+export { poolMachine } from '../machines/pool.machine.js';
+export { sessionMachine } from '../machines/session.machine.js';

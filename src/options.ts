@@ -1,0 +1,123 @@
+import pino, { type Logger } from 'pino';
+import type { InspectionEvent, Observer } from 'xstate';
+import type { PoolConfig } from '../machines/pool.machine.js';
+import { InvalidOptionError } from './errors.js';
+
+export interface SessionPoolOptions {
+  /** Sessions kept warm and idle, ready to be granted at once. Default 1. */
+  minIdle?: number;
+  /** Hard cap on sessions, starting and stopping ones included. Default max(4, minIdle). */
+  maxSessions?: number;
+  /** Code every session runs before it is first granted (imports, setup). */
+  warmupCode?: string;
+  /** The Python command or path. Default 'python3'. */
+  pythonPath?: string;
+  /** How long acquire() waits by default. Default 30 000; Infinity waits without a deadline. */
+  acquireTimeoutMs?: number;
+  /** Idle sessions are pinged this often; one that does not answer is replaced. Default 30 000; 0 turns it off. */
+  healthCheckIntervalMs?: number;
+  /** 'keep' (default): a released session keeps its state. 'recycle': its process is replaced. */
+  releasePolicy?: 'keep' | 'recycle';
+  /** Extra environment variables for sessions. They start with PATH, HOME and LANG only. */
+  env?: Record<string, string>;
+  /** Spawn until the worker's handshake. Default 10 000. */
+  startTimeoutMs?: number;
+  /** Default 60 000. */
+  warmupTimeoutMs?: number;
+  /** Default 5 000. */
+  pingTimeoutMs?: number;
+  /** After a timeout interrupts an execution, how long before the process is killed. Default 2 000. */
+  interruptGraceMs?: number;
+  /** A pino logger; the pool logs through child loggers of it. Default: warnings to stderr. */
+  logger?: Logger;
+  /** An XState inspection observer, attached to the supervisor and every session actor. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+export interface NormalizedOptions {
+  config: PoolConfig;
+  pythonPath: string;
+  acquireTimeoutMs: number | null;
+  env: Record<string, string>;
+  logger: Logger;
+  inspect: SessionPoolOptions['inspect'];
+}
+
+const HOST_VARIABLES_KEPT = ['PATH', 'HOME', 'LANG'] as const;
+
+function count(options: SessionPoolOptions, name: keyof SessionPoolOptions, fallback: number, min = 0): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new InvalidOptionError(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function duration(options: SessionPoolOptions, name: keyof SessionPoolOptions, fallback: number): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new InvalidOptionError(`${name} must be a number of milliseconds >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A deadline in ms, or null for none (Infinity). Shared by the pool option and acquire(). */
+export function deadline(name: string, value: number): number | null {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new InvalidOptionError(`${name} must be a number of milliseconds >= 0 or Infinity, got ${String(value)}`);
+  }
+  return value === Infinity ? null : value;
+}
+
+function sessionEnv(extra: Record<string, string> | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of HOST_VARIABLES_KEPT) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra ?? {})) {
+    if (typeof value !== 'string') throw new InvalidOptionError(`env.${name} must be a string`);
+    env[name] = value;
+  }
+  return env;
+}
+
+export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options must be an object');
+  const minIdle = count(options, 'minIdle', 1);
+  const maxSessions = count(options, 'maxSessions', Math.max(4, minIdle), 1);
+  if (minIdle > maxSessions) {
+    throw new InvalidOptionError(`minIdle (${minIdle}) must not exceed maxSessions (${maxSessions})`);
+  }
+  const releasePolicy = options.releasePolicy ?? 'keep';
+  if (releasePolicy !== 'keep' && releasePolicy !== 'recycle') {
+    throw new InvalidOptionError(`releasePolicy must be 'keep' or 'recycle', got ${String(releasePolicy)}`);
+  }
+  const warmupCode = options.warmupCode ?? null;
+  if (warmupCode !== null && typeof warmupCode !== 'string') throw new InvalidOptionError('warmupCode must be a string');
+  const pythonPath = options.pythonPath ?? 'python3';
+  if (typeof pythonPath !== 'string' || pythonPath === '') throw new InvalidOptionError('pythonPath must be a non-empty string');
+  return {
+    config: {
+      minIdle,
+      maxSessions,
+      healthCheckIntervalMs: duration(options, 'healthCheckIntervalMs', 30_000),
+      releasePolicy,
+      backoff: { initialMs: 100, maxMs: 10_000 },
+      session: {
+        warmupCode,
+        timings: {
+          startTimeoutMs: duration(options, 'startTimeoutMs', 10_000),
+          warmupTimeoutMs: duration(options, 'warmupTimeoutMs', 60_000),
+          pingTimeoutMs: duration(options, 'pingTimeoutMs', 5_000),
+          interruptGraceMs: duration(options, 'interruptGraceMs', 2_000),
+        },
+      },
+    },
+    pythonPath,
+    acquireTimeoutMs: deadline('acquireTimeoutMs', options.acquireTimeoutMs ?? 30_000),
+    env: sessionEnv(options.env),
+    logger: options.logger ?? pino({ level: 'warn' }, pino.destination(2)),
+    inspect: options.inspect,
+  };
+}

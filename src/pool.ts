@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { createActor, toPromise, type Actor } from 'xstate';
+import { poolMachine, type PoolEmitted } from '../machines/pool.machine.js';
+import { sessionMachine } from '../machines/session.machine.js';
+import { AcquireTimeoutError, PoolClosedError, SessionStartError } from './errors.js';
+import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOptions } from './options.js';
+import { pythonProcessActor } from './process/python-process.js';
+import { Session } from './session.js';
+import { SessionLink, type SessionActorRef } from './session-link.js';
+import type { AcquireOptions, PoolMetrics } from './types.js';
+
+interface PendingAcquire {
+  resolve: (session: Session) => void;
+  reject: (error: unknown) => void;
+  timeoutMs: number | null;
+  detach: () => void;
+}
+
+/** Host-side bound on one result's output, whatever a worker sends. */
+const MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
+
+/**
+ * A pool of stateful Python sessions. This class is a thin bridge between promises and the
+ * supervisor actor (machines/pool.machine.ts): a call becomes an event, an emitted event settles
+ * the call. All decisions are the machine's.
+ */
+export class SessionPool implements AsyncDisposable {
+  /** Unique per pool; every worker process carries it on its command line. */
+  readonly id = `pool-${randomUUID()}`;
+  readonly #options: NormalizedOptions;
+  readonly #log: Logger;
+  readonly #actor: Actor<typeof poolMachine>;
+  readonly #links = new Map<string, SessionLink>();
+  readonly #pending = new Map<string, PendingAcquire>();
+  #waiterSerial = 0;
+  #running = false;
+  #started: Promise<void> | null = null;
+  #closed: Promise<void> | null = null;
+
+  constructor(options: SessionPoolOptions = {}) {
+    this.#options = normalizeOptions(options);
+    this.#log = this.#options.logger.child({ pool: this.id });
+    const process = pythonProcessActor({
+      pythonPath: this.#options.pythonPath,
+      env: this.#options.env,
+      workerConfig: { pool: this.id },
+      logger: this.#log,
+    });
+    const machine = poolMachine.provide({ actors: { session: sessionMachine.provide({ actors: { process } }) } });
+    const inspect = this.#options.inspect;
+    this.#actor = createActor(machine, { input: this.#options.config, ...(inspect ? { inspect } : {}) });
+    this.#listen();
+  }
+
+  /** Starts the pool; resolves when minIdle sessions are ready. Idempotent. */
+  start(): Promise<void> {
+    this.#started ??= this.#startOnce();
+    return this.#started;
+  }
+
+  /**
+   * A session for your exclusive use until you release it. Waits in FIFO order when none is idle.
+   * Rejects with AcquireTimeoutError, PoolClosedError, SessionStartError, or the signal's reason.
+   */
+  acquire(options: AcquireOptions = {}): Promise<Session> {
+    try {
+      if (this.#closed !== null) throw new PoolClosedError();
+      options.signal?.throwIfAborted();
+      const timeoutMs = options.timeoutMs === undefined ? this.#options.acquireTimeoutMs : deadline('timeoutMs', options.timeoutMs);
+      this.#run();
+      return this.#enqueue(timeoutMs, options.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Gives a session back; the same as `session.release()`. */
+  release(session: Session): Promise<void> {
+    return session.release();
+  }
+
+  /** Acquires a session, runs `fn` with it and always releases it. */
+  async withSession<T>(fn: (session: Session) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
+    const session = await this.acquire(options);
+    try {
+      return await fn(session);
+    } finally {
+      await session.release();
+    }
+  }
+
+  metrics(): PoolMetrics {
+    const { ledger } = this.#actor.getSnapshot().context;
+    const { starting, idle, leased, stopping } = ledger.phaseCounts;
+    return {
+      total: starting + idle + leased,
+      idle,
+      busy: leased,
+      starting,
+      stopping,
+      waiting: ledger.waiters.size,
+      ...ledger.counters,
+    };
+  }
+
+  /**
+   * Refuses new work, rejects every waiter with PoolClosedError, stops every session. Resolves when
+   * every Python process of the pool has exited. Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.#closed ??= this.#closeOnce();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  #run(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#actor.start();
+  }
+
+  #startOnce(): Promise<void> {
+    if (this.#closed !== null) return Promise.reject(new PoolClosedError());
+    const { minIdle } = this.#options.config;
+    return new Promise<void>((resolve, reject) => {
+      const subscriptions = [
+        this.#actor.on('sessionReady', () => {
+          if (this.#actor.getSnapshot().context.ledger.counters.created >= minIdle) done();
+        }),
+        this.#actor.on('spawnFailed', (event) => done(new SessionStartError(event.cause))),
+        this.#actor.on('closed', () => done(new PoolClosedError())),
+      ];
+      const done = (error?: Error): void => {
+        for (const subscription of subscriptions) subscription.unsubscribe();
+        if (error) reject(error);
+        else resolve();
+      };
+      this.#run();
+      if (minIdle === 0) done();
+    });
+  }
+
+  async #closeOnce(): Promise<void> {
+    if (!this.#running) return;
+    const finished = toPromise(this.#actor);
+    this.#actor.send({ type: 'SHUTDOWN' });
+    await finished;
+    this.#log.debug('pool closed');
+  }
+
+  #enqueue(timeoutMs: number | null, signal: AbortSignal | undefined): Promise<Session> {
+    const waiterId = `w${++this.#waiterSerial}`;
+    return new Promise<Session>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.#pending.delete(waiterId)) return;
+        this.#actor.send({ type: 'CANCEL_WAITER', waiterId });
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const detach = (): void => signal?.removeEventListener('abort', onAbort);
+      this.#pending.set(waiterId, { resolve, reject, timeoutMs, detach });
+      // The grant may be emitted synchronously inside this send: the waiter is registered first.
+      this.#actor.send({ type: 'ACQUIRE', waiterId, timeoutMs });
+    });
+  }
+
+  #take(waiterId: string): PendingAcquire | undefined {
+    const pending = this.#pending.get(waiterId);
+    if (pending === undefined) return undefined;
+    this.#pending.delete(waiterId);
+    pending.detach();
+    return pending;
+  }
+
+  #listen(): void {
+    const actor = this.#actor;
+    actor.on('sessionReady', (event) => {
+      const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
+      if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, MAX_OUTPUT_CHARS));
+      this.#log.debug({ sessionId: event.sessionId, pid: event.pid }, 'session ready');
+    });
+    actor.on('granted', (event) => this.#onGranted(event));
+    actor.on('acquireFailed', (event) => this.#onAcquireFailed(event));
+    actor.on('sessionDied', (event) => {
+      this.#links.delete(event.sessionId);
+      const expected = event.cause.kind === 'stopped';
+      this.#log[expected ? 'debug' : 'warn']({ sessionId: event.sessionId, phase: event.phase, cause: event.cause, exit: event.exit }, 'session ended');
+    });
+    actor.on('spawnFailed', (event) => {
+      this.#log.warn({ sessionId: event.sessionId, cause: event.cause, retryInMs: event.retryInMs }, 'session failed to start');
+    });
+    actor.subscribe({
+      error: (error) => {
+        // The supervisor handles every child failure itself; reaching here is a bug in PyREPL3.
+        this.#log.error({ err: error }, 'pool supervisor failed');
+        for (const waiterId of [...this.#pending.keys()]) this.#take(waiterId)?.reject(new PoolClosedError('the pool failed'));
+      },
+    });
+  }
+
+  #onGranted(event: Extract<PoolEmitted, { type: 'granted' }>): void {
+    const link = this.#links.get(event.sessionId);
+    const pending = this.#take(event.waiterId);
+    if (pending === undefined || link === undefined) {
+      // Nobody can take this grant: the session goes straight back rather than vanish.
+      this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId });
+      return;
+    }
+    pending.resolve(new Session(link, (sessionId) => this.#actor.send({ type: 'RELEASE', sessionId })));
+  }
+
+  #onAcquireFailed(event: Extract<PoolEmitted, { type: 'acquireFailed' }>): void {
+    const pending = this.#take(event.waiterId);
+    if (pending === undefined) return;
+    switch (event.reason) {
+      case 'timeout':
+        return pending.reject(new AcquireTimeoutError(pending.timeoutMs ?? 0));
+      case 'startFailed':
+        return pending.reject(new SessionStartError(event.cause ?? { kind: 'spawnFailed', message: 'unknown' }));
+      case 'closed':
+      case 'aborted':
+        return pending.reject(new PoolClosedError());
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import type { ProcessCommand, ProcessEvent, WorkerResult } from '../../machines/session.types.js';
+
+/**
+ * The wire format between the host and src/python/worker.py: one JSON object per line on the
+ * worker's private channel (fd 3), never on the user's stdout.
+ */
+
+type Frame = Record<string, unknown>;
+
+/** A command as the line the worker reads; null for commands that are signals, not messages. */
+export function encodeCommand(command: ProcessCommand): string | null {
+  switch (command.type) {
+    case 'process.execute':
+      return `${JSON.stringify({ op: 'exec', id: command.requestId, code: command.code, silent: command.silent })}\n`;
+    case 'process.ping':
+      return '{"op":"ping","id":0}\n';
+    case 'process.interrupt':
+    case 'process.kill':
+      return null;
+  }
+}
+
+/** The event a line from the worker stands for; a protocol error when it is not one. */
+export function decodeFrame(line: string): ProcessEvent {
+  let frame: Frame;
+  try {
+    frame = JSON.parse(line) as Frame;
+  } catch {
+    return protocolError(`not JSON: ${line.slice(0, 80)}`);
+  }
+  switch (frame.op) {
+    case 'output':
+      return {
+        type: 'process.output',
+        requestId: typeof frame.id === 'number' ? frame.id : null,
+        stream: frame.stream === 'stderr' ? 'stderr' : 'stdout',
+        text: String(frame.text ?? ''),
+      };
+    case 'result':
+      return typeof frame.id === 'number'
+        ? { type: 'process.result', requestId: frame.id, result: toResult(frame) }
+        : protocolError('result without an id');
+    case 'pong':
+      return { type: 'process.pong' };
+    case 'ready':
+      return typeof frame.pid === 'number' ? { type: 'process.ready', pid: frame.pid } : protocolError('ready without a pid');
+    default:
+      return protocolError(`unknown frame op ${JSON.stringify(frame.op)}`);
+  }
+}
+
+function toResult(frame: Frame): WorkerResult {
+  return {
+    status: frame.status as WorkerResult['status'],
+    value: (frame.value ?? null) as string | null,
+    data: (frame.data ?? null) as WorkerResult['data'],
+    error: (frame.error ?? null) as WorkerResult['error'],
+    executionCount: Number(frame.executionCount ?? 0),
+    truncated: frame.truncated === true,
+    durationMs: Number(frame.durationMs ?? 0),
+  };
+}
+
+function protocolError(message: string): ProcessEvent {
+  return { type: 'process.protocolError', message };
+}

@@ -1,0 +1,526 @@
+"""PyREPL3 worker: one long-lived Python session driven by the Node host.
+
+Launched as ``python3 -u worker.py '<config-json>'`` with fd 0 = /dev/null,
+fd 2 = startup diagnostics and fd 3 = the protocol socket. The protocol is
+newline-delimited JSON on fd 3:
+
+  host -> worker   {"op": "exec", "id", "code", "silent"?} | {"op": "ping", "id"} | {"op": "exit"}
+  worker -> host   {"op": "ready"} once, then "output", "result" and "pong" frames
+
+Everything the session prints, at any level (print, os.write, child
+processes, C extensions), goes through two pipes that replace fds 1 and 2 and
+is forwarded as "output" frames; all of an execution's output is sent before
+its "result" frame.
+
+This module only defines things at import time; ``main()`` does the setup,
+so a template process can import it and fork sessions from it later.
+"""
+
+import ast
+import base64
+import builtins
+import codecs
+import io
+import json
+import linecache
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+import types
+
+try:
+    import resource
+except ImportError:  # not available on every platform; limits are then skipped
+    resource = None
+
+CHANNEL_FD = 3
+READ_CHUNK = 64 * 1024
+# Once user code has returned, its unsent output is whatever sits in the pipe,
+# which never holds more than the pipe capacity (64 KiB by default, 1 MiB max
+# for unprivileged users). Draining more than that would only chase a
+# background writer and could postpone the result forever.
+DRAIN_LIMIT = 1024 * 1024
+WATCHDOG_INTERVAL_MS = 1000
+# After a partial read the reader naps this long so that small writes coalesce
+# into fewer frames (and fewer GIL hand-offs with a busy main thread).
+COALESCE_SECONDS = 0.001
+PR_SET_PDEATHSIG = 1
+
+# Frames of this file are stripped from user tracebacks and never interrupted.
+_WORKER_FILENAME = (lambda: None).__code__.co_filename
+
+_RLIMITS = (
+    ("memoryBytes", "RLIMIT_AS"),
+    ("cpuSeconds", "RLIMIT_CPU"),
+    ("maxProcesses", "RLIMIT_NPROC"),
+    ("maxOpenFiles", "RLIMIT_NOFILE"),
+)
+
+# Jupyter-style rich representations, in addition to _repr_mimebundle_.
+_RICH_REPRS = (
+    ("_repr_html_", "text/html"),
+    ("_repr_markdown_", "text/markdown"),
+    ("_repr_latex_", "text/latex"),
+    ("_repr_json_", "application/json"),
+    ("_repr_svg_", "image/svg+xml"),
+    ("_repr_png_", "image/png"),
+    ("_repr_jpeg_", "image/jpeg"),
+)
+# Objects answering every attribute (mocks, proxies) would fake rich reprs;
+# IPython detects them by asking for an attribute nobody defines.
+_CANARY_ATTRIBUTE = "_ipython_canary_method_should_not_exist_"
+
+
+class Channel:
+    """Newline-delimited JSON frames over the protocol socket."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        # Output frames (reader thread) and results/pongs (main thread) share the socket.
+        self.lock = threading.Lock()
+
+    def messages(self):
+        """Yield the host's requests until it closes the socket."""
+        pending = bytearray()
+        while True:
+            try:
+                chunk = os.read(self.fd, READ_CHUNK)
+            except ConnectionError:
+                return
+            if not chunk:
+                return
+            pending += chunk
+            if b"\n" not in chunk:
+                continue
+            *lines, rest = pending.split(b"\n")
+            pending = bytearray(rest)
+            for line in lines:
+                request = _parse_request(line)
+                if request is not None:
+                    yield request
+
+    def send(self, frame):
+        with self.lock:
+            self.write_frame(frame)
+
+    def write_frame(self, frame):
+        """Write one whole frame; the caller must hold self.lock."""
+        text = json.dumps(frame, ensure_ascii=False) + "\n"
+        # Lone surrogates become \\uXXXX escapes, which are still valid JSON.
+        view = memoryview(text.encode("utf-8", "backslashreplace"))
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except OSError:  # the host is gone
+                os._exit(0)
+            view = view[written:]
+
+
+def _parse_request(line):
+    try:
+        request = json.loads(line)
+    except ValueError:
+        return None
+    return request if isinstance(request, dict) else None
+
+
+class _CapturedStream:
+    """One of fds 1/2, redirected into a pipe that the worker reads."""
+
+    def __init__(self, name, fd):
+        self.name = name  # both the protocol stream name and the sys attribute
+        self.fd = fd
+        self.read_fd, self.saved_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.dup2(self.saved_fd, fd)  # saved_fd stays private, to restore fd later
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.wrapper = _text_writer(fd)
+        setattr(sys, name, self.wrapper)
+
+    def restore(self):
+        """Undo os.close(fd) or sys.<name>.close() done by user code."""
+        os.dup2(self.saved_fd, self.fd)
+        if getattr(sys, self.name, None) is self.wrapper and self.wrapper.closed:
+            self.wrapper = _text_writer(self.fd)
+            setattr(sys, self.name, self.wrapper)
+
+
+def _text_writer(fd):
+    # Unbuffered like `python -u`, so print() and os.write() on one fd stay in order.
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace",
+                            line_buffering=True, write_through=True)
+
+
+class OutputCapture:
+    """Forwards fds 1 and 2 to the host as output frames, within an output budget."""
+
+    def __init__(self, channel, max_output_bytes):
+        self._channel = channel
+        self._max_bytes = max_output_bytes
+        self._streams = []
+        # The fields below are guarded by channel.lock.
+        self._exec_id = None
+        self._room = None  # bytes the running execution may still send; None = unlimited
+        self._truncated = False
+
+    def start(self, parent_pid):
+        self._streams = [_CapturedStream("stdout", 1), _CapturedStream("stderr", 2)]
+        thread = threading.Thread(target=self._watch, args=(parent_pid,),
+                                  name="pyrepl-output", daemon=True)
+        thread.start()
+
+    def begin(self, exec_id):
+        with self._channel.lock:
+            self._exec_id = exec_id
+            self._room = self._max_bytes
+            self._truncated = False
+
+    def restore(self):
+        """Flush Python-level buffers and repair fds/streams user code broke."""
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+            except Exception:  # None, closed, or a user replacement that fails
+                pass
+        for stream in self._streams:
+            stream.restore()
+
+    def finish(self, result):
+        """Send the execution's remaining output, then its result, atomically."""
+        with self._channel.lock:
+            for stream in self._streams:
+                self._drain(stream)
+            result["truncated"] = self._truncated
+            self._channel.write_frame(result)
+            self._exec_id = None
+            self._room = None
+
+    def _watch(self, parent_pid):
+        """Reader thread: forward output as it happens, and exit if the host dies."""
+        streams = {stream.read_fd: stream for stream in self._streams}
+        poller = select.poll()
+        for fd in streams:
+            poller.register(fd, select.POLLIN)
+        # No events requested: poll still reports POLLHUP once the host closes
+        # its end, which we must notice even while user code loops forever.
+        poller.register(self._channel.fd, 0)
+        while True:
+            events = poller.poll(WATCHDOG_INTERVAL_MS)
+            if os.getppid() != parent_pid:  # reparented: the host died
+                os._exit(1)
+            more_pending = False
+            for fd, _ in events:
+                if fd == self._channel.fd:
+                    os._exit(0)
+                with self._channel.lock:
+                    more_pending |= self._pump(streams[fd]) == READ_CHUNK
+            if events and not more_pending:
+                time.sleep(COALESCE_SECONDS)
+
+    def _drain(self, stream):
+        budget = DRAIN_LIMIT
+        while budget > 0:
+            count = self._pump(stream)
+            if count == 0:
+                break
+            budget -= count
+        self._send_text(stream, stream.decoder.decode(b"", final=True))
+
+    def _pump(self, stream):
+        """Forward one chunk of a pipe; return the bytes read. Needs channel.lock."""
+        try:
+            data = os.read(stream.read_fd, READ_CHUNK)
+        except BlockingIOError:
+            return 0
+        kept = self._within_budget(data)
+        # At the cut, flush the decoder so dropped bytes never join later text.
+        self._send_text(stream, stream.decoder.decode(kept, final=len(kept) < len(data)))
+        return len(data)
+
+    def _within_budget(self, data):
+        """Keep what fits in maxOutputBytes; the rest is dropped, never buffered."""
+        if self._room is None:
+            return data
+        if len(data) > self._room:
+            data = data[:self._room]
+            self._truncated = True
+        self._room -= len(data)
+        return data
+
+    def _send_text(self, stream, text):
+        if text:
+            self._channel.write_frame({"op": "output", "id": self._exec_id,
+                                       "stream": stream.name, "text": text})
+
+
+class Session:
+    """Runs cells in one shared namespace, like a notebook kernel."""
+
+    def __init__(self, channel, capture):
+        self._channel = channel
+        self._capture = capture
+        self._namespace = _main_namespace()
+        self._execution_count = 0
+        self._cell_number = 0
+        self._interruptible = False
+        self._pid = os.getpid()
+        self._stdin = sys.stdin
+        self._sigint_handler = self._on_sigint  # one bound object, to compare by identity
+
+    def install_interrupt_handler(self):
+        signal.signal(signal.SIGINT, self._sigint_handler)
+
+    def serve(self):
+        for request in self._channel.messages():
+            op = request.get("op")
+            if op == "exec":
+                self.execute(request)
+            elif op == "ping":
+                self._channel.send({"op": "pong", "id": request.get("id")})
+            elif op == "exit":
+                break
+        # os._exit: neither user threads nor atexit hooks may delay the exit.
+        os._exit(0)
+
+    def execute(self, request):
+        self._cell_number += 1
+        if not request.get("silent"):
+            self._execution_count += 1
+        exec_id = request.get("id")
+        self._capture.begin(exec_id)
+        started = time.perf_counter()
+        outcome = self._run_cell(request.get("code", ""), "<cell-%d>" % self._cell_number)
+        duration_ms = (time.perf_counter() - started) * 1000
+        if os.getpid() != self._pid:  # a fork() in user code must not use the channel
+            os._exit(0)
+        self._repair_process_state()
+        result = {"op": "result", "id": exec_id}
+        result.update(outcome)
+        result.update(executionCount=self._execution_count, truncated=False,
+                      durationMs=duration_ms)
+        self._capture.finish(result)
+
+    def _run_cell(self, code, filename):
+        try:
+            body, last = _compile_cell(code, filename)
+        except Exception as exc:  # SyntaxError, or ValueError for NUL bytes, etc.
+            return _failure(exc, None)
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        try:
+            value, data = self._evaluate(body, last)
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt are data too
+            return _failure(exc, exc.__traceback__)
+        return {"status": "ok", "value": value, "data": data, "error": None}
+
+    def _evaluate(self, body, last):
+        """Run a compiled cell; return (repr, mime bundle) of its value."""
+        namespace = self._namespace
+        self._interruptible = True
+        try:
+            exec(body, namespace)
+            value = eval(last, namespace) if last is not None else None
+            if value is None:
+                return None, None
+            namespace["_"] = value
+            text = repr(value)  # user code too: may raise, loop or be interrupted
+            return text, _mime_bundle(value, text)
+        finally:
+            self._interruptible = False
+
+    def _on_sigint(self, signum, frame):
+        # Only user code is interrupted. Between executions, and in this file's
+        # frames just before or after user code, the signal is dropped, so it
+        # can neither kill the worker nor break a result's bookkeeping.
+        if (self._interruptible and frame is not None
+                and frame.f_code.co_filename != _WORKER_FILENAME):
+            raise KeyboardInterrupt
+
+    def _repair_process_state(self):
+        """Undo changes by user code that would break later cells or the worker."""
+        self._capture.restore()
+        if sys.stdin is self._stdin and self._stdin.closed:  # exit() closes stdin
+            self._stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+            sys.stdin = self._stdin
+        # A SIGINT handler left behind by user code could make interrupts fatal.
+        if signal.getsignal(signal.SIGINT) is not self._sigint_handler:
+            self.install_interrupt_handler()
+
+
+def _main_namespace():
+    """Return the shared namespace: the dict of a fresh __main__ module.
+
+    Registering the module as sys.modules['__main__'] lets pickle and
+    multiprocessing find functions and classes defined in cells.
+    """
+    module = types.ModuleType("__main__")
+    module.__builtins__ = builtins
+    sys.modules["__main__"] = module
+    return module.__dict__
+
+
+def _compile_cell(code, filename):
+    """Compile a cell REPL-style: a trailing expression is compiled for eval."""
+    tree = ast.parse(code, filename)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = compile(ast.Expression(tree.body.pop().value), filename, "eval")
+    return compile(tree, filename, "exec"), last
+
+
+def _failure(exc, tb):
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+    return {"status": status, "value": None, "data": None, "error": _error_info(exc, tb)}
+
+
+def _error_info(exc, tb):
+    name = type(exc).__name__
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<exception str() failed>"
+    try:
+        text = _format_exception(exc, tb)
+    except Exception:  # e.g. MemoryError again while formatting
+        text = "%s: %s\n" % (name, message)
+    return {"name": name, "message": message, "traceback": text}
+
+
+def _format_exception(exc, tb):
+    """Format like Python does, minus this file's frames.
+
+    Those are the worker's own callers at the top and the SIGINT handler at
+    the bottom, in the exception and in the ones chained to it.
+    """
+    report = traceback.TracebackException(type(exc), exc, tb)
+    pending = [report]
+    while pending:  # TracebackException has already cut cycles in the chain
+        current = pending.pop()
+        current.stack = traceback.StackSummary.from_list(
+            [frame for frame in current.stack if frame.filename != _WORKER_FILENAME])
+        pending.extend(link for link in (current.__cause__, current.__context__) if link)
+    return "".join(report.format())
+
+
+def _mime_bundle(value, text):
+    """Jupyter-style mime bundle; a failing _repr_*_ method is just skipped."""
+    bundle = {}
+    # Builtin types have no rich reprs: keep the common case cheap.
+    if type(value).__module__ != "builtins" and _lookup(value, _CANARY_ATTRIBUTE) is None:
+        bundle.update(_rich_bundle(value))
+    bundle["text/plain"] = text
+    return bundle
+
+
+def _rich_bundle(value):
+    bundle = {}
+    offered = _call_repr(value, "_repr_mimebundle_", include=None, exclude=None)
+    if isinstance(offered, tuple):  # (data, metadata)
+        offered = offered[0]
+    if isinstance(offered, dict):
+        for mime, content in offered.items():
+            content = _json_content(content)
+            if isinstance(mime, str) and content is not None:
+                bundle[mime] = content
+    for method, mime in _RICH_REPRS:
+        if mime not in bundle:
+            content = _json_content(_call_repr(value, method))
+            if content is not None:
+                bundle[mime] = content
+    return bundle
+
+
+def _lookup(value, name):
+    try:
+        return getattr(value, name, None)
+    except Exception:  # a property or __getattr__ that raises
+        return None
+
+
+def _call_repr(value, name, **kwargs):
+    method = _lookup(value, name)
+    if not callable(method):
+        return None
+    try:
+        return method(**kwargs)
+    except Exception:
+        return None
+
+
+def _json_content(content):
+    """Make one bundle entry JSON-safe: bytes become base64, the rest must serialise."""
+    if isinstance(content, tuple):  # (data, metadata)
+        content = content[0] if content else None
+    if isinstance(content, (bytes, bytearray)):
+        return base64.b64encode(content).decode("ascii")
+    if content is None or isinstance(content, str):
+        return content
+    try:
+        json.dumps(content)
+    except Exception:
+        return None
+    return content
+
+
+def _apply_limits(limits):
+    if resource is None:
+        return
+    for key, name in _RLIMITS:
+        value = limits.get(key)
+        which = getattr(resource, name, None)
+        if value is None or which is None:
+            continue
+        try:
+            hard = resource.getrlimit(which)[1]
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)  # an unprivileged process cannot go above it
+            resource.setrlimit(which, (value, value))
+        except Exception:  # a limit the platform refuses is skipped, never fatal
+            pass
+
+
+def _set_parent_death_signal():
+    """On Linux, have the kernel SIGKILL this process when the host dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except Exception:  # optional: the watchdog thread covers this too
+        pass
+
+
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    parent_pid = os.getppid()
+    config = json.loads(argv[1]) if len(argv) > 1 else {}
+    if config.get("cwd"):
+        os.chdir(config["cwd"])
+    limits = config.get("limits") or {}
+
+    os.fstat(CHANNEL_FD)  # without the channel, fail now with a diagnostic on stderr
+    os.set_inheritable(CHANNEL_FD, False)
+    os.set_blocking(CHANNEL_FD, True)
+    channel = Channel(CHANNEL_FD)
+    capture = OutputCapture(channel, limits.get("maxOutputBytes"))
+    capture.start(parent_pid)
+    session = Session(channel, capture)
+    session.install_interrupt_handler()
+    # Limits come after the pipes and the reader thread exist: low
+    # RLIMIT_AS/NPROC/NOFILE values would otherwise make that setup fail.
+    _apply_limits(limits)
+    _set_parent_death_signal()
+
+    version = "%d.%d.%d" % sys.version_info[:3]
+    channel.send({"op": "ready", "pid": os.getpid(), "python": version,
+                  "executable": sys.executable})
+    session.serve()
+
+
+if __name__ == "__main__":
+    main()

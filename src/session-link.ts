@@ -1,0 +1,134 @@
+import type { ActorRefFrom } from 'xstate';
+import type { sessionMachine, SessionEmitted } from '../machines/session.machine.js';
+import type { DeathCause, ProcessExit } from '../machines/session.types.js';
+import { PoolClosedError, SessionBusyError, SessionDiedError } from './errors.js';
+import type { ExecuteOptions, ExecutionResult } from './types.js';
+
+export type SessionActorRef = ActorRefFrom<typeof sessionMachine>;
+
+interface InFlight {
+  requestId: number;
+  resolve: (result: ExecutionResult) => void;
+  reject: (error: Error) => void;
+  onOutput: ExecuteOptions['onOutput'];
+  stdout: string[];
+  stderr: string[];
+  outputChars: number;
+  truncated: boolean;
+  settled: Promise<unknown>;
+}
+
+/**
+ * The host side of one session actor, for the whole life of the session: it sends EXECUTE and
+ * turns the events the session emits back into settled promises. One execution at a time.
+ */
+export class SessionLink {
+  #inFlight: InFlight | null = null;
+  #requestSerial = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly ref: SessionActorRef,
+    /** Host-side bound on the output kept for one result, whatever the worker sends. */
+    private readonly maxOutputChars: number,
+  ) {
+    ref.on('output', (event) => this.#onOutput(event));
+    ref.on('executed', (event) => this.#onExecuted(event));
+    ref.on('executionFailed', (event) => this.#onFailed(event.requestId, deathError(event.cause, event.exit)));
+    ref.on('rejected', (event) => this.#onFailed(event.requestId, new SessionBusyError(this.id)));
+  }
+
+  get pid(): number {
+    return this.ref.getSnapshot().context.pid ?? -1;
+  }
+
+  get executing(): boolean {
+    return this.#inFlight !== null;
+  }
+
+  execute(code: string, options: ExecuteOptions): Promise<ExecutionResult> {
+    const snapshot = this.ref.getSnapshot();
+    if (snapshot.status !== 'active') return Promise.reject(deathError(snapshot.context.cause, snapshot.context.exit));
+    if (this.#inFlight !== null) return Promise.reject(new SessionBusyError(this.id));
+    const requestId = ++this.#requestSerial;
+    const promise = new Promise<ExecutionResult>((resolve, reject) => {
+      this.#inFlight = {
+        requestId,
+        resolve,
+        reject,
+        onOutput: options.onOutput,
+        stdout: [],
+        stderr: [],
+        outputChars: 0,
+        truncated: false,
+        settled: Promise.resolve(),
+      };
+    });
+    this.#inFlight!.settled = promise.catch(() => undefined);
+    const abort = (): void => this.interrupt();
+    options.signal?.addEventListener('abort', abort, { once: true });
+    void this.#inFlight!.settled.finally(() => options.signal?.removeEventListener('abort', abort));
+    this.ref.send({ type: 'EXECUTE', requestId, code, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
+    return promise;
+  }
+
+  interrupt(): void {
+    if (this.#inFlight !== null) this.ref.send({ type: 'INTERRUPT' });
+  }
+
+  /** Resolves once no execution is in flight (whatever its outcome). */
+  idle(): Promise<unknown> {
+    return this.#inFlight?.settled ?? Promise.resolve();
+  }
+
+  #current(requestId: number): InFlight | null {
+    return this.#inFlight?.requestId === requestId ? this.#inFlight : null;
+  }
+
+  #onOutput(event: Extract<SessionEmitted, { type: 'output' }>): void {
+    const run = this.#current(event.requestId);
+    if (run === null) return;
+    const room = this.maxOutputChars - run.outputChars;
+    const text = room >= event.text.length ? event.text : event.text.slice(0, Math.max(0, room));
+    if (text.length < event.text.length) run.truncated = true;
+    if (text.length === 0) return;
+    run.outputChars += text.length;
+    run[event.stream].push(text);
+    try {
+      run.onOutput?.({ stream: event.stream, text });
+    } catch {
+      // A throwing callback is the caller's bug; it must not break the session's event loop.
+    }
+  }
+
+  #onExecuted(event: Extract<SessionEmitted, { type: 'executed' }>): void {
+    const run = this.#current(event.requestId);
+    if (run === null) return;
+    this.#inFlight = null;
+    const { result } = event;
+    run.resolve({
+      status: result.status,
+      value: result.value,
+      data: result.data,
+      error: result.error,
+      stdout: run.stdout.join(''),
+      stderr: run.stderr.join(''),
+      executionCount: result.executionCount,
+      durationMs: result.durationMs,
+      truncated: result.truncated || run.truncated,
+    });
+  }
+
+  #onFailed(requestId: number, error: Error): void {
+    const run = this.#current(requestId);
+    if (run === null) return;
+    this.#inFlight = null;
+    run.reject(error);
+  }
+}
+
+function deathError(cause: DeathCause | null, exit: ProcessExit | null): Error {
+  const reason = cause ?? { kind: 'exited' as const, exitCode: null, signal: null };
+  if (reason.kind === 'stopped' && reason.reason === 'shutdown') return new PoolClosedError('the pool shut down during the execution');
+  return new SessionDiedError(reason, exit);
+}

@@ -1,0 +1,61 @@
+import { SessionReleasedError } from './errors.js';
+import type { SessionLink } from './session-link.js';
+import type { ExecuteOptions, ExecutionResult } from './types.js';
+
+/**
+ * One lease of a session: what acquire() hands out. It is valid until released; after that every
+ * use throws SessionReleasedError, so a late caller can never reach the next holder's session.
+ */
+export class Session implements AsyncDisposable {
+  #released: Promise<void> | null = null;
+
+  constructor(
+    private readonly link: SessionLink,
+    private readonly giveBack: (sessionId: string) => void,
+  ) {}
+
+  get id(): string {
+    return this.link.id;
+  }
+
+  /** The pid of the session's Python process. */
+  get pid(): number {
+    return this.link.pid;
+  }
+
+  get released(): boolean {
+    return this.#released !== null;
+  }
+
+  execute(code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    if (this.#released !== null) return Promise.reject(new SessionReleasedError(this.id));
+    return this.link.execute(code, options);
+  }
+
+  /** Raises KeyboardInterrupt in the running code; the session keeps its state. */
+  interrupt(): void {
+    if (this.#released !== null) throw new SessionReleasedError(this.id);
+    this.link.interrupt();
+  }
+
+  /**
+   * Gives the session back to the pool. Idempotent. An execution still running is interrupted
+   * first, so the next holder gets a session that is ready for work.
+   */
+  release(): Promise<void> {
+    this.#released ??= this.#giveBackWhenIdle();
+    return this.#released;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  async #giveBackWhenIdle(): Promise<void> {
+    if (this.link.executing) {
+      this.link.interrupt();
+      await this.link.idle();
+    }
+    this.giveBack(this.id);
+  }
+}
