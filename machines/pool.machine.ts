@@ -1,13 +1,13 @@
 import { enqueueActions, setup, type EventObject } from 'xstate';
 import { Ledger, type SessionRecord } from './pool.ledger.js';
-import { sessionMachine, type SessionInput, type SessionReport } from './session.machine.js';
+import { sessionMachine, type SessionInput, type SessionOutput, type SessionReport } from './session.machine.js';
 import type { DeathCause, ProcessExit, StopReason } from './session.types.js';
 
 /**
  * The supervisor. It owns capacity: the sessions it spawned and a FIFO queue of waiting acquires.
  *
  * Every transition is synchronous. A grant is an emitted event, a spawn is a child actor that
- * reports back with `session.ready` or `session.died`, a timeout is a delayed event. Capacity is
+ * reports back with `session.ready` or, when it ends, its final output, a timeout is a delayed event. Capacity is
  * taken in the same transition that spawns, so sessions (starting and stopping ones included)
  * never exceed maxSessions, and no code path can wait while holding anything.
  */
@@ -122,19 +122,24 @@ function scheduleHealthTick(context: PoolContext, enqueue: Enqueue): void {
   if (interval > 0) enqueue.raise({ type: 'HEALTH_TICK' }, { delay: interval, id: HEALTH_TIMER });
 }
 
-type DeathReport = Extract<SessionReport, { type: 'session.died' }>;
+interface DeathReport extends SessionOutput {
+  sessionId: string;
+}
 
-const ACTOR_ERROR_PREFIX = 'xstate.error.actor.';
+const DONE_PREFIX = 'xstate.done.actor.';
+const ERROR_PREFIX = 'xstate.error.actor.';
 
 /**
- * A session's own death report, or the error event of a session actor that threw. The second is a
- * bug in this library, not in user code; it is contained like a crash so the pool itself never fails.
+ * A session reached its final state (its output says why), or a session actor threw. The second
+ * is a bug in this library, not in user code; it is contained like a crash so the pool never fails.
  */
 function deathReport(event: EventObject): DeathReport | null {
-  if (event.type === 'session.died') return event as DeathReport;
-  if (!event.type.startsWith(ACTOR_ERROR_PREFIX)) return null;
+  if (event.type.startsWith(DONE_PREFIX)) {
+    return { sessionId: event.type.slice(DONE_PREFIX.length), ...(event as EventObject & { output: SessionOutput }).output };
+  }
+  if (!event.type.startsWith(ERROR_PREFIX)) return null;
   const message = `session actor failed: ${String((event as { error?: unknown }).error)}`;
-  return { type: 'session.died', sessionId: event.type.slice(ACTOR_ERROR_PREFIX.length), exit: null, cause: { kind: 'protocolError', message } };
+  return { sessionId: event.type.slice(ERROR_PREFIX.length), exit: null, cause: { kind: 'protocolError', message } };
 }
 
 export const poolMachine = setup({
@@ -245,7 +250,7 @@ export const poolMachine = setup({
         RELEASE: { actions: 'release' },
         DESTROY: { actions: 'release' },
         'session.ready': { actions: 'sessionReady' },
-        'session.died': { actions: 'sessionDied' },
+        'xstate.done.actor.*': { actions: 'sessionDied' },
         'xstate.error.actor.*': { actions: 'sessionDied' },
         HEALTH_TICK: { actions: 'checkIdleSessions' },
         SPAWN_RETRY: { actions: 'resumeSpawning' },
@@ -258,7 +263,7 @@ export const poolMachine = setup({
       always: { guard: 'allSessionsGone', target: 'closed' },
       on: {
         ACQUIRE: { actions: 'refuseAcquire' },
-        'session.died': { actions: 'buryWhileClosing' },
+        'xstate.done.actor.*': { actions: 'buryWhileClosing' },
         'xstate.error.actor.*': { actions: 'buryWhileClosing' },
       },
     },

@@ -64,10 +64,14 @@ export type SessionEmitted =
   | { type: 'executionFailed'; requestId: number; cause: DeathCause; exit: ProcessExit | null }
   | { type: 'rejected'; requestId: number; reason: 'busy' };
 
-/** What a session tells the pool that spawned it. */
-export type SessionReport =
-  | { type: 'session.ready'; sessionId: string; pid: number }
-  | { type: 'session.died'; sessionId: string; cause: DeathCause; exit: ProcessExit | null };
+/** What a session tells the pool that spawned it, once it is ready for work. */
+export type SessionReport = { type: 'session.ready'; sessionId: string; pid: number };
+
+/** A dead session's output: the pool receives it as the `xstate.done.actor.<id>` event. */
+export interface SessionOutput {
+  cause: DeathCause;
+  exit: ProcessExit | null;
+}
 
 const WARMUP_REQUEST = 0;
 const DEADLINE_TIMER = 'executionDeadline';
@@ -98,6 +102,7 @@ export const sessionMachine = setup({
     context: {} as SessionContext,
     events: {} as SessionEvent,
     emitted: {} as SessionEmitted,
+    output: {} as SessionOutput,
   },
   actors: {
     // Replaced by src/ with the real Python process; this stub never starts anything.
@@ -135,12 +140,6 @@ export const sessionMachine = setup({
       type: 'session.ready' as const,
       sessionId: context.id,
       pid: context.pid ?? -1,
-    })),
-    reportDeath: sendParent(({ context }) => ({
-      type: 'session.died' as const,
-      sessionId: context.id,
-      cause: context.cause ?? { kind: 'exited', exitCode: null, signal: null },
-      exit: context.exit,
     })),
     startExecution: enqueueActions(({ enqueue, event }) => {
       if (event.type !== 'EXECUTE') return;
@@ -208,6 +207,10 @@ export const sessionMachine = setup({
     },
   },
   initial: 'spawning',
+  output: ({ context }) => ({
+    cause: context.cause ?? { kind: 'exited', exitCode: null, signal: null },
+    exit: context.exit,
+  }),
   on: {
     // Wherever the session is, a process that exits on its own kills the session.
     'process.exited': { target: '.dead', actions: 'recordExit' },
@@ -333,7 +336,7 @@ export const sessionMachine = setup({
     },
     dead: {
       type: 'final',
-      entry: ['failCurrentExecution', 'reportDeath'],
+      entry: 'failCurrentExecution',
     },
   },
 });

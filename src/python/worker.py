@@ -49,6 +49,8 @@ WATCHDOG_INTERVAL_MS = 1000
 # into fewer frames (and fewer GIL hand-offs with a busy main thread).
 COALESCE_SECONDS = 0.001
 PR_SET_PDEATHSIG = 1
+# Built once: json.dumps(ensure_ascii=False) would build an encoder per frame.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 # Frames of this file are stripped from user tracebacks and never interrupted.
 _WORKER_FILENAME = (lambda: None).__code__.co_filename
@@ -109,7 +111,7 @@ class Channel:
 
     def write_frame(self, frame):
         """Write one whole frame; the caller must hold self.lock."""
-        text = json.dumps(frame, ensure_ascii=False) + "\n"
+        text = _ENCODER.encode(frame) + "\n"
         # Lone surrogates become \\uXXXX escapes, which are still valid JSON.
         view = memoryview(text.encode("utf-8", "backslashreplace"))
         while view:
@@ -270,10 +272,9 @@ class Session:
         self._interruptible = False
         self._pid = os.getpid()
         self._stdin = sys.stdin
-        self._sigint_handler = self._on_sigint  # one bound object, to compare by identity
 
     def install_interrupt_handler(self):
-        signal.signal(signal.SIGINT, self._sigint_handler)
+        signal.signal(signal.SIGINT, self._on_sigint)
 
     def serve(self):
         for request in self._channel.messages():
@@ -346,9 +347,6 @@ class Session:
         if sys.stdin is self._stdin and self._stdin.closed:  # exit() closes stdin
             self._stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
             sys.stdin = self._stdin
-        # A SIGINT handler left behind by user code could make interrupts fatal.
-        if signal.getsignal(signal.SIGINT) is not self._sigint_handler:
-            self.install_interrupt_handler()
 
 
 def _main_namespace():
@@ -470,7 +468,7 @@ def _apply_limits(limits):
     if resource is None:
         return
     for key, name in _RLIMITS:
-        value = limits.get(key)
+        value = _limit_value(limits, key)
         which = getattr(resource, name, None)
         if value is None or which is None:
             continue
@@ -481,6 +479,14 @@ def _apply_limits(limits):
             resource.setrlimit(which, (value, value))
         except Exception:  # a limit the platform refuses is skipped, never fatal
             pass
+
+
+def _limit_value(limits, key):
+    """A limit from the config: a non-negative number, or None (unset or unusable)."""
+    value = limits.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    return None
 
 
 def _set_parent_death_signal():
@@ -505,9 +511,9 @@ def main(argv=None):
 
     os.fstat(CHANNEL_FD)  # without the channel, fail now with a diagnostic on stderr
     os.set_inheritable(CHANNEL_FD, False)
-    os.set_blocking(CHANNEL_FD, True)
+    os.set_blocking(CHANNEL_FD, True)  # reads and whole-frame writes below rely on it
     channel = Channel(CHANNEL_FD)
-    capture = OutputCapture(channel, limits.get("maxOutputBytes"))
+    capture = OutputCapture(channel, _limit_value(limits, "maxOutputBytes"))
     capture.start(parent_pid)
     session = Session(channel, capture)
     session.install_interrupt_handler()
