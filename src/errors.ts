@@ -60,6 +60,16 @@ export class SessionReleasedError extends PyRepl3Error {
   }
 }
 
+/** The code is larger than limits.maxCodeBytes; it never reached Python. */
+export class CodeTooLargeError extends PyRepl3Error {
+  constructor(
+    readonly sizeBytes: number,
+    readonly maxCodeBytes: number,
+  ) {
+    super(`code is ${sizeBytes} bytes, over the limit of ${maxCodeBytes} bytes`);
+  }
+}
+
 export function describeDeath(cause: DeathCause): string {
   switch (cause.kind) {
     case 'exited': {

@@ -1,6 +1,6 @@
 export { SessionPool } from './pool.js';
 export { Session } from './session.js';
-export type { SessionPoolOptions } from './options.js';
+export type { SessionLimits, SessionPoolOptions } from './options.js';
 export type {
   AcquireOptions,
   DeathCause,
@@ -15,6 +15,7 @@ export type {
 } from './types.js';
 export {
   AcquireTimeoutError,
+  CodeTooLargeError,
   InvalidOptionError,
   PoolClosedError,
   PyRepl3Error,

@@ -3,6 +3,22 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { PoolConfig } from '../machines/pool.machine.js';
 import { InvalidOptionError } from './errors.js';
 
+/** Per-session resource limits, applied in the worker with setrlimit where the OS has it. */
+export interface SessionLimits {
+  /** Address-space limit (RLIMIT_AS) of the Python process. */
+  memoryBytes?: number;
+  /** CPU time over the whole life of the process (RLIMIT_CPU); past it the OS kills the process. */
+  cpuSeconds?: number;
+  /** Output kept per execution, stdout and stderr together; the rest is dropped and the result says truncated. */
+  maxOutputBytes?: number;
+  /** RLIMIT_NPROC (per user; not enforced for root). */
+  maxProcesses?: number;
+  /** RLIMIT_NOFILE. */
+  maxOpenFiles?: number;
+  /** Code larger than this is refused with CodeTooLargeError before it reaches Python. */
+  maxCodeBytes?: number;
+}
+
 export interface SessionPoolOptions {
   /** Sessions kept warm and idle, ready to be granted at once. Default 1. */
   minIdle?: number;
@@ -18,6 +34,7 @@ export interface SessionPoolOptions {
   healthCheckIntervalMs?: number;
   /** 'keep' (default): a released session keeps its state. 'recycle': its process is replaced. */
   releasePolicy?: 'keep' | 'recycle';
+  limits?: SessionLimits;
   /** Extra environment variables for sessions. They start with PATH, HOME and LANG only. */
   env?: Record<string, string>;
   /** Spawn until the worker's handshake. Default 10 000. */
@@ -36,6 +53,7 @@ export interface SessionPoolOptions {
 
 export interface NormalizedOptions {
   config: PoolConfig;
+  limits: SessionLimits;
   pythonPath: string;
   acquireTimeoutMs: number | null;
   env: Record<string, string>;
@@ -67,6 +85,19 @@ export function deadline(name: string, value: number): number | null {
     throw new InvalidOptionError(`${name} must be a number of milliseconds >= 0 or Infinity, got ${String(value)}`);
   }
   return value === Infinity ? null : value;
+}
+
+const LIMIT_NAMES = ['memoryBytes', 'cpuSeconds', 'maxOutputBytes', 'maxProcesses', 'maxOpenFiles', 'maxCodeBytes'] as const;
+
+function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
+  const checked: SessionLimits = {};
+  for (const name of LIMIT_NAMES) {
+    const value = limits?.[name];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value <= 0) throw new InvalidOptionError(`limits.${name} must be a positive integer, got ${String(value)}`);
+    checked[name] = value;
+  }
+  return checked;
 }
 
 function sessionEnv(extra: Record<string, string> | undefined): Record<string, string> {
@@ -114,6 +145,7 @@ export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions
         },
       },
     },
+    limits: sessionLimits(options.limits),
     pythonPath,
     acquireTimeoutMs: deadline('acquireTimeoutMs', options.acquireTimeoutMs ?? 30_000),
     env: sessionEnv(options.env),

@@ -17,9 +17,6 @@ interface PendingAcquire {
   detach: () => void;
 }
 
-/** Host-side bound on one result's output, whatever a worker sends. */
-const MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
-
 /**
  * A pool of stateful Python sessions. This class is a thin bridge between promises and the
  * supervisor actor (machines/pool.machine.ts): a call becomes an event, an emitted event settles
@@ -44,7 +41,7 @@ export class SessionPool implements AsyncDisposable {
     const process = pythonProcessActor({
       pythonPath: this.#options.pythonPath,
       env: this.#options.env,
-      workerConfig: { pool: this.id },
+      workerConfig: { pool: this.id, limits: this.#options.limits },
       logger: this.#log,
     });
     const machine = poolMachine.provide({ actors: { session: sessionMachine.provide({ actors: { process } }) } });
@@ -180,7 +177,7 @@ export class SessionPool implements AsyncDisposable {
     const actor = this.#actor;
     actor.on('sessionReady', (event) => {
       const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
-      if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, MAX_OUTPUT_CHARS));
+      if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, this.#options.limits));
       this.#log.debug({ sessionId: event.sessionId, pid: event.pid }, 'session ready');
     });
     actor.on('granted', (event) => this.#onGranted(event));
@@ -210,7 +207,7 @@ export class SessionPool implements AsyncDisposable {
       this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId });
       return;
     }
-    pending.resolve(new Session(link, (sessionId) => this.#actor.send({ type: 'RELEASE', sessionId })));
+    pending.resolve(new Session(link, (sessionId, destroy) => this.#actor.send({ type: destroy ? 'DESTROY' : 'RELEASE', sessionId })));
   }
 
   #onAcquireFailed(event: Extract<PoolEmitted, { type: 'acquireFailed' }>): void {

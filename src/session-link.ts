@@ -1,7 +1,8 @@
 import type { ActorRefFrom } from 'xstate';
 import type { sessionMachine, SessionEmitted } from '../machines/session.machine.js';
 import type { DeathCause, ProcessExit } from '../machines/session.types.js';
-import { PoolClosedError, SessionBusyError, SessionDiedError } from './errors.js';
+import { CodeTooLargeError, PoolClosedError, SessionBusyError, SessionDiedError } from './errors.js';
+import type { SessionLimits } from './options.js';
 import type { ExecuteOptions, ExecutionResult } from './types.js';
 
 export type SessionActorRef = ActorRefFrom<typeof sessionMachine>;
@@ -22,16 +23,21 @@ interface InFlight {
  * The host side of one session actor, for the whole life of the session: it sends EXECUTE and
  * turns the events the session emits back into settled promises. One execution at a time.
  */
+/** Host-side bound on one result's output when no maxOutputBytes is set. */
+const DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
+
 export class SessionLink {
+  private readonly maxOutputChars: number;
   #inFlight: InFlight | null = null;
   #requestSerial = 0;
 
   constructor(
     readonly id: string,
     private readonly ref: SessionActorRef,
-    /** Host-side bound on the output kept for one result, whatever the worker sends. */
-    private readonly maxOutputChars: number,
+    private readonly limits: SessionLimits,
   ) {
+    // The worker enforces maxOutputBytes; this host-side bound holds whatever a worker sends.
+    this.maxOutputChars = limits.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_CHARS;
     ref.on('output', (event) => this.#onOutput(event));
     ref.on('executed', (event) => this.#onExecuted(event));
     ref.on('executionFailed', (event) => this.#onFailed(event.requestId, deathError(event.cause, event.exit)));
@@ -50,6 +56,11 @@ export class SessionLink {
     const snapshot = this.ref.getSnapshot();
     if (snapshot.status !== 'active') return Promise.reject(deathError(snapshot.context.cause, snapshot.context.exit));
     if (this.#inFlight !== null) return Promise.reject(new SessionBusyError(this.id));
+    const { maxCodeBytes } = this.limits;
+    if (maxCodeBytes !== undefined && code.length > maxCodeBytes / 3) {
+      const sizeBytes = Buffer.byteLength(code);
+      if (sizeBytes > maxCodeBytes) return Promise.reject(new CodeTooLargeError(sizeBytes, maxCodeBytes));
+    }
     const requestId = ++this.#requestSerial;
     const promise = new Promise<ExecutionResult>((resolve, reject) => {
       this.#inFlight = {

@@ -11,7 +11,7 @@ export class Session implements AsyncDisposable {
 
   constructor(
     private readonly link: SessionLink,
-    private readonly giveBack: (sessionId: string) => void,
+    private readonly giveBack: (sessionId: string, destroy: boolean) => void,
   ) {}
 
   get id(): string {
@@ -43,7 +43,16 @@ export class Session implements AsyncDisposable {
    * first, so the next holder gets a session that is ready for work.
    */
   release(): Promise<void> {
-    this.#released ??= this.#giveBackWhenIdle();
+    this.#released ??= this.#giveBackWhenIdle(false);
+    return this.#released;
+  }
+
+  /**
+   * Ends the lease and the session: its process is killed and the pool replaces it as minIdle
+   * requires. For sessions whose state must not reach anyone else. Idempotent, like release().
+   */
+  destroy(): Promise<void> {
+    this.#released ??= this.#giveBackWhenIdle(true);
     return this.#released;
   }
 
@@ -51,11 +60,11 @@ export class Session implements AsyncDisposable {
     return this.release();
   }
 
-  async #giveBackWhenIdle(): Promise<void> {
-    if (this.link.executing) {
+  async #giveBackWhenIdle(destroy: boolean): Promise<void> {
+    if (this.link.executing && !destroy) {
       this.link.interrupt();
       await this.link.idle();
     }
-    this.giveBack(this.id);
+    this.giveBack(this.id, destroy);
   }
 }
