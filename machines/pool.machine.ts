@@ -18,6 +18,12 @@ export interface PoolConfig {
   /** 0 turns health checks off. */
   healthCheckIntervalMs: number;
   releasePolicy: 'keep' | 'recycle';
+  /** A session is retired (at release, never mid-execution) after this many executions; null: never. */
+  maxExecutionsPerSession: number | null;
+  /** A session is retired once this old (at release if leased); null: never. */
+  maxSessionAgeMs: number | null;
+  /** An idle session above minIdle is retired after this long unused; null: never. */
+  idleTimeoutMs: number | null;
   /** Delay before the next spawn after consecutive start failures: initialMs, doubling up to maxMs. */
   backoff: { initialMs: number; maxMs: number };
   session: Omit<SessionInput, 'id'>;
@@ -32,11 +38,13 @@ export type PoolEvent =
   | { type: 'ACQUIRE'; waiterId: string; timeoutMs: number | null }
   | { type: 'CANCEL_WAITER'; waiterId: string }
   | { type: 'WAITER_EXPIRED'; waiterId: string }
-  | { type: 'RELEASE'; sessionId: string }
+  | { type: 'RELEASE'; sessionId: string; executions: number }
   | { type: 'DESTROY'; sessionId: string }
   | { type: 'SHUTDOWN' }
   | { type: 'HEALTH_TICK' }
   | { type: 'SPAWN_RETRY' }
+  | { type: 'SESSION_AGED'; sessionId: string }
+  | { type: 'SESSION_IDLED'; sessionId: string }
   | SessionReport;
 
 export type AcquireFailure = 'timeout' | 'closed' | 'aborted' | 'startFailed';
@@ -53,6 +61,8 @@ export type PoolEmitted =
 const HEALTH_TIMER = 'healthTick';
 const SPAWN_RETRY_TIMER = 'spawnRetry';
 const waiterTimer = (waiterId: string): string => `waiter:${waiterId}`;
+const idleTimer = (sessionId: string): string => `idle:${sessionId}`;
+const ageTimer = (sessionId: string): string => `age:${sessionId}`;
 
 export function backoffDelay(failures: number, backoff: PoolConfig['backoff']): number {
   return Math.min(backoff.initialMs * 2 ** Math.max(0, failures - 1), backoff.maxMs);
@@ -69,6 +79,7 @@ function settle(context: PoolContext, enqueue: Enqueue): void {
   const { ledger, config } = context;
   for (const { waiter, sessionId } of ledger.takeGrants()) {
     if (waiter.hasDeadline) enqueue.cancel(waiterTimer(waiter.id));
+    if (config.idleTimeoutMs !== null) enqueue.cancel(idleTimer(sessionId));
     enqueue.emit({ type: 'granted', waiterId: waiter.id, sessionId });
   }
   const spawns = ledger.spawnsNeeded(config.minIdle, config.maxSessions);
@@ -77,6 +88,13 @@ function settle(context: PoolContext, enqueue: Enqueue): void {
     enqueue.spawnChild('session', { id: sessionId, input: { ...config.session, id: sessionId } });
     enqueue.emit({ type: 'sessionSpawned', sessionId });
   }
+}
+
+/** Puts a session among the idle ones; above minIdle, it is retired if it stays unused too long. */
+function makeIdle(context: PoolContext, record: SessionRecord, enqueue: Enqueue): void {
+  context.ledger.setPhase(record, 'idle');
+  const { idleTimeoutMs } = context.config;
+  if (idleTimeoutMs !== null) enqueue.raise({ type: 'SESSION_IDLED', sessionId: record.id }, { delay: idleTimeoutMs, id: idleTimer(record.id) });
 }
 
 function stopSession(ledger: Ledger, record: SessionRecord, reason: StopReason, enqueue: Enqueue): void {
@@ -99,6 +117,9 @@ function buryDead(context: PoolContext, event: DeathReport, enqueue: Enqueue): S
   const phase = record.phase;
   context.ledger.remove(record);
   enqueue.stopChild(event.sessionId);
+  // Its timers must not outlive it (a pending timer also keeps the host's event loop busy).
+  if (context.config.idleTimeoutMs !== null) enqueue.cancel(idleTimer(record.id));
+  if (context.config.maxSessionAgeMs !== null) enqueue.cancel(ageTimer(record.id));
   enqueue.emit({ type: 'sessionDied', sessionId: event.sessionId, phase, cause: event.cause, exit: event.exit });
   return phase;
 }
@@ -186,10 +207,12 @@ export const poolMachine = setup({
       if (event.type !== 'RELEASE' && event.type !== 'DESTROY') return;
       const record = context.ledger.sessions.get(event.sessionId);
       if (record === undefined || record.phase !== 'leased') return;
+      const { maxExecutionsPerSession, releasePolicy } = context.config;
+      const usedUp = event.type === 'RELEASE' && maxExecutionsPerSession !== null && event.executions >= maxExecutionsPerSession;
       if (event.type === 'DESTROY') stopSession(context.ledger, record, 'destroyed', enqueue);
-      else if (context.config.releasePolicy === 'recycle') stopSession(context.ledger, record, 'recycled', enqueue);
-      else if (record.retireOnRelease) stopSession(context.ledger, record, 'retired', enqueue);
-      else context.ledger.setPhase(record, 'idle');
+      else if (releasePolicy === 'recycle') stopSession(context.ledger, record, 'recycled', enqueue);
+      else if (record.retireOnRelease || usedUp) stopSession(context.ledger, record, 'retired', enqueue);
+      else makeIdle(context, record, enqueue);
       settle(context, enqueue);
     }),
     sessionReady: enqueueActions(({ context, event, enqueue }) => {
@@ -199,7 +222,9 @@ export const poolMachine = setup({
       if (record === undefined || record.phase !== 'starting') return;
       ledger.consecutiveFailures = 0;
       ledger.counters.created++;
-      ledger.setPhase(record, 'idle');
+      const { maxSessionAgeMs } = context.config;
+      if (maxSessionAgeMs !== null) enqueue.raise({ type: 'SESSION_AGED', sessionId: record.id }, { delay: maxSessionAgeMs, id: ageTimer(record.id) });
+      makeIdle(context, record, enqueue);
       enqueue.emit({ type: 'sessionReady', sessionId: event.sessionId, pid: event.pid });
       settle(context, enqueue);
     }),
@@ -210,6 +235,20 @@ export const poolMachine = setup({
       if (phase === 'starting') onStartFailure(context, report.sessionId, report.cause, enqueue);
       else if (phase === 'idle' || phase === 'leased') context.ledger.counters.died++;
       if (phase !== null) settle(context, enqueue);
+    }),
+    retireAged: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SESSION_AGED') return;
+      const record = context.ledger.sessions.get(event.sessionId);
+      if (record?.phase === 'leased') record.retireOnRelease = true;
+      if (record?.phase !== 'idle') return;
+      stopSession(context.ledger, record, 'retired', enqueue);
+      settle(context, enqueue);
+    }),
+    retireUnused: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SESSION_IDLED') return;
+      const record = context.ledger.sessions.get(event.sessionId);
+      if (record?.phase !== 'idle' || context.ledger.phaseCounts.idle <= context.config.minIdle) return;
+      stopSession(context.ledger, record, 'retired', enqueue);
     }),
     checkIdleSessions: enqueueActions(({ context, enqueue }) => {
       for (const sessionId of context.ledger.idle) enqueue.sendTo(sessionId, { type: 'HEALTH_CHECK' });
@@ -253,6 +292,8 @@ export const poolMachine = setup({
         'xstate.done.actor.*': { actions: 'sessionDied' },
         'xstate.error.actor.*': { actions: 'sessionDied' },
         HEALTH_TICK: { actions: 'checkIdleSessions' },
+        SESSION_AGED: { actions: 'retireAged' },
+        SESSION_IDLED: { actions: 'retireUnused' },
         SPAWN_RETRY: { actions: 'resumeSpawning' },
         SHUTDOWN: 'closing',
       },

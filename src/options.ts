@@ -34,6 +34,12 @@ export interface SessionPoolOptions {
   healthCheckIntervalMs?: number;
   /** 'keep' (default): a released session keeps its state. 'recycle': its process is replaced. */
   releasePolicy?: 'keep' | 'recycle';
+  /** Retire a session (at release, never mid-execution) after this many executions. Default: never. */
+  maxExecutionsPerSession?: number;
+  /** Retire a session once this old (at release if it is leased). Default: never. */
+  maxSessionAgeMs?: number;
+  /** Retire an idle session above minIdle after this long unused. Default 300 000; Infinity: never. */
+  idleTimeoutMs?: number;
   limits?: SessionLimits;
   /** Extra environment variables for sessions. They start with PATH, HOME and LANG only. */
   env?: Record<string, string>;
@@ -134,6 +140,9 @@ export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions
       maxSessions,
       healthCheckIntervalMs: duration(options, 'healthCheckIntervalMs', 30_000),
       releasePolicy,
+      maxExecutionsPerSession: options.maxExecutionsPerSession === undefined ? null : count(options, 'maxExecutionsPerSession', 0, 1),
+      maxSessionAgeMs: deadline('maxSessionAgeMs', options.maxSessionAgeMs ?? Infinity),
+      idleTimeoutMs: deadline('idleTimeoutMs', options.idleTimeoutMs ?? 300_000),
       backoff: { initialMs: 100, maxMs: 10_000 },
       session: {
         warmupCode,

@@ -204,10 +204,15 @@ export class SessionPool implements AsyncDisposable {
     const pending = this.#take(event.waiterId);
     if (pending === undefined || link === undefined) {
       // Nobody can take this grant: the session goes straight back rather than vanish.
-      this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId });
+      this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId, executions: link?.executions ?? 0 });
       return;
     }
-    pending.resolve(new Session(link, (sessionId, destroy) => this.#actor.send({ type: destroy ? 'DESTROY' : 'RELEASE', sessionId })));
+    pending.resolve(new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, link, destroy)));
+  }
+
+  #giveBack(sessionId: string, link: SessionLink, destroy: boolean): void {
+    if (destroy) this.#actor.send({ type: 'DESTROY', sessionId });
+    else this.#actor.send({ type: 'RELEASE', sessionId, executions: link.executions });
   }
 
   #onAcquireFailed(event: Extract<PoolEmitted, { type: 'acquireFailed' }>): void {
