@@ -51,6 +51,8 @@ export type AcquireFailure = 'timeout' | 'closed' | 'aborted' | 'startFailed';
 
 export type PoolEmitted =
   | { type: 'granted'; waiterId: string; sessionId: string }
+  /** kept: the session went back to the idle set (false: it is being stopped and replaced). */
+  | { type: 'released'; sessionId: string; kept: boolean }
   | { type: 'acquireFailed'; waiterId: string; reason: AcquireFailure; cause?: DeathCause }
   | { type: 'sessionSpawned'; sessionId: string }
   | { type: 'sessionReady'; sessionId: string; pid: number }
@@ -95,6 +97,14 @@ function makeIdle(context: PoolContext, record: SessionRecord, enqueue: Enqueue)
   context.ledger.setPhase(record, 'idle');
   const { idleTimeoutMs } = context.config;
   if (idleTimeoutMs !== null) enqueue.raise({ type: 'SESSION_IDLED', sessionId: record.id }, { delay: idleTimeoutMs, id: idleTimer(record.id) });
+}
+
+/** Why a session coming back must go instead of becoming idle, or null when it stays. */
+function retirementAtRelease(event: Extract<PoolEvent, { type: 'RELEASE' | 'DESTROY' }>, record: SessionRecord, config: PoolConfig): StopReason | null {
+  if (event.type === 'DESTROY') return 'destroyed';
+  if (config.releasePolicy === 'recycle') return 'recycled';
+  const usedUp = config.maxExecutionsPerSession !== null && event.executions >= config.maxExecutionsPerSession;
+  return record.retireOnRelease || usedUp ? 'retired' : null;
 }
 
 function stopSession(ledger: Ledger, record: SessionRecord, reason: StopReason, enqueue: Enqueue): void {
@@ -207,12 +217,10 @@ export const poolMachine = setup({
       if (event.type !== 'RELEASE' && event.type !== 'DESTROY') return;
       const record = context.ledger.sessions.get(event.sessionId);
       if (record === undefined || record.phase !== 'leased') return;
-      const { maxExecutionsPerSession, releasePolicy } = context.config;
-      const usedUp = event.type === 'RELEASE' && maxExecutionsPerSession !== null && event.executions >= maxExecutionsPerSession;
-      if (event.type === 'DESTROY') stopSession(context.ledger, record, 'destroyed', enqueue);
-      else if (releasePolicy === 'recycle') stopSession(context.ledger, record, 'recycled', enqueue);
-      else if (record.retireOnRelease || usedUp) stopSession(context.ledger, record, 'retired', enqueue);
-      else makeIdle(context, record, enqueue);
+      const retirement = retirementAtRelease(event, record, context.config);
+      if (retirement === null) makeIdle(context, record, enqueue);
+      else stopSession(context.ledger, record, retirement, enqueue);
+      enqueue.emit({ type: 'released', sessionId: record.id, kept: retirement === null });
       settle(context, enqueue);
     }),
     sessionReady: enqueueActions(({ context, event, enqueue }) => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { createActor, toPromise, type Actor } from 'xstate';
 import { poolMachine, type PoolEmitted } from '../machines/pool.machine.js';
@@ -17,12 +18,27 @@ interface PendingAcquire {
   detach: () => void;
 }
 
+type EventOf<T extends PoolEmitted['type']> = Omit<Extract<PoolEmitted, { type: T }>, 'type'>;
+
+/** The pool's typed events, for hosts that feed their own monitoring. */
+export interface SessionPoolEvents {
+  sessionSpawned: [EventOf<'sessionSpawned'>];
+  sessionReady: [EventOf<'sessionReady'>];
+  sessionDied: [EventOf<'sessionDied'>];
+  spawnFailed: [EventOf<'spawnFailed'>];
+  granted: [EventOf<'granted'>];
+  released: [EventOf<'released'>];
+  acquireFailed: [EventOf<'acquireFailed'>];
+  waiterTimedOut: [{ waiterId: string }];
+  closed: [];
+}
+
 /**
  * A pool of stateful Python sessions. This class is a thin bridge between promises and the
  * supervisor actor (machines/pool.machine.ts): a call becomes an event, an emitted event settles
  * the call. All decisions are the machine's.
  */
-export class SessionPool implements AsyncDisposable {
+export class SessionPool extends EventEmitter<SessionPoolEvents> implements AsyncDisposable {
   /** Unique per pool; every worker process carries it on its command line. */
   readonly id = `pool-${randomUUID()}`;
   readonly #options: NormalizedOptions;
@@ -36,6 +52,7 @@ export class SessionPool implements AsyncDisposable {
   #closed: Promise<void> | null = null;
 
   constructor(options: SessionPoolOptions = {}) {
+    super();
     this.#options = normalizeOptions(options);
     this.#log = this.#options.logger.child({ pool: this.id });
     const process = pythonProcessActor({
@@ -173,8 +190,20 @@ export class SessionPool implements AsyncDisposable {
     return pending;
   }
 
+  /** Re-emits what the supervisor emits. A throwing listener is logged, never let into the actor. */
+  #publish(event: PoolEmitted): void {
+    const { type, ...payload } = event;
+    try {
+      (this.emit as (name: string, ...args: unknown[]) => boolean)(type, ...(type === 'closed' ? [] : [payload]));
+      if (event.type === 'acquireFailed' && event.reason === 'timeout') this.emit('waiterTimedOut', { waiterId: event.waiterId });
+    } catch (error) {
+      this.#log.error({ err: error, event: type }, 'a pool event listener threw');
+    }
+  }
+
   #listen(): void {
     const actor = this.#actor;
+    actor.on('*', (event) => this.#publish(event));
     actor.on('sessionReady', (event) => {
       const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
       if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, this.#options.limits));

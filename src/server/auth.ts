@@ -1,0 +1,77 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { InvalidOptionError } from '../index.js';
+
+/** One entry of a tokens file: `[{ "token": "...", "tenant": "alice", "maxSessions": 4 }]`. */
+export interface TenantToken {
+  token: string;
+  tenant: string;
+  /** Named sessions this tenant may hold at once; unlimited (the pool's cap) when absent. */
+  maxSessions?: number;
+}
+
+export interface Tenant {
+  name: string;
+  maxSessions: number | null;
+}
+
+/** A fresh random bearer token (256 bits, base64url). */
+export function randomToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function validateTokens(value: unknown): TenantToken[] {
+  if (!Array.isArray(value)) throw new InvalidOptionError('tokens must be a JSON array');
+  const seen = new Set<string>();
+  return value.map((entry: unknown, i) => {
+    const e = entry as Partial<TenantToken> | null;
+    if (typeof e !== 'object' || e === null) throw new InvalidOptionError(`tokens[${i}] must be an object`);
+    if (typeof e.token !== 'string' || e.token.length < 8) throw new InvalidOptionError(`tokens[${i}].token must be a string of at least 8 characters`);
+    if (typeof e.tenant !== 'string' || e.tenant === '') throw new InvalidOptionError(`tokens[${i}].tenant must be a non-empty string`);
+    if (e.maxSessions !== undefined && (!Number.isInteger(e.maxSessions) || e.maxSessions < 0)) {
+      throw new InvalidOptionError(`tokens[${i}].maxSessions must be an integer >= 0`);
+    }
+    if (seen.has(e.token)) throw new InvalidOptionError(`tokens[${i}].token is used twice`);
+    seen.add(e.token);
+    return { token: e.token, tenant: e.tenant, ...(e.maxSessions !== undefined ? { maxSessions: e.maxSessions } : {}) };
+  });
+}
+
+export async function loadTokensFile(path: string): Promise<TenantToken[]> {
+  const text = await readFile(path, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidOptionError(`tokens file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return validateTokens(parsed);
+}
+
+const digest = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+/**
+ * Resolves bearer tokens to tenants. Tokens are kept only as SHA-256 digests and looked up by
+ * digest, so lookup time does not depend on how much of a guessed token matches.
+ */
+export class Authenticator {
+  readonly #byDigest = new Map<string, Tenant>();
+
+  constructor(tokens: readonly TenantToken[]) {
+    for (const t of validateTokens(tokens)) {
+      this.#byDigest.set(digest(t.token), { name: t.tenant, maxSessions: t.maxSessions ?? null });
+    }
+  }
+
+  resolve(token: string | undefined | null): Tenant | null {
+    if (!token) return null;
+    return this.#byDigest.get(digest(token)) ?? null;
+  }
+
+  /** The token of an `Authorization: Bearer TOKEN` header, or null. */
+  static bearer(header: string | undefined): string | null {
+    if (!header) return null;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match?.[1] ?? null;
+  }
+}

@@ -1,0 +1,68 @@
+import {
+  AcquireTimeoutError,
+  CodeTooLargeError,
+  InvalidOptionError,
+  PoolClosedError,
+  SessionBusyError,
+  SessionDiedError,
+  SessionReleasedError,
+  SessionStartError,
+} from '../index.js';
+
+/** The one error shape of the API: `{ error: { code, message } }`. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** An error the server raises itself, already carrying its HTTP status and code. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export const notFound = (what = 'session'): HttpError => new HttpError(404, 'not_found', `${what} not found`);
+
+export interface MappedError {
+  status: number;
+  code: string;
+  message: string;
+}
+
+interface FastifyLikeError {
+  statusCode?: number;
+  code?: string;
+  validation?: unknown;
+  message?: string;
+}
+
+/** The single mapping from anything thrown (library, fastify, server) to an HTTP status and code. */
+export function mapError(error: unknown): MappedError {
+  if (error instanceof HttpError) return { status: error.statusCode, code: error.code, message: error.message };
+  if (error instanceof SessionBusyError) return { status: 409, code: 'session_busy', message: error.message };
+  if (error instanceof CodeTooLargeError) return { status: 413, code: 'code_too_large', message: error.message };
+  if (error instanceof AcquireTimeoutError) return { status: 503, code: 'pool_exhausted', message: error.message };
+  if (error instanceof PoolClosedError) return { status: 503, code: 'shutting_down', message: error.message };
+  if (error instanceof SessionStartError) return { status: 503, code: 'session_start_failed', message: error.message };
+  if (error instanceof SessionDiedError) return { status: 500, code: 'session_died', message: error.message };
+  if (error instanceof SessionReleasedError) return { status: 404, code: 'not_found', message: 'session not found' };
+  if (error instanceof InvalidOptionError) return { status: 400, code: 'invalid_request', message: error.message };
+  const e = (typeof error === 'object' && error !== null ? error : {}) as FastifyLikeError;
+  const message = typeof e.message === 'string' ? e.message : 'internal error';
+  if (e.validation !== undefined) return { status: 400, code: 'invalid_request', message };
+  if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, code: 'payload_too_large', message };
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, code: 'unsupported_media_type', message };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, code: 'invalid_request', message };
+  }
+  return { status: 500, code: 'internal', message: 'internal error' };
+}
+
+export function errorBody(mapped: MappedError): ErrorBody {
+  return { error: { code: mapped.code, message: mapped.message } };
+}
