@@ -1,4 +1,4 @@
-export { SessionPool } from './pool.js';
+export { SessionPool, type SessionPoolEvents } from './pool.js';
 export { Session } from './session.js';
 export type { SessionLimits, SessionPoolOptions } from './options.js';
 export type {

@@ -1,3 +1,4 @@
+import pino from 'pino';
 import { afterEach, expect } from 'vitest';
 import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
 import { processesMentioning } from './os.js';
@@ -6,7 +7,7 @@ const pools: SessionPool[] = [];
 
 /** A pool that is shut down after the test, whatever the test did. */
 export function makePool(options: SessionPoolOptions = {}): SessionPool {
-  const pool = new SessionPool({ healthCheckIntervalMs: 0, ...options });
+  const pool = new SessionPool({ healthCheckIntervalMs: 0, logger: pino({ level: 'silent' }), ...options });
   pools.push(pool);
   return pool;
 }

@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import pino from 'pino';
+import { SessionPool } from '../index.js';
+import { createServer } from '../server/app.js';
+import { loadTokensFile } from '../server/auth.js';
+
+function integer(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
+    return n;
+  };
+}
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  tokens?: string;
+  minIdle: number;
+  maxSessions: number;
+  warmupCode?: string;
+  idleTimeoutMs: number;
+  acquireTimeoutMs: number;
+  graceMs: number;
+  logLevel: string;
+}
+
+async function serve(opts: ServeOptions): Promise<void> {
+  // Logs go to stderr; stdout carries only the machine-readable lines below.
+  const logger = pino({ level: opts.logLevel }, pino.destination(2));
+  const tokens = opts.tokens !== undefined ? await loadTokensFile(opts.tokens) : undefined;
+  const server = await createServer({
+    logger,
+    ...(tokens !== undefined ? { tokens } : {}),
+    idleTimeoutMs: opts.idleTimeoutMs,
+    acquireTimeoutMs: opts.acquireTimeoutMs,
+    shutdownGraceMs: opts.graceMs,
+    poolOptions: {
+      minIdle: opts.minIdle,
+      maxSessions: opts.maxSessions,
+      ...(opts.warmupCode !== undefined ? { warmupCode: opts.warmupCode } : {}),
+    },
+  });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: killing every session now');
+      void server.pool.shutdown().finally(() => process.exit(1));
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'signal received; shutting down gracefully');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        void server.pool.shutdown().finally(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  let url: string;
+  try {
+    url = await server.listen({ host: opts.host, port: opts.port });
+  } catch (error) {
+    await server.close({ graceMs: 0 });
+    throw error;
+  }
+  process.stdout.write(`listening on ${url}\n`);
+  process.stdout.write(`pool: ${server.pool.id}\n`);
+  if (server.generatedToken !== null) process.stdout.write(`token: ${server.generatedToken}\n`);
+}
+
+interface ExecOptions {
+  timeoutMs?: number;
+  warmupCode?: string;
+  python?: string;
+}
+
+async function exec(code: string, opts: ExecOptions): Promise<number> {
+  const source = code === '-' ? readFileSync(0, 'utf8') : code;
+  const pool = new SessionPool({
+    minIdle: 1,
+    maxSessions: 1,
+    healthCheckIntervalMs: 0,
+    ...(opts.warmupCode !== undefined ? { warmupCode: opts.warmupCode } : {}),
+    ...(opts.python !== undefined ? { pythonPath: opts.python } : {}),
+    logger: pino({ level: 'warn' }, pino.destination(2)),
+  });
+  try {
+    const session = await pool.acquire();
+    const result = await session.execute(source, {
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      onOutput: ({ stream, text }) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+    });
+    if (result.value !== null) process.stdout.write(`${result.value}\n`);
+    if (result.status === 'ok') return 0;
+    if (result.error !== null) process.stderr.write(result.error.traceback || `${result.error.name}: ${result.error.message}\n`);
+    else process.stderr.write(`execution ${result.status}\n`);
+    return 1;
+  } finally {
+    await pool.shutdown();
+  }
+}
+
+const program = new Command()
+  .name('pyrepl3')
+  .description('Pooled, stateful Python sessions: a REST/WebSocket service and a one-shot runner');
+
+program
+  .command('serve')
+  .description('run the REST/WebSocket service')
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--port <port>', 'port to bind (0 picks a free one)', integer(0), 8000)
+  .option('--tokens <file>', 'JSON tokens file: [{"token","tenant","maxSessions"?}]; without it a random token is printed')
+  .option('--min-idle <n>', 'sessions kept warm', integer(0), 1)
+  .option('--max-sessions <n>', 'cap on Python processes', integer(1), 4)
+  .option('--warmup-code <code>', 'code every session runs before it is granted')
+  .option('--idle-timeout-ms <ms>', 'named sessions unused this long are culled', integer(1), 30 * 60_000)
+  .option('--acquire-timeout-ms <ms>', 'how long a request waits for a session before 503', integer(0), 10_000)
+  .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
+  .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
+  .action(async (opts: ServeOptions) => {
+    await serve(opts);
+  });
+
+program
+  .command('exec')
+  .description("run code in a fresh session and print its output ('-' reads stdin); exit 1 on a Python error")
+  .argument('<code>', 'Python code')
+  .option('--timeout-ms <ms>', 'interrupt the code after this long', integer(1))
+  .option('--warmup-code <code>', 'code to run first')
+  .option('--python <path>', 'the Python command', undefined)
+  .action(async (code: string, opts: ExecOptions) => {
+    process.exitCode = await exec(code, opts);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`pyrepl3: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+});

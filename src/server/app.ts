@@ -1,0 +1,215 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { SessionPool, type SessionPoolOptions } from '../index.js';
+import { Authenticator, randomToken, type TenantToken } from './auth.js';
+import './context.js';
+import { errorBody, HttpError, mapError } from './errors.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { SessionRegistry } from './registry.js';
+import { executeRoute } from './routes/execute.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { systemRoutes } from './routes/system.js';
+import { streamRoute } from './websocket.js';
+
+export interface ServerOptions {
+  /** A pool to use; the server then does not shut it down on close(). Otherwise one is made from poolOptions. */
+  pool?: SessionPool;
+  poolOptions?: SessionPoolOptions;
+  /** Tenants and their tokens. Absent: one tenant, "default", with a random token (see generatedToken). */
+  tokens?: TenantToken[];
+  /** Named sessions unused this long are culled. Default 30 min. */
+  idleTimeoutMs?: number;
+  /** How long a request waits for the pool to grant a session before 503. Default 10 000. */
+  acquireTimeoutMs?: number;
+  /** Largest request body, and WebSocket message, in bytes (413 above it). Default 1 MiB. */
+  bodyLimit?: number;
+  /** Largest code in bytes (413 above it); also given to a pool the server makes. Default 512 KiB. */
+  maxCodeBytes?: number;
+  /** On close(), how long running executions may finish before they are interrupted. Default 10 000. */
+  shutdownGraceMs?: number;
+  /** A pino logger. Default: pino at logLevel on stdout. */
+  logger?: Logger;
+  /** Default 'info'. Code and output are logged only at 'debug'. */
+  logLevel?: string;
+}
+
+export interface PyRepl3Server {
+  app: FastifyInstance;
+  pool: SessionPool;
+  registry: SessionRegistry;
+  metrics: ServerMetrics;
+  logger: Logger;
+  /** The random token made when no tokens were given; null otherwise. */
+  generatedToken: string | null;
+  /** Listens and resolves to the base URL, e.g. http://127.0.0.1:8000. */
+  listen(options?: { host?: string; port?: number }): Promise<string>;
+  /**
+   * Graceful stop: stops accepting connections, lets running executions finish within graceMs,
+   * interrupts the rest, ends every named session, closes the server and (if the server made it)
+   * shuts the pool down. Idempotent.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+/** Query strings may carry `token`; never log it. */
+function redactUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
+}
+
+/**
+ * Builds the service: fastify with JSON-schema validation, bearer auth on /v1, the named-session
+ * registry, WebSocket streaming and Prometheus metrics, over a pool that stays the only owner of
+ * sessions. Starts the pool (resolves when minIdle sessions are ready) but does not listen.
+ */
+export async function createServer(options: ServerOptions = {}): Promise<PyRepl3Server> {
+  const logger = options.logger ?? pino({ level: options.logLevel ?? 'info' });
+  const bodyLimit = options.bodyLimit ?? MiB;
+  const maxCodeBytes = options.maxCodeBytes ?? 512 * 1024;
+  const ownsPool = options.pool === undefined;
+  const pool =
+    options.pool ??
+    new SessionPool({
+      ...options.poolOptions,
+      limits: { maxCodeBytes, ...options.poolOptions?.limits },
+      logger: options.poolOptions?.logger ?? logger.child({ component: 'pool' }),
+    });
+  let generatedToken: string | null = null;
+  let tokens = options.tokens;
+  if (tokens === undefined) {
+    generatedToken = randomToken();
+    tokens = [{ token: generatedToken, tenant: 'default' }];
+  }
+  const auth = new Authenticator(tokens);
+
+  let registryRef: SessionRegistry | null = null;
+  const metrics = createMetrics(pool, () => registryRef?.size ?? 0);
+  const registry = new SessionRegistry({
+    pool,
+    logger: logger.child({ component: 'registry' }),
+    idleTimeoutMs: options.idleTimeoutMs ?? 30 * 60_000,
+    acquireTimeoutMs: options.acquireTimeoutMs ?? 10_000,
+    maxCodeBytes,
+    observer: metrics,
+  });
+  registryRef = registry;
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // Strict validation: no coercion of "123" into 123 nor of 1 into "1", no silent stripping.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    forceCloseConnections: 'idle',
+  });
+  // Small messages must not wait for Nagle's algorithm. Node's http server sets noDelay by default
+  // (since 18); set it explicitly anyway, on every accepted socket, WebSocket ones included.
+  app.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+
+  app.decorateRequest('tenant', null);
+  app.decorateRequest('sessionId', null);
+
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = mapError(error);
+    if (mapped.status >= 500) request.log.error({ err: error, tenant: request.tenant?.name, sessionId: request.sessionId }, 'request failed');
+    return reply.code(mapped.status).send(errorBody(mapped));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    return reply.code(404).send(errorBody({ status: 404, code: 'not_found', message: `no route ${request.method} ${redactUrl(request.url)}` }));
+  });
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request: FastifyRequest, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.request(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+        tenant: request.tenant?.name,
+        sessionId: request.sessionId ?? undefined,
+      },
+      'request completed',
+    );
+  });
+
+  await app.register(websocket, { options: { maxPayload: bodyLimit } });
+
+  let ready = false;
+  systemRoutes(app, registry, metrics, () => ready);
+
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (request) => {
+        let token = Authenticator.bearer(request.headers.authorization);
+        // Browsers cannot set headers on a WebSocket: the stream accepts ?token= as well.
+        if (token === null && request.routeOptions.url?.endsWith('/stream')) {
+          const query = request.query as Record<string, unknown> | undefined;
+          if (typeof query?.token === 'string') token = query.token;
+        }
+        const tenant = auth.resolve(token);
+        if (tenant === null) throw new HttpError(401, 'unauthorized', 'a valid bearer token is required');
+        request.tenant = tenant;
+      });
+      sessionRoutes(v1, registry);
+      executeRoute(v1, registry);
+      streamRoute(v1, registry);
+    },
+    { prefix: '/v1' },
+  );
+
+  await app.ready();
+  await pool.start();
+  ready = true;
+
+  let closing: Promise<void> | null = null;
+  const close = (closeOptions: { graceMs?: number } = {}): Promise<void> => {
+    closing ??= (async () => {
+      const graceMs = closeOptions.graceMs ?? options.shutdownGraceMs ?? 10_000;
+      logger.info({ graceMs, executions: registry.executing }, 'shutting down');
+      // Stop accepting connections; idle keep-alive ones are closed, busy ones finish.
+      if (app.server.listening) app.server.close();
+      await registry.close(graceMs);
+      await Promise.all([app.close(), ownsPool ? pool.shutdown() : Promise.resolve()]);
+      logger.info('shut down');
+    })();
+    return closing;
+  };
+
+  const listen = async (listenOptions: { host?: string; port?: number } = {}): Promise<string> => {
+    await app.listen({ host: listenOptions.host ?? '127.0.0.1', port: listenOptions.port ?? 8000 });
+    const address = app.server.address();
+    if (address === null || typeof address === 'string') return String(address);
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  };
+
+  return { app, pool, registry, metrics, logger, generatedToken, listen, close };
+}
+
+export interface StartedServer extends PyRepl3Server {
+  url: string;
+}
+
+/** createServer() and listen(): for in-process use (tests, benchmarks). Port 0 picks a free port. */
+export async function startServer(options: ServerOptions & { host?: string; port?: number } = {}): Promise<StartedServer> {
+  const { host, port, ...serverOptions } = options;
+  const server = await createServer(serverOptions);
+  try {
+    const url = await server.listen({ ...(host !== undefined ? { host } : {}), ...(port !== undefined ? { port } : {}) });
+    return { ...server, url };
+  } catch (error) {
+    await server.close({ graceMs: 0 });
+    throw error;
+  }
+}

@@ -1,0 +1,112 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PoolMetrics, SessionPool } from '../index.js';
+import type { RegistryObserver } from './registry.js';
+
+const POOL_COUNTERS = {
+  acquisitions: 'Sessions granted by the pool',
+  poolHits: 'Acquires served at once from an idle session',
+  poolMisses: 'Acquires that had to wait',
+  timeouts: 'Acquires that timed out',
+  created: 'Sessions created',
+  creationFailures: 'Session creations that failed',
+  died: 'Sessions that died unexpectedly',
+} as const satisfies Partial<Record<keyof PoolMetrics, string>>;
+
+const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export interface ServerMetrics extends RegistryObserver {
+  readonly registry: Registry;
+  request(method: string, route: string, status: number, seconds: number): void;
+}
+
+/**
+ * Prometheus metrics on a Registry of their own (never prom-client's global one), so several
+ * servers in one process do not collide. Pool figures are read from pool.metrics() at scrape time.
+ */
+export function createMetrics(pool: SessionPool, namedSessions: () => number): ServerMetrics {
+  const registry = new Registry();
+  const sessions = new Gauge({
+    name: 'pyrepl3_pool_sessions',
+    help: 'Pool sessions by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const m = pool.metrics();
+      for (const state of ['idle', 'busy', 'starting', 'stopping'] as const) this.set({ state }, m[state]);
+    },
+  });
+  void sessions;
+  new Gauge({
+    name: 'pyrepl3_pool_waiting',
+    help: 'Acquires waiting for a session',
+    registers: [registry],
+    collect() {
+      this.set(pool.metrics().waiting);
+    },
+  });
+  new Gauge({
+    name: 'pyrepl3_named_sessions',
+    help: 'Named sessions held by tenants',
+    registers: [registry],
+    collect() {
+      this.set(namedSessions());
+    },
+  });
+  for (const [key, help] of Object.entries(POOL_COUNTERS) as [keyof typeof POOL_COUNTERS, string][]) {
+    new Counter({
+      name: `pyrepl3_pool_${snake(key)}_total`,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pool.metrics()[key]);
+      },
+    });
+  }
+  const acquireWait = new Histogram({
+    name: 'pyrepl3_acquire_wait_seconds',
+    help: 'Time the server waited for the pool to grant a session',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'pyrepl3_execution_duration_seconds',
+    help: 'Execution time seen by the server, by kind',
+    labelNames: ['kind'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const executions = new Counter({
+    name: 'pyrepl3_executions_total',
+    help: 'Executions by kind and outcome (ok, error, interrupted, timeout, or the error that ended them)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: 'pyrepl3_http_requests_total',
+    help: 'HTTP requests by method, route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const requestDuration = new Histogram({
+    name: 'pyrepl3_http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  return {
+    registry,
+    acquired(seconds) {
+      acquireWait.observe(seconds);
+    },
+    executed(kind, outcome, seconds) {
+      duration.observe({ kind }, seconds);
+      executions.inc({ kind, outcome });
+    },
+    request(method, route, status, seconds) {
+      requests.inc({ method, route, status: String(status) });
+      requestDuration.observe({ route }, seconds);
+    },
+  };
+}

@@ -1,0 +1,115 @@
+import {
+  createdSessionSchema,
+  errorSchema,
+  executeBodySchema,
+  resultSchema,
+  sessionListSchema,
+  sessionSchema,
+} from './schemas.js';
+
+const json = (schema: unknown): unknown => ({ content: { 'application/json': { schema } } });
+const err = (description: string): unknown => ({ description, ...(json({ $ref: '#/components/schemas/Error' }) as object) });
+
+const common = {
+  '400': err('Invalid input'),
+  '401': err('Missing or invalid bearer token'),
+};
+const sessionErrors = { ...common, '404': err('No such session for this tenant') };
+const executeErrors = {
+  ...sessionErrors,
+  '409': err('The session is already executing'),
+  '413': err('Code or body over the limit'),
+  '503': err('The pool could not grant a session in time, or the server is shutting down'),
+};
+const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
+
+/** A static OpenAPI 3.1 description of the service. */
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'PyREPL3 service',
+    version: '0.1.0',
+    description: 'Pooled, stateful Python sessions over HTTP and WebSocket. Every /v1 route needs `Authorization: Bearer TOKEN`.',
+  },
+  security: [{ bearer: [] }],
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: errorSchema,
+      ExecuteRequest: executeBodySchema,
+      ExecutionResult: resultSchema,
+      Session: sessionSchema,
+      CreatedSession: createdSessionSchema,
+      SessionList: sessionListSchema,
+    },
+  },
+  paths: {
+    '/v1/sessions': {
+      post: {
+        summary: 'Create a named session owned by the caller\'s tenant',
+        responses: {
+          '201': { description: 'Created', ...(json({ $ref: '#/components/schemas/CreatedSession' }) as object) },
+          ...common,
+          '429': err('The tenant is at its session quota'),
+          '503': err('The pool could not grant a session in time'),
+        },
+      },
+      get: {
+        summary: 'List the caller\'s sessions',
+        responses: { '200': { description: 'OK', ...(json({ $ref: '#/components/schemas/SessionList' }) as object) }, ...common },
+      },
+    },
+    '/v1/sessions/{id}': {
+      parameters: idParam,
+      get: {
+        summary: 'One of the caller\'s sessions',
+        responses: { '200': { description: 'OK', ...(json({ $ref: '#/components/schemas/Session' }) as object) }, ...sessionErrors },
+      },
+      delete: {
+        summary: 'End a session (its process is killed)',
+        responses: { '204': { description: 'Deleted' }, ...sessionErrors },
+      },
+    },
+    '/v1/sessions/{id}/execute': {
+      parameters: idParam,
+      post: {
+        summary: 'Run code in the session; state persists between calls',
+        requestBody: { required: true, ...(json({ $ref: '#/components/schemas/ExecuteRequest' }) as object) },
+        responses: {
+          '200': { description: 'The result (a Python exception is status "error")', ...(json({ $ref: '#/components/schemas/ExecutionResult' }) as object) },
+          ...executeErrors,
+          '500': err('The session\'s process died; the session is gone'),
+        },
+      },
+    },
+    '/v1/sessions/{id}/interrupt': {
+      parameters: idParam,
+      post: { summary: 'Raise KeyboardInterrupt in the running code', responses: { '202': { description: 'Accepted' }, ...sessionErrors } },
+    },
+    '/v1/sessions/{id}/stream': {
+      parameters: idParam,
+      get: {
+        summary: 'WebSocket: send {type:"execute",id,code,timeoutMs?} or {type:"interrupt"}; receive {type:"output",id,stream,text}… then {type:"result",id,result}. Auth by header or ?token=',
+        responses: { '101': { description: 'Switching protocols' }, ...sessionErrors },
+      },
+    },
+    '/v1/execute': {
+      post: {
+        summary: 'One-shot run on a fresh session from the pool, destroyed afterwards',
+        requestBody: { required: true, ...(json({ $ref: '#/components/schemas/ExecuteRequest' }) as object) },
+        responses: {
+          '200': { description: 'The result', ...(json({ $ref: '#/components/schemas/ExecutionResult' }) as object) },
+          ...common,
+          '413': err('Code or body over the limit'),
+          '503': err('The pool could not grant a session in time'),
+        },
+      },
+    },
+    '/healthz': { get: { security: [], summary: 'Liveness', responses: { '200': { description: 'Alive' } } } },
+    '/readyz': {
+      get: { security: [], summary: 'Readiness: pool started and not shutting down', responses: { '200': { description: 'Ready' }, '503': err('Not ready') } },
+    },
+    '/metrics': { get: { security: [], summary: 'Prometheus metrics (pyrepl3_*)', responses: { '200': { description: 'text/plain; version=0.0.4' } } } },
+    '/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+  },
+} as const;
