@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { SessionPool, type SessionPoolOptions } from '../index.js';
 import { Authenticator, randomToken, type TenantToken } from './auth.js';
@@ -100,7 +100,8 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Our own onResponse log carries tenant and session id; fastify's would not.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),

@@ -2,17 +2,16 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolMetrics, SessionPool } from '../index.js';
 import type { RegistryObserver } from './registry.js';
 
-const POOL_COUNTERS = {
-  acquisitions: 'Sessions granted by the pool',
-  poolHits: 'Acquires served at once from an idle session',
-  poolMisses: 'Acquires that had to wait',
-  timeouts: 'Acquires that timed out',
-  created: 'Sessions created',
-  creationFailures: 'Session creations that failed',
-  died: 'Sessions that died unexpectedly',
-} as const satisfies Partial<Record<keyof PoolMetrics, string>>;
-
-const snake = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** Cumulative pool counters: pool.metrics() key → [metric name, help]. */
+const POOL_COUNTERS: [keyof PoolMetrics, string, string][] = [
+  ['acquisitions', 'pyrepl3_pool_acquisitions_total', 'Sessions granted by the pool'],
+  ['poolHits', 'pyrepl3_pool_hits_total', 'Acquires served at once from an idle session'],
+  ['poolMisses', 'pyrepl3_pool_misses_total', 'Acquires that had to wait'],
+  ['timeouts', 'pyrepl3_pool_acquire_timeouts_total', 'Acquires that timed out'],
+  ['created', 'pyrepl3_pool_sessions_created_total', 'Sessions created'],
+  ['creationFailures', 'pyrepl3_pool_creation_failures_total', 'Session creations that failed'],
+  ['died', 'pyrepl3_pool_sessions_died_total', 'Sessions that died unexpectedly'],
+];
 
 export interface ServerMetrics extends RegistryObserver {
   readonly registry: Registry;
@@ -25,7 +24,7 @@ export interface ServerMetrics extends RegistryObserver {
  */
 export function createMetrics(pool: SessionPool, namedSessions: () => number): ServerMetrics {
   const registry = new Registry();
-  const sessions = new Gauge({
+  new Gauge({
     name: 'pyrepl3_pool_sessions',
     help: 'Pool sessions by state',
     labelNames: ['state'] as const,
@@ -35,7 +34,6 @@ export function createMetrics(pool: SessionPool, namedSessions: () => number): S
       for (const state of ['idle', 'busy', 'starting', 'stopping'] as const) this.set({ state }, m[state]);
     },
   });
-  void sessions;
   new Gauge({
     name: 'pyrepl3_pool_waiting',
     help: 'Acquires waiting for a session',
@@ -52,9 +50,9 @@ export function createMetrics(pool: SessionPool, namedSessions: () => number): S
       this.set(namedSessions());
     },
   });
-  for (const [key, help] of Object.entries(POOL_COUNTERS) as [keyof typeof POOL_COUNTERS, string][]) {
+  for (const [key, name, help] of POOL_COUNTERS) {
     new Counter({
-      name: `pyrepl3_pool_${snake(key)}_total`,
+      name,
       help,
       registers: [registry],
       collect() {

@@ -1,0 +1,272 @@
+import { describe, expect, it } from 'vitest';
+import { processesMentioning } from '../helpers/os.js';
+import { call, refusedUpgrade, serve, StreamClient, TOKENS, until, wsUrl } from './helpers.js';
+
+const { alice, bob, carol } = TOKENS;
+
+describe('unauthenticated routes', () => {
+  it('serves /healthz, /readyz, /openapi.json and /metrics without a token', async () => {
+    const { url } = await serve();
+    expect((await call(url, 'GET', '/healthz', null)).status).toBe(200);
+    expect(await call(url, 'GET', '/readyz', null)).toMatchObject({ status: 200, body: { status: 'ready' } });
+    const doc = await call(url, 'GET', '/openapi.json', null);
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/sessions', '/v1/sessions/{id}', '/v1/sessions/{id}/execute', '/v1/execute', '/v1/sessions/{id}/stream']),
+    );
+    const metrics = await call(url, 'GET', '/metrics', null);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toContain('text/plain');
+    expect(metrics.body).toContain('pyrepl3_pool_sessions{state="idle"} 1');
+  });
+});
+
+describe('the session lifecycle', () => {
+  it('creates, lists, gets, executes with state kept, interrupts, deletes', async () => {
+    const { url } = await serve();
+    const created = await call(url, 'POST', '/v1/sessions', alice);
+    expect(created.status).toBe(201);
+    expect(created.body.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number.isNaN(Date.parse(created.body.createdAt))).toBe(false);
+    const id: string = created.body.id;
+
+    const listed = await call(url, 'GET', '/v1/sessions', alice);
+    expect(listed.status).toBe(200);
+    expect(listed.body.sessions.map((s: { id: string }) => s.id)).toEqual([id]);
+
+    const one = await call(url, 'GET', `/v1/sessions/${id}`, alice);
+    expect(one).toMatchObject({ status: 200, body: { id, executing: false } });
+
+    const first = await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'x = 41\nprint("hi")' });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ status: 'ok', stdout: 'hi\n', value: null, executionCount: 1, error: null, truncated: false });
+    const second = await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'x + 1' });
+    expect(second.body).toMatchObject({ status: 'ok', value: '42', executionCount: 2, data: { 'text/plain': '42' } });
+
+    const raised = await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'raise ValueError("nope")' });
+    expect(raised.status).toBe(200);
+    expect(raised.body.status).toBe('error');
+    expect(raised.body.error).toMatchObject({ name: 'ValueError', message: 'nope' });
+
+    const timedOut = await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'import time\ntime.sleep(30)', timeoutMs: 200 });
+    expect(timedOut.body.status).toBe('timeout');
+    expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'x' })).body.value).toBe('41');
+
+    expect((await call(url, 'POST', `/v1/sessions/${id}/interrupt`, alice)).status).toBe(202);
+
+    expect((await call(url, 'DELETE', `/v1/sessions/${id}`, alice)).status).toBe(204);
+    expect((await call(url, 'GET', `/v1/sessions/${id}`, alice)).status).toBe(404);
+    expect((await call(url, 'GET', '/v1/sessions', alice)).body.sessions).toEqual([]);
+  });
+
+  it('POST /v1/execute runs one-shot on a session that is destroyed afterwards', async () => {
+    const server = await serve();
+    const { url, pool } = server;
+    const run = await call(url, 'POST', '/v1/execute', bob, { code: 'import os\nsecret = 1\nprint("out")\nos.getpid()' });
+    expect(run.status).toBe(200);
+    expect(run.body).toMatchObject({ status: 'ok', stdout: 'out\n' });
+    const pid = Number(run.body.value);
+    await until(() => !processesMentioning(pool.id).includes(pid));
+    const again = await call(url, 'POST', '/v1/execute', bob, { code: 'secret' });
+    expect(again.body.status).toBe('error');
+    expect(again.body.error.name).toBe('NameError');
+    expect(server.registry.size).toBe(0);
+  });
+
+  it('culls a named session after idleTimeoutMs without use, and use resets the clock', async () => {
+    const server = await serve({ idleTimeoutMs: 300 });
+    const { url } = server;
+    const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    const pid = Number((await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'import os; os.getpid()' })).body.value);
+    await until(() => server.registry.size === 0);
+    expect((await call(url, 'GET', `/v1/sessions/${id}`, alice)).status).toBe(404);
+    await until(() => !processesMentioning(server.pool.id).includes(pid));
+  });
+});
+
+describe('tenants', () => {
+  it('cannot see or touch each other\'s sessions (404, not 403)', async () => {
+    const { url } = await serve();
+    const aliceId: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    const bobId: string = (await call(url, 'POST', '/v1/sessions', bob)).body.id;
+    await call(url, 'POST', `/v1/sessions/${aliceId}/execute`, alice, { code: 'private = "alice"' });
+
+    expect((await call(url, 'GET', '/v1/sessions', alice)).body.sessions.map((s: { id: string }) => s.id)).toEqual([aliceId]);
+    expect((await call(url, 'GET', '/v1/sessions', bob)).body.sessions.map((s: { id: string }) => s.id)).toEqual([bobId]);
+
+    for (const [method, path, body] of [
+      ['GET', `/v1/sessions/${aliceId}`, undefined],
+      ['POST', `/v1/sessions/${aliceId}/execute`, { code: 'private' }],
+      ['POST', `/v1/sessions/${aliceId}/interrupt`, undefined],
+      ['DELETE', `/v1/sessions/${aliceId}`, undefined],
+    ] as const) {
+      const reply = await call(url, method, path, bob, body);
+      expect(reply.status, `${method} ${path}`).toBe(404);
+      expect(reply.body).toEqual({ error: { code: 'not_found', message: 'session not found' } });
+    }
+    expect(await refusedUpgrade(wsUrl(url, `/v1/sessions/${aliceId}/stream`), { authorization: `Bearer ${bob}` })).toBe(404);
+
+    // Alice's session is untouched by all that.
+    expect((await call(url, 'POST', `/v1/sessions/${aliceId}/execute`, alice, { code: 'private' })).body.value).toBe("'alice'");
+  });
+});
+
+describe('error codes, all in one shape', () => {
+  it('401 without a valid token', async () => {
+    const { url } = await serve();
+    for (const token of [null, 'wrong-token-123456']) {
+      for (const [method, path] of [
+        ['GET', '/v1/sessions'],
+        ['POST', '/v1/sessions'],
+        ['POST', '/v1/execute'],
+      ] as const) {
+        const reply = await call(url, method, path, token, method === 'POST' ? { code: '1' } : undefined);
+        expect(reply.status).toBe(401);
+        expect(reply.body).toEqual({ error: { code: 'unauthorized', message: expect.any(String) } });
+      }
+    }
+    const basic = await fetch(`${url}/v1/sessions`, { headers: { authorization: `Basic ${alice}` } });
+    expect(basic.status).toBe(401);
+    expect(await refusedUpgrade(wsUrl(url, '/v1/sessions/x/stream'))).toBe(401);
+  });
+
+  it('400 for invalid input', async () => {
+    const { url } = await serve();
+    const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    for (const body of [{}, { code: 1 }, { code: '1', timeoutMs: -5 }, { code: '1', timeoutMs: '100' }, { code: '1', extra: true }]) {
+      for (const path of ['/v1/execute', `/v1/sessions/${id}/execute`]) {
+        const reply = await call(url, 'POST', path, alice, body);
+        expect(reply.status, JSON.stringify(body)).toBe(400);
+        expect(reply.body.error.code).toBe('invalid_request');
+      }
+    }
+    const broken = await call(url, 'POST', '/v1/execute', alice, undefined, { rawBody: '{"code": ' });
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.code).toBe('invalid_request');
+  });
+
+  it('404 for unknown sessions and routes', async () => {
+    const { url } = await serve();
+    const reply = await call(url, 'GET', '/v1/sessions/00000000-0000-0000-0000-000000000000', alice);
+    expect(reply).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
+    expect((await call(url, 'GET', '/nope', null)).body.error.code).toBe('not_found');
+  });
+
+  it('409 when the session is already executing; interrupt ends the running code', async () => {
+    const { url } = await serve();
+    const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    const stream = await StreamClient.open(wsUrl(url, `/v1/sessions/${id}/stream`), alice);
+    stream.send({ type: 'execute', id: 'long', code: 'import time\nprint("started", flush=True)\nwhile True: time.sleep(0.01)' });
+    await stream.next((m) => m.type === 'output' && m.text.includes('started'));
+    expect((await call(url, 'GET', `/v1/sessions/${id}`, alice)).body.executing).toBe(true);
+
+    const busy = await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: '1' });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe('session_busy');
+
+    expect((await call(url, 'POST', `/v1/sessions/${id}/interrupt`, alice)).status).toBe(202);
+    const result = await stream.next((m) => m.type === 'result' && m.id === 'long');
+    expect(result.result.status).toBe('interrupted');
+    expect(result.result.error.name).toBe('KeyboardInterrupt');
+    expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: '2 + 2' })).body.value).toBe('4');
+    await stream.close();
+  });
+
+  it('413 for bodies over bodyLimit and for code over maxCodeBytes', async () => {
+    const { url } = await serve({ bodyLimit: 64 * 1024, maxCodeBytes: 4 * 1024 });
+    const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    const huge = await call(url, 'POST', '/v1/execute', alice, { code: `# ${'x'.repeat(100 * 1024)}` });
+    expect(huge.status).toBe(413);
+    expect(huge.body.error.code).toBe('payload_too_large');
+    for (const path of ['/v1/execute', `/v1/sessions/${id}/execute`]) {
+      const big = await call(url, 'POST', path, alice, { code: `# ${'x'.repeat(8 * 1024)}` });
+      expect(big.status).toBe(413);
+      expect(big.body.error.code).toBe('code_too_large');
+    }
+    expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: '1' })).body.value).toBe('1');
+  });
+
+  it('413 from the library (CodeTooLargeError) maps the same way', async () => {
+    // The pool's own limit is lower than the server's, so the library refuses first.
+    const { url } = await serve({ maxCodeBytes: 64 * 1024, poolOptions: { limits: { maxCodeBytes: 1024 } } });
+    const big = await call(url, 'POST', '/v1/execute', alice, { code: `# ${'x'.repeat(2048)}` });
+    expect(big.status).toBe(413);
+    expect(big.body.error.code).toBe('code_too_large');
+  });
+
+  it('429 when a tenant is at its session quota; a freed slot can be used again', async () => {
+    const { url } = await serve();
+    const first = await call(url, 'POST', '/v1/sessions', carol);
+    expect(first.status).toBe(201);
+    const second = await call(url, 'POST', '/v1/sessions', carol);
+    expect(second.status).toBe(429);
+    expect(second.body.error.code).toBe('quota_exceeded');
+    // Other tenants are not affected by carol's quota.
+    expect((await call(url, 'POST', '/v1/sessions', bob)).status).toBe(201);
+    expect((await call(url, 'DELETE', `/v1/sessions/${first.body.id}`, carol)).status).toBe(204);
+    expect((await call(url, 'POST', '/v1/sessions', carol)).status).toBe(201);
+  });
+
+  it('503 when the pool cannot grant a session in time', async () => {
+    const { url } = await serve({ acquireTimeoutMs: 300, poolOptions: { minIdle: 1, maxSessions: 1 } });
+    expect((await call(url, 'POST', '/v1/sessions', alice)).status).toBe(201);
+    for (const [path, body] of [
+      ['/v1/sessions', undefined],
+      ['/v1/execute', { code: '1' }],
+    ] as const) {
+      const reply = await call(url, 'POST', path, bob, body);
+      expect(reply.status).toBe(503);
+      expect(reply.body.error.code).toBe('pool_exhausted');
+    }
+  });
+});
+
+describe('operations', () => {
+  it('sets TCP_NODELAY on every accepted socket, WebSocket ones included', async () => {
+    const server = await serve();
+    const sockets: import('node:net').Socket[] = [];
+    server.app.server.on('connection', (socket) => sockets.push(socket));
+    const id: string = (await call(server.url, 'POST', '/v1/sessions', alice)).body.id;
+    const stream = await StreamClient.open(wsUrl(server.url, `/v1/sessions/${id}/stream`), alice);
+    expect(sockets.length).toBeGreaterThanOrEqual(2);
+    for (const socket of sockets) {
+      const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay');
+      expect(key).toBeDefined();
+      expect((socket as unknown as Record<symbol, unknown>)[key!]).toBe(true);
+    }
+    await stream.close();
+  });
+
+  it('exports Prometheus metrics with the pyrepl3_ prefix after traffic', async () => {
+    const { url } = await serve();
+    const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: '1' });
+    await call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: '1/0' });
+    await call(url, 'POST', '/v1/execute', alice, { code: '1' });
+    const text: string = (await call(url, 'GET', '/metrics', null)).body;
+    expect(text).toContain('pyrepl3_executions_total{kind="session",outcome="ok"} 1');
+    expect(text).toContain('pyrepl3_executions_total{kind="session",outcome="error"} 1');
+    expect(text).toContain('pyrepl3_executions_total{kind="oneshot",outcome="ok"} 1');
+    expect(text).toMatch(/pyrepl3_acquire_wait_seconds_count 2/);
+    expect(text).toMatch(/pyrepl3_execution_duration_seconds_count\{kind="session"\} 2/);
+    expect(text).toContain('pyrepl3_named_sessions 1');
+    expect(text).toMatch(/pyrepl3_pool_acquisitions_total 2/);
+    for (const line of text.split('\n')) {
+      if (line !== '' && !line.startsWith('#')) expect(line.startsWith('pyrepl3_')).toBe(true);
+    }
+  });
+
+  it('close() lets a running execution finish, refuses new work, leaves no Python process', async () => {
+    const server = await serve();
+    const id: string = (await call(server.url, 'POST', '/v1/sessions', alice)).body.id;
+    const stream = await StreamClient.open(wsUrl(server.url, `/v1/sessions/${id}/stream`), alice);
+    stream.send({ type: 'execute', id: 'c1', code: 'import time\nprint("started", flush=True)\ntime.sleep(0.5)\n"finished"' });
+    await stream.next((m) => m.type === 'output');
+    const closed = server.close({ graceMs: 5_000 });
+    const result = await stream.next((m) => m.type === 'result');
+    expect(result.result).toMatchObject({ status: 'ok', value: "'finished'" });
+    await closed;
+    expect(processesMentioning(server.pool.id)).toEqual([]);
+  });
+});
