@@ -1,4 +1,5 @@
-export { SessionPool, type SessionPoolEvents } from './pool.js';
+export { SessionPool, type PoolRuntime, type SessionPoolEvents } from './pool.js';
+export type { ProcessLogic, ProcessSettings } from './process/python-process.js';
 export { Session } from './session.js';
 export type { SessionLimits, SessionPoolOptions } from './options.js';
 export type {

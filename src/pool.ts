@@ -2,14 +2,24 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { createActor, toPromise, type Actor } from 'xstate';
+type Clock = NonNullable<Parameters<typeof createActor>[1]>['clock'];
 import { poolMachine, type PoolEmitted } from '../machines/pool.machine.js';
 import { sessionMachine } from '../machines/session.machine.js';
 import { AcquireTimeoutError, PoolClosedError, SessionStartError } from './errors.js';
 import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOptions } from './options.js';
-import { pythonProcessActor } from './process/python-process.js';
+import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './process/python-process.js';
 import { Session } from './session.js';
 import { SessionLink, type SessionActorRef } from './session-link.js';
 import type { AcquireOptions, PoolMetrics } from './types.js';
+
+/**
+ * What the pool runs on, for tests and unusual hosts: the process actor each session invokes
+ * (a fake worker in model-based tests) and the clock of every timer (a simulated one there).
+ */
+export interface PoolRuntime {
+  processActor?: (settings: ProcessSettings) => ProcessLogic;
+  clock?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void };
+}
 
 interface PendingAcquire {
   resolve: (session: Session) => void;
@@ -51,19 +61,24 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
 
-  constructor(options: SessionPoolOptions = {}) {
+  constructor(options: SessionPoolOptions = {}, runtime: PoolRuntime = {}) {
     super();
     this.#options = normalizeOptions(options);
     this.#log = this.#options.logger.child({ pool: this.id });
-    const process = pythonProcessActor({
+    const process = (runtime.processActor ?? pythonProcessActor)({
       pythonPath: this.#options.pythonPath,
       env: this.#options.env,
       workerConfig: { pool: this.id, limits: this.#options.limits },
       logger: this.#log,
     });
-    const machine = poolMachine.provide({ actors: { session: sessionMachine.provide({ actors: { process } }) } });
-    const inspect = this.#options.inspect;
-    this.#actor = createActor(machine, { input: this.#options.config, ...(inspect ? { inspect } : {}) });
+    const session = sessionMachine.provide({ actors: { process } });
+    const machine = poolMachine.provide({ actors: { session } });
+    const { inspect } = this.#options;
+    this.#actor = createActor(machine, {
+      input: this.#options.config,
+      ...(inspect ? { inspect } : {}),
+      ...(runtime.clock ? { clock: runtime.clock as Clock } : {}),
+    });
     this.#listen();
   }
 

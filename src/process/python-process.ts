@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
-import { fromCallback } from 'xstate';
+import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProcessCommand, ProcessEvent, ProcessInput } from '../../machines/session.types.js';
 import { WORKER_PATH } from '../python/worker-path.js';
@@ -23,6 +23,9 @@ export interface ProcessSettings {
   logger: Logger;
 }
 
+/** The logic a session machine invokes as its `process` actor. */
+export type ProcessLogic = CallbackActorLogic<ProcessCommand, ProcessInput>;
+
 const MAX_FRAME_CHARS = 64 * 1024 * 1024;
 const DIAGNOSTICS_CHARS = 4096;
 
@@ -32,7 +35,7 @@ const DIAGNOSTICS_CHARS = 4096;
  * `process.exited` exactly once, when the OS process is gone, and kills the process if the
  * session stops it first.
  */
-export function pythonProcessActor(settings: ProcessSettings) {
+export function pythonProcessActor(settings: ProcessSettings): ProcessLogic {
   return fromCallback<ProcessCommand, ProcessInput>(({ input, sendBack, receive }) => {
     const process = new PythonProcess(settings, input.sessionId, (event) => sendBack(event));
     receive((command) => process.handle(command));
