@@ -1,0 +1,115 @@
+import { fromCallback } from 'xstate';
+import type { ProcessCommand, ProcessEvent, ProcessInput } from '../../machines/session.types.js';
+import type { ProcessLogic } from '../../src/index.js';
+
+/**
+ * An in-memory stand-in for the Python worker, for model-based tests of the supervisor's logic.
+ * Every reply goes through `deliver`, so a test decides when (and in which order) process events
+ * happen: at once, or whenever a fast-check scheduler releases them.
+ *
+ * Code it understands: 'hang' runs until interrupted or killed; 'crash' kills the process;
+ * 'fail' raises; anything else succeeds with value '1'.
+ */
+export type Deliver = (label: string, event: () => void) => void;
+
+export class FakeProcess {
+  exited = false;
+  #running: number | null = null;
+
+  constructor(
+    readonly sessionId: string,
+    readonly pid: number,
+    private readonly world: FakeWorld,
+    private readonly sendBack: (event: ProcessEvent) => void,
+  ) {}
+
+  /** The process dies on its own (a crash, the OOM killer, a SIGKILL from outside). */
+  crash(): void {
+    this.#exit({ exitCode: 1, signal: null });
+  }
+
+  handle(command: ProcessCommand): void {
+    switch (command.type) {
+      case 'process.execute':
+        return this.#execute(command.requestId, command.code);
+      case 'process.ping':
+        return this.#reply('pong', { type: 'process.pong' });
+      case 'process.interrupt':
+        if (this.#running !== null) this.#finish(this.#running, 'interrupted');
+        return;
+      case 'process.kill':
+        return this.#exit({ exitCode: null, signal: 'SIGKILL' });
+    }
+  }
+
+  start(): void {
+    if (this.world.failingSpawns > 0) {
+      this.world.failingSpawns--;
+      this.#exit({ exitCode: null, signal: null, spawnError: 'fake spawn failure' });
+    } else {
+      this.#reply('ready', { type: 'process.ready', pid: this.pid });
+    }
+  }
+
+  #execute(requestId: number, code: string): void {
+    this.#running = requestId;
+    if (code === 'hang') return;
+    if (code === 'crash') return this.crash();
+    this.#finish(requestId, code === 'fail' ? 'error' : 'ok');
+  }
+
+  #finish(requestId: number, status: 'ok' | 'error' | 'interrupted'): void {
+    this.#running = null;
+    this.#reply(`result ${status}`, {
+      type: 'process.result',
+      requestId,
+      result: {
+        status,
+        value: status === 'ok' ? '1' : null,
+        data: null,
+        error: status === 'ok' ? null : { name: status === 'error' ? 'ValueError' : 'KeyboardInterrupt', message: '', traceback: '' },
+        executionCount: 1,
+        truncated: false,
+        durationMs: 0,
+      },
+    });
+  }
+
+  #exit(exit: { exitCode: number | null; signal: string | null; spawnError?: string }): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.#running = null;
+    this.world.deliver(`${this.sessionId} exit`, () => this.sendBack({ type: 'process.exited', ...exit }));
+  }
+
+  #reply(label: string, event: ProcessEvent): void {
+    this.world.deliver(`${this.sessionId} ${label}`, () => {
+      if (!this.exited) this.sendBack(event);
+    });
+  }
+}
+
+export class FakeWorld {
+  readonly processes = new Map<string, FakeProcess>();
+  /** The next this-many spawns fail. */
+  failingSpawns = 0;
+  #pids = 1000;
+
+  constructor(readonly deliver: Deliver = (_, event) => event()) {}
+
+  readonly processActor = (): ProcessLogic =>
+    fromCallback<ProcessCommand, ProcessInput>(({ input, sendBack, receive }) => {
+      const process = new FakeProcess(input.sessionId, ++this.#pids, this, sendBack);
+      this.processes.set(input.sessionId, process);
+      receive((command) => process.handle(command));
+      process.start();
+      // The session stopped the actor: whatever the process was doing, it is gone.
+      return () => {
+        process.exited = true;
+      };
+    });
+
+  alive(): FakeProcess[] {
+    return [...this.processes.values()].filter((p) => !p.exited);
+  }
+}
