@@ -1,7 +1,9 @@
 import { enqueueActions, setup, type EventObject } from 'xstate';
 import { Ledger, type SessionRecord } from './pool.ledger.js';
 import { sessionMachine, type SessionInput, type SessionOutput, type SessionReport } from './session.machine.js';
-import type { DeathCause, ProcessExit, StopReason } from './session.types.js';
+import { backoffDelay, type Backoff } from './backoff.js';
+import type { DeathCause, ProcessExit, SpawnMode, StopReason } from './session.types.js';
+import { templateMachine, type TemplateReport } from './template.machine.js';
 
 /**
  * The supervisor. It owns capacity: the sessions it spawned and a FIFO queue of waiting acquires.
@@ -24,14 +26,20 @@ export interface PoolConfig {
   maxSessionAgeMs: number | null;
   /** An idle session above minIdle is retired after this long unused; null: never. */
   idleTimeoutMs: number | null;
-  /** Delay before the next spawn after consecutive start failures: initialMs, doubling up to maxMs. */
-  backoff: { initialMs: number; maxMs: number };
-  session: Omit<SessionInput, 'id'>;
+  /** Delay before the next spawn after consecutive start failures, and before a template restart. */
+  backoff: Backoff;
+  /** 'fork': sessions are forked from a warmed template process (with 'exec' while it is down). */
+  spawn: SpawnMode;
+  session: Omit<SessionInput, 'id' | 'spawn'>;
 }
+
+/** none: spawn mode 'exec'. unsafe: the warmup started threads, so the pool stays on 'exec'. */
+export type TemplateStatus = 'none' | 'starting' | 'ready' | 'down' | 'unsafe' | 'stopped';
 
 export interface PoolContext {
   config: PoolConfig;
   ledger: Ledger;
+  template: TemplateStatus;
 }
 
 export type PoolEvent =
@@ -45,7 +53,8 @@ export type PoolEvent =
   | { type: 'SPAWN_RETRY' }
   | { type: 'SESSION_AGED'; sessionId: string }
   | { type: 'SESSION_IDLED'; sessionId: string }
-  | SessionReport;
+  | SessionReport
+  | TemplateReport;
 
 export type AcquireFailure = 'timeout' | 'closed' | 'aborted' | 'startFailed';
 
@@ -58,6 +67,9 @@ export type PoolEmitted =
   | { type: 'sessionReady'; sessionId: string; pid: number }
   | { type: 'sessionDied'; sessionId: string; phase: SessionRecord['phase']; cause: DeathCause; exit: ProcessExit | null }
   | { type: 'spawnFailed'; sessionId: string; cause: DeathCause; retryInMs: number }
+  | { type: 'templateReady'; pid: number }
+  | { type: 'templateDown'; reason: string; retryInMs: number }
+  | { type: 'templateUnsafe'; threads: number }
   | { type: 'closed' };
 
 const HEALTH_TIMER = 'healthTick';
@@ -66,14 +78,12 @@ const waiterTimer = (waiterId: string): string => `waiter:${waiterId}`;
 const idleTimer = (sessionId: string): string => `idle:${sessionId}`;
 const ageTimer = (sessionId: string): string => `age:${sessionId}`;
 
-export function backoffDelay(failures: number, backoff: PoolConfig['backoff']): number {
-  return Math.min(backoff.initialMs * 2 ** Math.max(0, failures - 1), backoff.maxMs);
-}
-
-type SessionActor = { src: 'session'; logic: typeof sessionMachine; id: string | undefined };
+type PoolChildren =
+  | { src: 'session'; logic: typeof sessionMachine; id: string | undefined }
+  | { src: 'template'; logic: typeof templateMachine; id: string | undefined };
 /** The `enqueue` of the pool's enqueueActions, which the helpers below write their effects to. */
 type Enqueue = Parameters<
-  Parameters<typeof enqueueActions<PoolContext, PoolEvent, undefined, PoolEvent, SessionActor, never, never, never, PoolEmitted>>[0]
+  Parameters<typeof enqueueActions<PoolContext, PoolEvent, undefined, PoolEvent, PoolChildren, never, never, never, PoolEmitted>>[0]
 >[0]['enqueue'];
 
 /** Hands idle sessions to the oldest waiters, then starts what demand and minIdle still call for. */
@@ -84,10 +94,12 @@ function settle(context: PoolContext, enqueue: Enqueue): void {
     if (config.idleTimeoutMs !== null) enqueue.cancel(idleTimer(sessionId));
     enqueue.emit({ type: 'granted', waiterId: waiter.id, sessionId });
   }
-  const spawns = ledger.spawnsNeeded(config.minIdle, config.maxSessions);
+  // The first sessions of a fork pool wait for its template: every later one then costs milliseconds.
+  const spawns = context.template === 'starting' ? 0 : ledger.spawnsNeeded(config.minIdle, config.maxSessions);
   for (let i = 0; i < spawns; i++) {
     const sessionId = ledger.addStarting();
-    enqueue.spawnChild('session', { id: sessionId, input: { ...config.session, id: sessionId } });
+    const spawn = context.template === 'ready' ? 'fork' : 'exec';
+    enqueue.spawnChild('session', { id: sessionId, input: { ...config.session, id: sessionId, spawn } });
     enqueue.emit({ type: 'sessionSpawned', sessionId });
   }
 }
@@ -159,18 +171,35 @@ interface DeathReport extends SessionOutput {
 
 const DONE_PREFIX = 'xstate.done.actor.';
 const ERROR_PREFIX = 'xstate.error.actor.';
+const TEMPLATE_ID = 'template';
+
+/** The id of the child actor an `xstate.done.actor.*` or `xstate.error.actor.*` event is about. */
+function endedActorId(event: EventObject): string {
+  return event.type.slice(event.type.startsWith(DONE_PREFIX) ? DONE_PREFIX.length : ERROR_PREFIX.length);
+}
 
 /**
  * A session reached its final state (its output says why), or a session actor threw. The second
  * is a bug in this library, not in user code; it is contained like a crash so the pool never fails.
  */
-function deathReport(event: EventObject): DeathReport | null {
-  if (event.type.startsWith(DONE_PREFIX)) {
-    return { sessionId: event.type.slice(DONE_PREFIX.length), ...(event as EventObject & { output: SessionOutput }).output };
-  }
-  if (!event.type.startsWith(ERROR_PREFIX)) return null;
+function deathReport(event: EventObject): DeathReport {
+  const sessionId = endedActorId(event);
+  if (event.type.startsWith(DONE_PREFIX)) return { sessionId, ...(event as EventObject & { output: SessionOutput }).output };
   const message = `session actor failed: ${String((event as { error?: unknown }).error)}`;
-  return { sessionId: event.type.slice(ERROR_PREFIX.length), exit: null, cause: { kind: 'protocolError', message } };
+  return { sessionId, exit: null, cause: { kind: 'protocolError', message } };
+}
+
+function templateStatus(event: PoolEvent): TemplateStatus | null {
+  if (event.type === 'template.up') return 'ready';
+  if (event.type === 'template.down') return 'down';
+  if (event.type === 'template.unsafe') return 'unsafe';
+  return null;
+}
+
+/** The template stopped (at shutdown), or its actor failed: either way the pool forks no more. */
+function buryTemplate(enqueue: Enqueue): void {
+  enqueue.assign({ template: 'stopped' });
+  enqueue.stopChild(TEMPLATE_ID);
 }
 
 export const poolMachine = setup({
@@ -180,14 +209,32 @@ export const poolMachine = setup({
     events: {} as PoolEvent,
     emitted: {} as PoolEmitted,
   },
-  actors: { session: sessionMachine },
+  actors: { session: sessionMachine, template: templateMachine },
   guards: {
-    allSessionsGone: ({ context }) => context.ledger.occupied === 0,
+    allProcessesGone: ({ context }) =>
+      context.ledger.occupied === 0 && (context.template === 'none' || context.template === 'stopped'),
   },
   actions: {
     openPool: enqueueActions(({ context, enqueue }) => {
-      settle(context, enqueue);
+      const template = context.config.spawn === 'fork' ? 'starting' : 'none';
+      if (template === 'starting') enqueue.spawnChild('template', { id: TEMPLATE_ID, input: { backoff: context.config.backoff } });
+      enqueue.assign({ template });
+      settle({ ...context, template }, enqueue);
       scheduleHealthTick(context, enqueue);
+    }),
+    trackTemplate: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type === 'template.up') {
+        enqueue.emit({ type: 'templateReady', pid: event.pid });
+      } else if (event.type === 'template.down') {
+        enqueue.emit({ type: 'templateDown', reason: event.reason, retryInMs: event.retryInMs });
+      } else if (event.type === 'template.unsafe') {
+        enqueue.emit({ type: 'templateUnsafe', threads: event.threads });
+      }
+      const template = templateStatus(event);
+      if (template === null) return;
+      enqueue.assign({ template });
+      // Spawns held back for the template go now: forked if it is up, exec'd if not.
+      settle({ ...context, template }, enqueue);
     }),
     acquire: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'ACQUIRE') return;
@@ -236,9 +283,9 @@ export const poolMachine = setup({
       enqueue.emit({ type: 'sessionReady', sessionId: event.sessionId, pid: event.pid });
       settle(context, enqueue);
     }),
-    sessionDied: enqueueActions(({ context, event, enqueue }) => {
+    childEnded: enqueueActions(({ context, event, enqueue }) => {
+      if (endedActorId(event) === TEMPLATE_ID) return buryTemplate(enqueue);
       const report = deathReport(event);
-      if (report === null) return;
       const phase = buryDead(context, report, enqueue);
       if (phase === 'starting') onStartFailure(context, report.sessionId, report.cause, enqueue);
       else if (phase === 'idle' || phase === 'leased') context.ledger.counters.died++;
@@ -270,6 +317,7 @@ export const poolMachine = setup({
       const { ledger } = context;
       enqueue.cancel(HEALTH_TIMER);
       enqueue.cancel(SPAWN_RETRY_TIMER);
+      if (context.template !== 'none') enqueue.sendTo(TEMPLATE_ID, { type: 'STOP' });
       for (const waiterId of [...ledger.waiters.keys()]) failWaiter(ledger, waiterId, 'closed', enqueue);
       for (const record of ledger.sessions.values()) {
         if (record.phase !== 'stopping') stopSession(ledger, record, 'shutdown', enqueue);
@@ -279,13 +327,13 @@ export const poolMachine = setup({
       if (event.type === 'ACQUIRE') enqueue.emit({ type: 'acquireFailed', waiterId: event.waiterId, reason: 'closed' });
     }),
     buryWhileClosing: enqueueActions(({ context, event, enqueue }) => {
-      const report = deathReport(event);
-      if (report !== null) buryDead(context, report, enqueue);
+      if (endedActorId(event) === TEMPLATE_ID) buryTemplate(enqueue);
+      else buryDead(context, deathReport(event), enqueue);
     }),
   },
 }).createMachine({
   id: 'pool',
-  context: ({ input }) => ({ config: input, ledger: new Ledger() }),
+  context: ({ input }) => ({ config: input, ledger: new Ledger(), template: 'none' }),
   initial: 'open',
   states: {
     open: {
@@ -297,8 +345,11 @@ export const poolMachine = setup({
         RELEASE: { actions: 'release' },
         DESTROY: { actions: 'release' },
         'session.ready': { actions: 'sessionReady' },
-        'xstate.done.actor.*': { actions: 'sessionDied' },
-        'xstate.error.actor.*': { actions: 'sessionDied' },
+        'xstate.done.actor.*': { actions: 'childEnded' },
+        'xstate.error.actor.*': { actions: 'childEnded' },
+        'template.up': { actions: 'trackTemplate' },
+        'template.down': { actions: 'trackTemplate' },
+        'template.unsafe': { actions: 'trackTemplate' },
         HEALTH_TICK: { actions: 'checkIdleSessions' },
         SESSION_AGED: { actions: 'retireAged' },
         SESSION_IDLED: { actions: 'retireUnused' },
@@ -309,7 +360,7 @@ export const poolMachine = setup({
     // No new work; every session is being stopped. Done when the last process has exited.
     closing: {
       entry: 'closeDown',
-      always: { guard: 'allSessionsGone', target: 'closed' },
+      always: { guard: 'allProcessesGone', target: 'closed' },
       on: {
         ACQUIRE: { actions: 'refuseAcquire' },
         'xstate.done.actor.*': { actions: 'buryWhileClosing' },

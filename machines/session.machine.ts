@@ -6,6 +6,7 @@ import type {
   ProcessEvent,
   ProcessExit,
   ProcessInput,
+  SpawnMode,
   StopReason,
   WorkerResult,
 } from './session.types.js';
@@ -29,6 +30,7 @@ export interface SessionTimings {
 
 export interface SessionInput {
   id: string;
+  spawn: SpawnMode;
   warmupCode: string | null;
   timings: SessionTimings;
 }
@@ -40,6 +42,7 @@ interface Execution {
 
 export interface SessionContext {
   id: string;
+  spawn: SpawnMode;
   warmupCode: string | null;
   timings: SessionTimings;
   pid: number | null;
@@ -115,7 +118,7 @@ export const sessionMachine = setup({
     interruptGrace: ({ context }) => context.timings.interruptGraceMs,
   },
   guards: {
-    hasWarmup: ({ context }) => context.warmupCode !== null,
+    needsWarmup: ({ context, event }) => context.warmupCode !== null && event.type === 'process.ready' && !event.warmed,
     warmupSucceeded: ({ event }) => event.type === 'process.result' && event.result.status === 'ok',
     isCurrentResult: ({ context, event }) =>
       event.type === 'process.result' && event.requestId === context.current?.requestId,
@@ -189,6 +192,7 @@ export const sessionMachine = setup({
   id: 'session',
   context: ({ input }) => ({
     id: input.id,
+    spawn: input.spawn,
     warmupCode: input.warmupCode,
     timings: input.timings,
     pid: null,
@@ -200,7 +204,7 @@ export const sessionMachine = setup({
   invoke: {
     id: 'process',
     src: 'process',
-    input: ({ context }) => ({ sessionId: context.id }),
+    input: ({ context }) => ({ sessionId: context.id, spawn: context.spawn }),
     onError: {
       target: '.dead',
       actions: assign(({ event }) => ({ cause: { kind: 'spawnFailed' as const, message: String(event.error) } })),
@@ -227,7 +231,7 @@ export const sessionMachine = setup({
     spawning: {
       on: {
         'process.ready': [
-          { guard: 'hasWarmup', target: 'warming', actions: 'recordPid' },
+          { guard: 'needsWarmup', target: 'warming', actions: 'recordPid' },
           { target: 'ready', actions: ['recordPid', 'reportReady'] },
         ],
       },

@@ -58,7 +58,8 @@ export type ProcessCommand =
  * is gone (or never started), and is the last event the actor sends.
  */
 export type ProcessEvent =
-  | { type: 'process.ready'; pid: number }
+  /** warmed: the process already ran the warmup code (forked from a warmed template). */
+  | { type: 'process.ready'; pid: number; warmed: boolean }
   | { type: 'process.output'; requestId: number | null; stream: OutputStream; text: string }
   | { type: 'process.result'; requestId: number; result: WorkerResult }
   | { type: 'process.pong' }
@@ -73,6 +74,10 @@ export type ProcessEvent =
       diagnostics?: string;
     };
 
+/** exec: a new interpreter. fork: a child of the pool's warmed template process. */
+export type SpawnMode = 'exec' | 'fork';
+
 export interface ProcessInput {
   sessionId: string;
+  spawn: SpawnMode;
 }

@@ -26,6 +26,12 @@ export interface SessionPoolOptions {
   maxSessions?: number;
   /** Code every session runs before it is first granted (imports, setup). */
   warmupCode?: string;
+  /**
+   * 'exec' (default): every session is a new interpreter. 'fork': sessions are forked from a
+   * template process that has already run warmupCode — a new session in milliseconds, memory
+   * shared copy-on-write. While the template is down the pool uses 'exec'.
+   */
+  spawn?: 'fork' | 'exec';
   /** The Python command or path. Default 'python3'. */
   pythonPath?: string;
   /** How long acquire() waits by default. Default 30 000; Infinity waits without a deadline. */
@@ -130,6 +136,8 @@ export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions
   if (releasePolicy !== 'keep' && releasePolicy !== 'recycle') {
     throw new InvalidOptionError(`releasePolicy must be 'keep' or 'recycle', got ${String(releasePolicy)}`);
   }
+  const spawn = options.spawn ?? 'exec';
+  if (spawn !== 'exec' && spawn !== 'fork') throw new InvalidOptionError(`spawn must be 'fork' or 'exec', got ${String(spawn)}`);
   const warmupCode = options.warmupCode ?? null;
   if (warmupCode !== null && typeof warmupCode !== 'string') throw new InvalidOptionError('warmupCode must be a string');
   const pythonPath = options.pythonPath ?? 'python3';
@@ -144,6 +152,7 @@ export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions
       maxSessionAgeMs: deadline('maxSessionAgeMs', options.maxSessionAgeMs ?? Infinity),
       idleTimeoutMs: deadline('idleTimeoutMs', options.idleTimeoutMs ?? 300_000),
       backoff: { initialMs: 100, maxMs: 10_000 },
+      spawn,
       session: {
         warmupCode,
         timings: {

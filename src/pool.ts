@@ -5,9 +5,12 @@ import { createActor, toPromise, type Actor } from 'xstate';
 type Clock = NonNullable<Parameters<typeof createActor>[1]>['clock'];
 import { poolMachine, type PoolEmitted } from '../machines/pool.machine.js';
 import { sessionMachine } from '../machines/session.machine.js';
+import { templateMachine } from '../machines/template.machine.js';
 import { AcquireTimeoutError, PoolClosedError, SessionStartError } from './errors.js';
 import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOptions } from './options.js';
+import { ForkServer } from './process/fork-server.js';
 import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './process/python-process.js';
+import { templateProcessActor } from './process/template-process.js';
 import { Session } from './session.js';
 import { SessionLink, type SessionActorRef } from './session-link.js';
 import type { AcquireOptions, PoolMetrics } from './types.js';
@@ -40,6 +43,9 @@ export interface SessionPoolEvents {
   released: [EventOf<'released'>];
   acquireFailed: [EventOf<'acquireFailed'>];
   waiterTimedOut: [{ waiterId: string }];
+  templateReady: [EventOf<'templateReady'>];
+  templateDown: [EventOf<'templateDown'>];
+  templateUnsafe: [EventOf<'templateUnsafe'>];
   closed: [];
 }
 
@@ -54,6 +60,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   readonly #options: NormalizedOptions;
   readonly #log: Logger;
   readonly #actor: Actor<typeof poolMachine>;
+  readonly #forkServer: ForkServer | undefined;
   readonly #links = new Map<string, SessionLink>();
   readonly #pending = new Map<string, PendingAcquire>();
   #waiterSerial = 0;
@@ -65,14 +72,18 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     super();
     this.#options = normalizeOptions(options);
     this.#log = this.#options.logger.child({ pool: this.id });
+    const { pythonPath, env, config } = this.#options;
+    this.#forkServer = config.spawn === 'fork' ? new ForkServer({ pythonPath, env, warmupCode: config.session.warmupCode, logger: this.#log }) : undefined;
     const process = (runtime.processActor ?? pythonProcessActor)({
-      pythonPath: this.#options.pythonPath,
-      env: this.#options.env,
+      pythonPath,
+      env,
       workerConfig: { pool: this.id, limits: this.#options.limits },
       logger: this.#log,
+      ...(this.#forkServer ? { forkServer: this.#forkServer } : {}),
     });
     const session = sessionMachine.provide({ actors: { process } });
-    const machine = poolMachine.provide({ actors: { session } });
+    const template = this.#forkServer ? templateMachine.provide({ actors: { templateProcess: templateProcessActor(this.#forkServer) } }) : templateMachine;
+    const machine = poolMachine.provide({ actors: { session, template } });
     const { inspect } = this.#options;
     this.#actor = createActor(machine, {
       input: this.#options.config,
@@ -178,6 +189,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const finished = toPromise(this.#actor);
     this.#actor.send({ type: 'SHUTDOWN' });
     await finished;
+    this.#forkServer?.close();
     this.#log.debug('pool closed');
   }
 
@@ -230,6 +242,12 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       this.#links.delete(event.sessionId);
       const expected = event.cause.kind === 'stopped';
       this.#log[expected ? 'debug' : 'warn']({ sessionId: event.sessionId, phase: event.phase, cause: event.cause, exit: event.exit }, 'session ended');
+    });
+    actor.on('templateUnsafe', (event) => {
+      this.#log.warn({ threads: event.threads }, "warmupCode started threads, so sessions cannot be forked safely; falling back to spawn 'exec'");
+    });
+    actor.on('templateDown', (event) => {
+      this.#log.warn({ reason: event.reason, retryInMs: event.retryInMs }, "fork template died; using spawn 'exec' until it is back");
     });
     actor.on('spawnFailed', (event) => {
       this.#log.warn({ sessionId: event.sessionId, cause: event.cause, retryInMs: event.retryInMs }, 'session failed to start');

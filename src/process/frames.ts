@@ -43,7 +43,7 @@ export function decodeFrame(line: string): ProcessEvent {
     case 'pong':
       return { type: 'process.pong' };
     case 'ready':
-      return typeof frame.pid === 'number' ? { type: 'process.ready', pid: frame.pid } : protocolError('ready without a pid');
+      return typeof frame.pid === 'number' ? { type: 'process.ready', pid: frame.pid, warmed: false } : protocolError('ready without a pid');
     default:
       return protocolError(`unknown frame op ${JSON.stringify(frame.op)}`);
   }

@@ -2,14 +2,12 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProcessCommand, ProcessEvent, ProcessInput } from '../../machines/session.types.js';
-import { WORKER_PATH } from '../python/worker-path.js';
+import type { ForkServer } from './fork-server.js';
 import { decodeFrame, encodeCommand } from './frames.js';
+import { execWorker, type LaunchedWorker, type WorkerExit } from './launch.js';
 import { resolveInterpreter } from './interpreter.js';
 import { LineReader } from './line-reader.js';
 
@@ -21,13 +19,14 @@ export interface ProcessSettings {
   /** Handed to the worker as its configuration (limits, the pool's tag for finding its processes). */
   workerConfig: Record<string, unknown>;
   logger: Logger;
+  /** Present when the pool forks sessions from a warmed template. */
+  forkServer?: ForkServer;
 }
 
 /** The logic a session machine invokes as its `process` actor. */
 export type ProcessLogic = CallbackActorLogic<ProcessCommand, ProcessInput>;
 
 const MAX_FRAME_CHARS = 64 * 1024 * 1024;
-const DIAGNOSTICS_CHARS = 4096;
 
 /**
  * The process actor a session machine invokes: one Python worker process, from spawn to exit.
@@ -37,37 +36,36 @@ const DIAGNOSTICS_CHARS = 4096;
  */
 export function pythonProcessActor(settings: ProcessSettings): ProcessLogic {
   return fromCallback<ProcessCommand, ProcessInput>(({ input, sendBack, receive }) => {
-    const process = new PythonProcess(settings, input.sessionId, (event) => sendBack(event));
+    const process = new PythonProcess(settings, input, (event) => sendBack(event));
     receive((command) => process.handle(command));
     return () => process.dispose();
   });
 }
 
 class PythonProcess {
-  #pid: number | undefined;
-  #channel: Socket | null = null;
+  #worker: LaunchedWorker | null = null;
+  #forked = false;
   #exited = false;
   #disposed = false;
-  #diagnostics = '';
   readonly #workdir: string;
   readonly #log: Logger;
 
   constructor(
     private readonly settings: ProcessSettings,
-    sessionId: string,
+    input: ProcessInput,
     private readonly report: (event: ProcessEvent) => void,
   ) {
-    this.#log = settings.logger.child({ sessionId });
-    this.#workdir = mkdtempSync(join(tmpdir(), `pyrepl3-${sessionId}-`));
-    resolveInterpreter(settings.pythonPath).then(
-      (executable) => this.#spawn(executable),
+    this.#log = settings.logger.child({ sessionId: input.sessionId });
+    this.#workdir = mkdtempSync(join(tmpdir(), `pyrepl3-${input.sessionId}-`));
+    this.#launch(input.spawn).then(
+      (worker) => this.#attach(worker),
       (error: Error) => this.#exit({ exitCode: null, signal: null, spawnError: error.message }),
     );
   }
 
   handle(command: ProcessCommand): void {
     const line = encodeCommand(command);
-    if (line !== null) this.#channel?.write(line);
+    if (line !== null) this.#worker?.channel.write(line);
     else this.#signal(command.type === 'process.kill' ? 'SIGKILL' : 'SIGINT');
   }
 
@@ -76,34 +74,28 @@ class PythonProcess {
     if (!this.#exited) this.#signal('SIGKILL');
   }
 
-  #spawn(executable: string): void {
-    if (this.#disposed) return this.#exit({ exitCode: null, signal: null });
-    const config = JSON.stringify({ ...this.settings.workerConfig, cwd: this.#workdir });
-    const child = execa(executable, ['-u', WORKER_PATH, config], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      env: this.settings.env,
-      extendEnv: false,
-      cwd: this.#workdir,
-      // Its own process group: an interrupt or a kill reaches the children user code started,
-      // and a Ctrl-C meant for the host does not reach the sessions.
-      detached: true,
-      buffer: false,
-      reject: false,
-    });
-    this.#pid = child.pid;
-    // 'exit' rather than the promise: a grandchild that inherited a pipe must not delay the news.
-    child.once('exit', (exitCode, signal) => this.#exit({ exitCode, signal }));
-    void child.then((result) => {
-      if (result.failed && result.exitCode === undefined && result.signal === undefined) {
-        this.#exit({ exitCode: null, signal: null, spawnError: result.shortMessage });
+  /** Forks from the warmed template when asked to and able to; otherwise starts a new interpreter. */
+  async #launch(spawn: ProcessInput['spawn']): Promise<LaunchedWorker> {
+    const config = { ...this.settings.workerConfig, cwd: this.#workdir };
+    const { forkServer } = this.settings;
+    if (spawn === 'fork' && forkServer !== undefined) {
+      try {
+        const worker = await forkServer.fork(config);
+        this.#forked = true;
+        return worker;
+      } catch (error) {
+        this.#log.debug({ err: error }, 'fork failed; starting a new interpreter instead');
       }
-    });
-    this.#watchDiagnostics(child.stderr);
-    this.#openChannel(child.stdio[3] as Socket);
+    }
+    const executable = await resolveInterpreter(this.settings.pythonPath);
+    return execWorker(executable, [JSON.stringify(config)], this.settings.env, this.#workdir);
   }
 
-  #openChannel(channel: Socket): void {
-    this.#channel = channel;
+  #attach(worker: LaunchedWorker): void {
+    this.#worker = worker;
+    worker.onExit((exit) => this.#exit(exit));
+    if (this.#disposed) this.#signal('SIGKILL');
+    const { channel } = worker;
     channel.setEncoding('utf8');
     const reader = new LineReader(
       MAX_FRAME_CHARS,
@@ -115,19 +107,14 @@ class PythonProcess {
     channel.on('error', (error) => this.#log.debug({ err: error }, 'channel error'));
   }
 
-  #watchDiagnostics(stderr: Readable | null): void {
-    stderr?.setEncoding('utf8');
-    stderr?.on('data', (text: string) => {
-      this.#diagnostics = (this.#diagnostics + text).slice(-DIAGNOSTICS_CHARS);
-    });
-  }
-
   #deliver(event: ProcessEvent): void {
-    if (!this.#exited) this.report(event);
+    if (this.#exited) return;
+    // A forked session inherited the template's warmup; an exec'd one still has to run it.
+    this.report(event.type === 'process.ready' ? { ...event, warmed: this.#forked } : event);
   }
 
   #signal(signal: NodeJS.Signals): void {
-    const pid = this.#pid;
+    const pid = this.#worker?.pid;
     if (pid === undefined || this.#exited) return;
     try {
       process.kill(-pid, signal);
@@ -136,19 +123,20 @@ class PythonProcess {
     }
   }
 
-  #exit(exit: { exitCode: number | null; signal: string | null; spawnError?: string }): void {
+  #exit(exit: WorkerExit): void {
     if (this.#exited) return;
     this.#exited = true;
-    this.#channel?.destroy();
+    this.#worker?.channel.destroy();
     // Whatever user code left running in the process group goes with the session.
-    if (this.#pid !== undefined) {
+    const pid = this.#worker?.pid;
+    if (pid !== undefined) {
       try {
-        process.kill(-this.#pid, 'SIGKILL');
+        process.kill(-pid, 'SIGKILL');
       } catch {
         // Nothing left in the group.
       }
     }
-    const diagnostics = this.#diagnostics.trim();
+    const diagnostics = this.#worker?.diagnostics().trim();
     // The session's working directory is gone before anyone hears that the session is.
     void rm(this.#workdir, { recursive: true, force: true })
       .catch((error: unknown) => this.#log.warn({ err: error }, 'could not remove the session directory'))

@@ -213,7 +213,9 @@ class OutputCapture:
         poller.register(self._channel.fd, 0)
         while True:
             events = poller.poll(WATCHDOG_INTERVAL_MS)
-            if os.getppid() != parent_pid:  # reparented: the host died
+            # A forked session's parent is the template, which may die on its own:
+            # it has no parent to watch (parent_pid None) and relies on the channel.
+            if parent_pid is not None and os.getppid() != parent_pid:  # the host died
                 os._exit(1)
             more_pending = False
             for fd, _ in events:
@@ -263,10 +265,11 @@ class OutputCapture:
 class Session:
     """Runs cells in one shared namespace, like a notebook kernel."""
 
-    def __init__(self, channel, capture):
+    def __init__(self, channel, capture, namespace=None):
         self._channel = channel
         self._capture = capture
-        self._namespace = _main_namespace()
+        # A forked session inherits the template's warmed namespace.
+        self._namespace = _main_namespace() if namespace is None else namespace
         self._execution_count = 0
         self._cell_number = 0
         self._interruptible = False
@@ -501,10 +504,8 @@ def _set_parent_death_signal():
         pass
 
 
-def main(argv=None):
-    argv = sys.argv if argv is None else argv
-    parent_pid = os.getppid()
-    config = json.loads(argv[1]) if len(argv) > 1 else {}
+def _serve_session(config, parent_pid, namespace=None):
+    """Set up the channel, output capture, interrupts and limits; then serve."""
     if config.get("cwd"):
         os.chdir(config["cwd"])
     limits = config.get("limits") or {}
@@ -515,17 +516,168 @@ def main(argv=None):
     channel = Channel(CHANNEL_FD)
     capture = OutputCapture(channel, _limit_value(limits, "maxOutputBytes"))
     capture.start(parent_pid)
-    session = Session(channel, capture)
+    session = Session(channel, capture, namespace)
     session.install_interrupt_handler()
     # Limits come after the pipes and the reader thread exist: low
     # RLIMIT_AS/NPROC/NOFILE values would otherwise make that setup fail.
     _apply_limits(limits)
-    _set_parent_death_signal()
 
     version = "%d.%d.%d" % sys.version_info[:3]
     channel.send({"op": "ready", "pid": os.getpid(), "python": version,
                   "executable": sys.executable})
     session.serve()
+
+
+# --- Template mode: a warmed process that forks sessions ---------------------
+#
+# ``worker.py --template '<json>'`` runs the pool's warmupCode once, then forks
+# a session for every {"op": "fork"} request on fd 3. Each child joins the
+# host on its own Unix socket and serves like an exec'd worker; the template
+# reports its children's exits, since the host is not their parent.
+
+
+class Template:
+    def __init__(self, channel, namespace):
+        # Imported once, here: no forked child pays for it, and exec'd sessions never need it.
+        import socket
+        self._socket = socket
+        self._channel = channel
+        self._namespace = namespace
+        self._wake_read, self._wake_write = os.pipe()
+
+    def serve(self):
+        for fd in (self._wake_read, self._wake_write):
+            os.set_blocking(fd, False)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.set_wakeup_fd(self._wake_write)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        pending = bytearray()
+        while True:
+            readable, _, _ = select.select([CHANNEL_FD, self._wake_read], [], [])
+            if self._wake_read in readable:
+                self._drain_wakeups()
+                self._report_exits()
+            if CHANNEL_FD in readable:
+                chunk = os.read(CHANNEL_FD, READ_CHUNK)
+                if not chunk:  # the host is gone; the children notice on their own sockets
+                    os._exit(0)
+                pending += chunk
+                *lines, rest = pending.split(b"\n")
+                pending = bytearray(rest)
+                for line in lines:
+                    self._handle(_parse_request(line))
+
+    def _handle(self, request):
+        if request is None:
+            return
+        if request.get("op") == "fork":
+            self._fork(request)
+        elif request.get("op") == "exit":
+            os._exit(0)
+
+    def _fork(self, request):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._become_session(request)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(1)
+        self._channel.send({"op": "forked", "id": request.get("id"), "pid": pid})
+
+    def _become_session(self, request):
+        os.setsid()  # its own process group: signals to it reach its children, not the template
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        connection = self._socket.socket(self._socket.AF_UNIX, self._socket.SOCK_STREAM)
+        connection.connect(request["socketPath"])
+        os.dup2(connection.fileno(), CHANNEL_FD)  # replaces the template's channel
+        connection.close()
+        hello = {"op": "hello", "token": request.get("token")}
+        os.write(CHANNEL_FD, (json.dumps(hello) + "\n").encode("utf-8"))
+        _reseed_generators()
+        _serve_session(request.get("config") or {}, None, self._namespace)
+
+    def _drain_wakeups(self):
+        try:
+            while os.read(self._wake_read, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _report_exits(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if os.WIFSIGNALED(status):
+                exit_code, name = None, signal.Signals(os.WTERMSIG(status)).name
+            else:
+                exit_code, name = os.WEXITSTATUS(status), None
+            self._channel.send({"op": "childExited", "pid": pid,
+                                "exitCode": exit_code, "signal": name})
+
+
+def _reseed_generators():
+    """A forked child must not share its random streams with its siblings.
+
+    The random module reseeds itself after fork (os.register_at_fork); NumPy's
+    legacy global generator does not.
+    """
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        try:
+            numpy_random.seed()
+        except Exception:
+            pass
+
+
+def _run_warmup(namespace, code):
+    """Run warmupCode in the template; return the error info, or None on success."""
+    if not code:
+        return None
+    try:
+        body, last = _compile_cell(code, "<warmup>")
+        linecache.cache["<warmup>"] = (len(code), None, code.splitlines(True), "<warmup>")
+        exec(body, namespace)
+        if last is not None:
+            eval(last, namespace)
+    except BaseException as exc:
+        return _error_info(exc, exc.__traceback__)
+    return None
+
+
+def _serve_template(config):
+    os.fstat(CHANNEL_FD)
+    os.set_inheritable(CHANNEL_FD, False)
+    os.set_blocking(CHANNEL_FD, True)
+    _set_parent_death_signal()
+    channel = Channel(CHANNEL_FD)
+    namespace = _main_namespace()
+    error = _run_warmup(namespace, config.get("warmupCode"))
+    if error is not None:
+        channel.send({"op": "failed", "error": error})
+        os._exit(1)
+    # A thread does not survive fork(): a template that has more than one cannot fork safely.
+    threads = threading.active_count()
+    channel.send({"op": "ready", "pid": os.getpid(), "forkSafe": threads == 1, "threads": threads})
+    Template(channel, namespace).serve()
+
+
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    if len(argv) > 2 and argv[1] == "--template":
+        _serve_template(json.loads(argv[2]))
+        return
+    parent_pid = os.getppid()
+    _set_parent_death_signal()
+    _serve_session(json.loads(argv[1]) if len(argv) > 1 else {}, parent_pid)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+import type { Socket } from 'node:net';
+import { execa } from 'execa';
+import { WORKER_PATH } from '../python/worker-path.js';
+
+export interface WorkerExit {
+  exitCode: number | null;
+  signal: string | null;
+  /** Set when the process could not be started at all. */
+  spawnError?: string;
+}
+
+/** A running worker process, however it was started (exec'd by the host or forked by a template). */
+export interface LaunchedWorker {
+  pid: number | undefined;
+  /** The worker's protocol channel: newline-delimited JSON both ways. */
+  channel: Socket;
+  /** Calls `listener` once, when the OS process is gone. */
+  onExit(listener: (exit: WorkerExit) => void): void;
+  /** The tail of what the interpreter wrote to its own stderr (exec'd workers only). */
+  diagnostics(): string;
+}
+
+const DIAGNOSTICS_CHARS = 4096;
+
+/** Starts `python -u worker.py ...args` as a child of the host, with the channel on fd 3. */
+export function execWorker(executable: string, args: string[], env: Record<string, string>, cwd: string): LaunchedWorker {
+  const child = execa(executable, ['-u', WORKER_PATH, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    env,
+    extendEnv: false,
+    cwd,
+    // Its own process group: an interrupt or a kill reaches the children user code started,
+    // and a Ctrl-C meant for the host does not reach the sessions.
+    detached: true,
+    buffer: false,
+    reject: false,
+  });
+  let diagnostics = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text: string) => {
+    diagnostics = (diagnostics + text).slice(-DIAGNOSTICS_CHARS);
+  });
+  return {
+    pid: child.pid,
+    channel: child.stdio[3] as Socket,
+    onExit(listener) {
+      let reported = false;
+      const report = (exit: WorkerExit): void => {
+        if (reported) return;
+        reported = true;
+        listener(exit);
+      };
+      // 'exit' rather than the promise: a grandchild that inherited a pipe must not delay the news.
+      child.once('exit', (exitCode, signal) => report({ exitCode, signal }));
+      void child.then((result) => {
+        if (result.failed && result.exitCode === undefined && result.signal === undefined) {
+          report({ exitCode: null, signal: null, spawnError: result.shortMessage });
+        }
+      });
+    },
+    diagnostics: () => diagnostics,
+  };
+}
