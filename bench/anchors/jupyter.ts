@@ -22,7 +22,9 @@ export class JupyterDriver {
   readonly #exited: Promise<void>;
 
   constructor(python: string) {
-    this.#child = spawn(python, ['-u', DRIVER], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // The kernels inherit this environment; the variable only quiets debugpy's frozen-modules warning.
+    const env = { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: '1' };
+    this.#child = spawn(python, ['-u', DRIVER], { stdio: ['pipe', 'pipe', 'inherit'], env });
     this.#exited = new Promise((resolve) => this.#child.once('exit', () => resolve()));
     this.#replies = createInterface({ input: this.#child.stdout })[Symbol.asyncIterator]();
   }

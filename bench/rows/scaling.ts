@@ -44,7 +44,7 @@ export const scalingRow: Row = {
         contestants[`floor${n}`] = () => rate(floors.slice(0, n).map((f) => () => f.run(CELL)), ms);
       }
       progress(`${COUNTS.join(', ')} sessions, ${ms} ms each`);
-      const samples = await interleave(contestants, { rounds: quick ? 1 : 4, warmup: quick ? 0 : 1 });
+      const samples = await interleave(contestants, { rounds: quick ? 1 : 6, warmup: quick ? 0 : 1 });
       const one = samples.pyrepl1 ?? [];
       const comparisons: Comparison[] = [];
       for (const n of COUNTS) {
