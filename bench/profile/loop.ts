@@ -5,7 +5,7 @@
  */
 import { startPool } from '../pyrepl.js';
 import { nowMs } from '../stats.js';
-import { sessionStartMs } from '../rows/start.js';
+import { StartProbe } from '../rows/start.js';
 
 async function main(): Promise<void> {
   const what = process.argv[2] ?? 'acquire';
@@ -13,9 +13,14 @@ async function main(): Promise<void> {
   const end = nowMs() + seconds * 1000;
   let count = 0;
   if (what === 'start') {
-    while (nowMs() < end) {
-      await sessionStartMs({});
-      count++;
+    const probe = await StartProbe.open({ spawn: 'exec' });
+    try {
+      while (nowMs() < end) {
+        await probe.sample();
+        count++;
+      }
+    } finally {
+      await probe.close();
     }
   } else {
     const pool = await startPool({ minIdle: 1, maxSessions: 1 });

@@ -10,30 +10,52 @@ import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
 export const COMMON_IMPORTS = ['json', 're', 'collections', 'datetime', 'math', 'random', 'typing', 'dataclasses', 'pathlib', 'decimal', 'asyncio'];
 
 /**
- * How PyREPL3 starts a session. Issue 8 adds `spawn: 'fork'`: add
- * `{ label: 'fork', options: { spawn: 'fork' } }` here and the row gets its fork lines.
+ * How PyREPL3 starts a session: one entry per `spawn` mode (issue 8); a new mode is one more entry.
+ * 'fork' forks sessions from a warmed template process the pool keeps.
  */
-const SPAWN_MODES: Array<{ label: string; options: Partial<SessionPoolOptions> }> = [{ label: 'exec', options: {} }];
+const SPAWN_MODES: Array<{ label: string; options: Partial<SessionPoolOptions> }> = [
+  { label: 'exec', options: { spawn: 'exec' } },
+  { label: 'fork', options: { spawn: 'fork' } },
+];
 
 /**
- * Spawn to ready of one session: a fresh pool with minIdle 1, from its sessionSpawned to its
- * sessionReady event, in ms. The pool is shut down afterwards (not timed).
+ * Measures session starts in a running pool (minIdle 1): each sample destroys the idle session and
+ * times its replacement from `sessionSpawned` to `sessionReady`, in ms. In a running pool, so that
+ * a fork-mode pool's template is already up, as it is in production.
  */
-export async function sessionStartMs(options: SessionPoolOptions): Promise<number> {
-  const pool = new SessionPool({ minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 0, logger: pyreplLogger, ...options });
-  const spawned = new Map<string, number>();
-  let readyMs = Number.NaN;
-  pool.on('sessionSpawned', ({ sessionId }) => spawned.set(sessionId, nowMs()));
-  pool.on('sessionReady', ({ sessionId }) => {
-    const t0 = spawned.get(sessionId);
-    if (t0 !== undefined && Number.isNaN(readyMs)) readyMs = nowMs() - t0;
-  });
-  try {
-    await pool.start();
-  } finally {
-    await pool.shutdown();
+export class StartProbe {
+  readonly #spawned = new Map<string, number>();
+  #onReady: ((ms: number) => void) | null = null;
+
+  private constructor(readonly pool: SessionPool) {
+    pool.on('sessionSpawned', ({ sessionId }) => this.#spawned.set(sessionId, nowMs()));
+    pool.on('sessionReady', ({ sessionId }) => {
+      const t0 = this.#spawned.get(sessionId);
+      this.#spawned.delete(sessionId);
+      if (t0 !== undefined) this.#onReady?.(nowMs() - t0);
+    });
   }
-  return readyMs;
+
+  static async open(options: SessionPoolOptions): Promise<StartProbe> {
+    const pool = new SessionPool({ minIdle: 1, maxSessions: 2, healthCheckIntervalMs: 0, logger: pyreplLogger, ...options });
+    const probe = new StartProbe(pool);
+    await pool.start();
+    return probe;
+  }
+
+  /** One more session start: the idle session is destroyed and the pool replaces it. */
+  async sample(): Promise<number> {
+    const session = await this.pool.acquire();
+    const ready = new Promise<number>((resolve) => (this.#onReady = resolve));
+    await session.destroy();
+    const ms = await ready;
+    this.#onReady = null;
+    return ms;
+  }
+
+  close(): Promise<void> {
+    return this.pool.shutdown();
+  }
 }
 
 async function bareStartMs(python: string, imports: string[] = []): Promise<number> {
@@ -47,19 +69,26 @@ export const startRow: Row = {
   key: 'start',
   title: 'Session start: spawn to ready',
   async run({ quick, python, jupyter, progress }) {
+    let local: Record<string, number[]> = {};
     const warmupCode = `import ${COMMON_IMPORTS.join(', ')}`;
-    // The first spawn of a process resolves the interpreter (a shim costs 0.3 s): not a session start.
-    await sessionStartMs({ pythonPath: python });
-    const contestants: Record<string, () => Promise<number>> = {
-      bare: () => bareStartMs(python),
-      bareImports: () => bareStartMs(python, COMMON_IMPORTS),
-    };
-    for (const mode of SPAWN_MODES) {
-      contestants[`${mode.label}`] = () => sessionStartMs({ pythonPath: python, ...mode.options });
-      contestants[`${mode.label}Warmup`] = () => sessionStartMs({ pythonPath: python, warmupCode, ...mode.options });
+    const probes: StartProbe[] = [];
+    try {
+      const contestants: Record<string, () => Promise<number>> = {
+        bare: () => bareStartMs(python),
+        bareImports: () => bareStartMs(python, COMMON_IMPORTS),
+      };
+      for (const mode of SPAWN_MODES) {
+        const plain = await StartProbe.open({ pythonPath: python, ...mode.options });
+        const warm = await StartProbe.open({ pythonPath: python, warmupCode, ...mode.options });
+        probes.push(plain, warm);
+        contestants[mode.label] = () => plain.sample();
+        contestants[`${mode.label}Warmup`] = () => warm.sample();
+      }
+      progress(`PyREPL3 (${SPAWN_MODES.map((m) => m.label).join(', ')}) vs the bare interpreter`);
+      local = await interleave(contestants, { rounds: quick ? 3 : 20, warmup: quick ? 1 : 2 });
+    } finally {
+      for (const probe of probes) await probe.close();
     }
-    progress('PyREPL3 vs the bare interpreter');
-    const local = await interleave(contestants, { rounds: quick ? 3 : 20, warmup: quick ? 1 : 2 });
     const bare = figure('bare `python -u` answering a first line on stdin', local.bare ?? [], python);
     const bareImports = figure('bare `python -u` importing the same modules, then answering', local.bareImports ?? [], python);
     const comparisons: Comparison[] = [];
@@ -75,16 +104,16 @@ export const startRow: Row = {
     }
 
     if (jupyter.python === null) {
-      comparisons.push(compare('spawn to ready, no warmup', 'ms', figure('PyREPL3', local.exec ?? [], python), null, { unavailable: jupyter.reason }));
+      comparisons.push(compare('spawn to ready, no warmup (exec)', 'ms', figure('PyREPL3 (exec)', local.exec ?? [], python), null, { unavailable: jupyter.reason }));
     } else {
       const sysPython = jupyter.python;
-      await sessionStartMs({ pythonPath: sysPython });
+      const probe = await StartProbe.open({ pythonPath: sysPython, spawn: 'exec' });
       const driver = new JupyterDriver(sysPython);
       try {
         progress('PyREPL3 vs a Jupyter kernel');
         const versus = await interleave(
           {
-            pyrepl: () => sessionStartMs({ pythonPath: sysPython }),
+            pyrepl: () => probe.sample(),
             jupyter: async () => {
               const kernel = await driver.startKernel();
               await driver.stopKernel(kernel.id);
@@ -94,18 +123,19 @@ export const startRow: Row = {
           { rounds: 8, warmup: 1 },
         );
         comparisons.push(
-          compare('spawn to ready, no warmup', 'ms', figure('PyREPL3', versus.pyrepl ?? [], sysPython), figure('Jupyter: start_kernel until wait_for_ready', versus.jupyter ?? [], sysPython)),
+          compare('spawn to ready, no warmup (exec)', 'ms', figure('PyREPL3 (exec)', versus.pyrepl ?? [], sysPython), figure('Jupyter: start_kernel until wait_for_ready', versus.jupyter ?? [], sysPython)),
         );
       } finally {
         await driver.close();
+        await probe.close();
       }
     }
     return {
       comparisons,
       notes: [
-        'PyREPL3: a fresh pool with minIdle 1 per sample, from its `sessionSpawned` to its `sessionReady` event (process spawn, worker start, handshake, warmup when there is one). The interpreter path was resolved once before (a pyenv shim would add 0.3 s per start otherwise).',
+        'PyREPL3: a running pool with minIdle 1; each sample destroys its idle session and times the replacement from `sessionSpawned` to `sessionReady` (process spawn or fork, worker start, handshake, warmup when there is one). The interpreter path is resolved once per pool process, before the first sample (a pyenv shim would add 0.3 s otherwise).',
         `Bare: \`<real python> -u bench/anchors/floor.py\` spawned from Node until it echoes a first line; the warmup case imports ${COMMON_IMPORTS.join(', ')} before answering, as PyREPL3's warmupCode does.`,
-        'Start mode: only `exec` today; the row is written so that a `fork` mode (issue 8) is one more entry in SPAWN_MODES.',
+        "Start modes (`spawn` option): 'exec' starts a new interpreter per session; 'fork' forks it from the pool's warmed template process (its own start, paid once per pool, is not in these figures). A new mode is one more entry in SPAWN_MODES.",
       ],
     };
   },
