@@ -23,6 +23,11 @@ export class FakeProcess {
     private readonly sendBack: (event: ProcessEvent) => void,
   ) {}
 
+  /** Sends the session an event as is, bypassing the protocol (a malformed frame, a test's fault). */
+  inject(event: unknown): void {
+    this.sendBack(event as ProcessEvent);
+  }
+
   /** The process dies on its own (a crash, the OOM killer, a SIGKILL from outside). */
   crash(): void {
     this.#exit({ exitCode: 1, signal: null });
@@ -47,7 +52,7 @@ export class FakeProcess {
       this.world.failingSpawns--;
       this.#exit({ exitCode: null, signal: null, spawnError: 'fake spawn failure' });
     } else {
-      this.#reply('ready', { type: 'process.ready', pid: this.pid });
+      this.#reply('ready', { type: 'process.ready', pid: this.pid, warmed: false });
     }
   }
 
@@ -111,5 +116,28 @@ export class FakeWorld {
 
   alive(): FakeProcess[] {
     return [...this.processes.values()].filter((p) => !p.exited);
+  }
+}
+
+/**
+ * A `deliver` hook that holds every process event until the test releases it, for paths that
+ * decide exactly which process event happens next.
+ */
+export class HeldDeliveries {
+  readonly items: Array<{ label: string; event: () => void }> = [];
+  readonly deliver: Deliver = (label, event) => {
+    this.items.push({ label, event });
+  };
+
+  /** Releases, in order, every held event whose label matches (and those they cause), until none is left. */
+  release(matches: (label: string) => boolean): number {
+    let count = 0;
+    for (;;) {
+      const index = this.items.findIndex((item) => matches(item.label));
+      if (index === -1) return count;
+      const [item] = this.items.splice(index, 1);
+      item!.event();
+      count++;
+    }
   }
 }

@@ -1,0 +1,45 @@
+/**
+ * Shrunk schedules the models found, kept as regression tests. A test marked `it.fails` documents a
+ * bug that is not fixed yet: it starts failing (and must become `it`) the day the fix lands.
+ */
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { SessionPool } from '../../src/index.js';
+import { ModelClock } from './clock.js';
+import { FakeWorld, HeldDeliveries } from './fake-worker.js';
+import { flushMicrotasks } from './harness.js';
+
+function fakePool(options: ConstructorParameters<typeof SessionPool>[0]) {
+  const held = new HeldDeliveries();
+  const world = new FakeWorld(held.deliver);
+  const clock = new ModelClock();
+  const pool = new SessionPool({ logger: pino({ level: 'silent' }), healthCheckIntervalMs: 0, ...options }, { processActor: world.processActor, clock });
+  return { world, clock, pool, held };
+}
+
+describe('regressions found by the models', () => {
+  // BUG (schedules.fake.test.ts, seed -955446943, path "167:3:3:13:17:14:14:14:14:14:14:14:14:14"),
+  // shrunk schedule: minIdle 0, maxSessions 1, warmupCode set; acquire() -> granted s1; shutdown();
+  // session.execute('ok'); (s1 exit delivered); interrupt; release.
+  // Broken invariant: every call settles. shutdown() moves the leased s1 to `stopping`; the
+  // SessionLink still sees an active actor and sends EXECUTE, which `stopping` ignores; when s1
+  // dies, `failCurrentExecution` has no `current` execution to fail, so the promise hangs forever.
+  it.fails('execute on a leased session the pool is stopping settles (rejects) instead of hanging', async () => {
+    const { pool, held } = fakePool({ minIdle: 0, maxSessions: 1, warmupCode: 'warm' });
+    const acquired = pool.acquire();
+    held.release((label) => label === 's1 ready' || label === 's1 result ok');
+    const session = await acquired;
+    const closed = pool.shutdown();
+    // The kill is sent; the process's exit has not been reported yet.
+    expect(held.items.map((i) => i.label)).toEqual(['s1 exit']);
+    let settled = false;
+    void session.execute('ok').then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    held.release(() => true);
+    await closed;
+    await flushMicrotasks();
+    expect(settled).toBe(true);
+  });
+});

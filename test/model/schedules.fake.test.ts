@@ -1,0 +1,258 @@
+/**
+ * Generated concurrent schedules against a SessionPool on in-memory fake workers. fast-check picks
+ * the operations and, through its scheduler, the order in which every command, every process event
+ * (ready, results, pongs, exits) and every promise resolves. The invariants of issue 4 are checked
+ * at every pool event, after every command, and once the schedule has drained.
+ *
+ * Replay a failure: npm run test:model -- --seed <seed> --path <path> (both printed on failure).
+ */
+import fc from 'fast-check';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
+import { ModelClock } from './clock.js';
+import { budget, fcParams } from './config.js';
+import { FakeWorld } from './fake-worker.js';
+import { flushMicrotasks, PoolHarness } from './harness.js';
+
+interface Real {
+  h: PoolHarness;
+  world: FakeWorld;
+  clock: ModelClock;
+  minIdle: number;
+}
+type Cmd = fc.AsyncCommand<object, Real>;
+
+const check = (r: Real, where: string): void => r.h.check(where);
+
+class Acquire implements Cmd {
+  constructor(readonly timeoutMs: number | undefined, readonly abortable: boolean) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    r.h.acquire({ ...(this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {}), abortable: this.abortable });
+    check(r, this.toString());
+  }
+  toString = (): string => `acquire(${this.timeoutMs ?? '∞'}${this.abortable ? ', abortable' : ''})`;
+}
+
+class Abort implements Cmd {
+  constructor(readonly index: number) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    const candidates = r.h.waiters.filter((w) => w.abort !== null && !w.abort.signal.aborted);
+    const waiter = candidates[this.index % Math.max(1, candidates.length)];
+    if (waiter === undefined) return;
+    r.h.log.push(`abort ${waiter.id}`);
+    waiter.abort!.abort();
+    check(r, this.toString());
+  }
+  toString = (): string => `abort(${this.index})`;
+}
+
+class Release implements Cmd {
+  constructor(readonly index: number, readonly destroy: boolean) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    const leases = r.h.liveLeases();
+    const lease = leases[this.index % Math.max(1, leases.length)];
+    if (lease === undefined) return;
+    r.h.release(lease, this.destroy);
+    check(r, this.toString());
+  }
+  toString = (): string => `${this.destroy ? 'destroy' : 'release'}(${this.index})`;
+}
+
+class Execute implements Cmd {
+  constructor(readonly index: number, readonly code: 'ok' | 'hang' | 'crash' | 'fail', readonly timeoutMs: number | undefined) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    // Known bug (regressions.test.ts, "execute on a leased session the pool is stopping"): the
+    // promise never settles. Remove this skip once it is fixed.
+    if (r.h.shutdownCalled) return;
+    const leases = r.h.liveLeases();
+    const lease = leases[this.index % Math.max(1, leases.length)];
+    if (lease === undefined) return;
+    r.h.execute(lease, this.code, this.timeoutMs);
+    check(r, this.toString());
+  }
+  toString = (): string => `execute(${this.index}, ${this.code}, ${this.timeoutMs ?? '∞'})`;
+}
+
+class Interrupt implements Cmd {
+  constructor(readonly index: number) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    const leases = r.h.liveLeases();
+    const lease = leases[this.index % Math.max(1, leases.length)];
+    if (lease === undefined) return;
+    r.h.log.push(`interrupt ${lease.session.id}`);
+    lease.session.interrupt();
+    check(r, this.toString());
+  }
+  toString = (): string => `interrupt(${this.index})`;
+}
+
+/** A process dies on its own: at spawn, in warmup, idle, or mid-execution, whichever it is in now. */
+class Crash implements Cmd {
+  constructor(readonly index: number) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    const alive = r.world.alive();
+    const process = alive[this.index % Math.max(1, alive.length)];
+    if (process === undefined) return;
+    r.h.log.push(`crash ${process.sessionId}`);
+    process.crash();
+    check(r, this.toString());
+  }
+  toString = (): string => `crash(${this.index})`;
+}
+
+class FailSpawns implements Cmd {
+  constructor(readonly count: number) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    r.world.failingSpawns = this.count;
+    r.h.log.push(`failSpawns ${this.count}`);
+  }
+  toString = (): string => `failSpawns(${this.count})`;
+}
+
+/** Time passes: health ticks, acquire deadlines, start/warmup/ping timeouts, backoff, idle retirement. */
+class Advance implements Cmd {
+  constructor(readonly ms: number) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    r.h.log.push(`advance ${this.ms}`);
+    r.clock.advance(this.ms);
+    check(r, this.toString());
+  }
+  toString = (): string => `advance(${this.ms})`;
+}
+
+class Shutdown implements Cmd {
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    r.h.shutdown();
+    check(r, this.toString());
+  }
+  toString = (): string => 'shutdown';
+}
+
+const commands = fc.commands(
+  [
+    fc.tuple(fc.option(fc.constantFrom(50, 300, 2000), { nil: undefined }), fc.boolean()).map(([t, a]) => new Acquire(t, a)),
+    fc.nat(7).map((i) => new Abort(i)),
+    fc.tuple(fc.nat(7), fc.boolean()).map(([i, d]) => new Release(i, d)),
+    fc
+      .tuple(fc.nat(7), fc.constantFrom('ok', 'hang', 'crash', 'fail') as fc.Arbitrary<'ok' | 'hang' | 'crash' | 'fail'>, fc.option(fc.constantFrom(100, 1000), { nil: undefined }))
+      .map(([i, c, t]) => new Execute(i, c, t)),
+    fc.nat(7).map((i) => new Interrupt(i)),
+    fc.nat(7).map((i) => new Crash(i)),
+    fc.integer({ min: 1, max: 3 }).map((n) => new FailSpawns(n)),
+    fc.constantFrom(10, 100, 250, 1000, 5000).map((ms) => new Advance(ms)),
+    fc.constant(new Shutdown()),
+  ],
+  { maxCommands: 30 },
+);
+
+export const poolShapes = fc.record({
+  minIdle: fc.integer({ min: 0, max: 2 }),
+  extra: fc.integer({ min: 0, max: 2 }),
+  warmup: fc.boolean(),
+  releasePolicy: fc.constantFrom('keep', 'recycle') as fc.Arbitrary<'keep' | 'recycle'>,
+  maxExecutionsPerSession: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+});
+
+type Shape = typeof poolShapes extends fc.Arbitrary<infer T> ? T : never;
+
+function makeReal(s: fc.Scheduler, shape: Shape): Real {
+  const world = new FakeWorld((label, event) => {
+    void s.schedule(Promise.resolve(label), label).then(event);
+  });
+  const clock = new ModelClock();
+  const maxSessions = Math.max(1, shape.minIdle + shape.extra);
+  const options: SessionPoolOptions = {
+    minIdle: shape.minIdle,
+    maxSessions,
+    acquireTimeoutMs: Infinity,
+    healthCheckIntervalMs: 700,
+    pingTimeoutMs: 200,
+    startTimeoutMs: 1500,
+    warmupTimeoutMs: 1500,
+    interruptGraceMs: 150,
+    idleTimeoutMs: 4000,
+    releasePolicy: shape.releasePolicy,
+    ...(shape.maxExecutionsPerSession !== undefined ? { maxExecutionsPerSession: shape.maxExecutionsPerSession } : {}),
+    ...(shape.warmup ? { warmupCode: 'warm' } : {}),
+    logger: pino({ level: 'silent' }),
+  };
+  const pool = new SessionPool(options, { processActor: world.processActor, clock });
+  void pool.start().catch(() => undefined);
+  return { h: new PoolHarness(pool, maxSessions), world, clock, minIdle: shape.minIdle };
+}
+
+/** Runs the scheduler and the clock until `done` holds; false if it never does (a deadlock, a lost session). */
+async function drain(s: fc.Scheduler, r: Real, done: () => boolean, rounds = 400): Promise<boolean> {
+  for (let i = 0; i < rounds; i++) {
+    await s.waitAll();
+    await flushMicrotasks();
+    if (s.count() > 0) continue;
+    if (done()) return true;
+    for (const lease of r.h.liveLeases()) r.h.release(lease);
+    await flushMicrotasks();
+    if (s.count() > 0) continue;
+    if (done()) return true;
+    if (!r.clock.advanceToNext()) return done();
+  }
+  return done();
+}
+
+/** The end of every schedule: the pool drains open, then shuts down, and owes the invariants. */
+export async function finish(s: fc.Scheduler, r: Real): Promise<void> {
+  const { h, world } = r;
+  const report = (): string => `\nviolations: ${h.violations.join('; ')}\nlog:\n  ${h.log.join('\n  ')}`;
+  expect(h.violations, report()).toEqual([]);
+  if (!h.shutdownCalled) {
+    world.failingSpawns = 0;
+    // Deadlock freedom: with every lease given back and spawns working again, every acquire settles,
+    // nothing is lost (busy 0) and minIdle is restored.
+    const quiet = (): boolean => {
+      const m = h.pool.metrics();
+      return h.pendingAcquires().length === 0 && h.liveLeases().length === 0 && m.busy === 0 && m.starting === 0 && m.idle >= r.minIdle;
+    };
+    const ok = await drain(s, r, quiet);
+    expect(h.pendingAcquires().map((w) => w.id), `acquires left pending on an open pool${report()}`).toEqual([]);
+    expect(h.pool.metrics().busy, `sessions lost (busy with nobody holding them)${report()}`).toBe(0);
+    expect(h.pool.metrics().idle, `minIdle not restored${report()}`).toBeGreaterThanOrEqual(r.minIdle);
+    expect(ok, `the pool never became quiet${report()}`).toBe(true);
+    h.check('drained');
+  }
+  let closed = false;
+  void h.shutdown().then(() => (closed = true));
+  await drain(s, r, () => closed && h.pendingAcquires().length === 0 && h.executions.every((e) => e.settled));
+  expect(closed, `shutdown never completed${report()}`).toBe(true);
+  const m = h.pool.metrics();
+  expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }, report()).toEqual({ total: 0, stopping: 0, waiting: 0 });
+  expect(world.alive().map((p) => p.sessionId), `processes still running after shutdown${report()}`).toEqual([]);
+  expect(h.pendingAcquires().map((w) => w.id), `acquires never settled${report()}`).toEqual([]);
+  expect(h.executions.filter((e) => !e.settled).map((e) => e.label), `executions never settled${report()}`).toEqual([]);
+  expect(h.closedEmitted).toBe(true);
+  expect(h.violations, report()).toEqual([]);
+}
+
+describe('generated concurrent schedules on fake workers', () => {
+  it(
+    'keep every invariant of the pool',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.scheduler(), poolShapes, commands, async (s, shape, cmds) => {
+          const r = makeReal(s, shape);
+          await fc.scheduledModelRun(s, () => ({ model: {}, real: r }), cmds);
+          await finish(s, r);
+        }),
+        fcParams(200),
+      );
+    },
+    budget(200, 40),
+  );
+});
