@@ -211,13 +211,17 @@ export const poolMachine = setup({
   },
   actors: { session: sessionMachine, template: templateMachine },
   guards: {
-    allProcessesGone: ({ context }) =>
-      context.ledger.occupied === 0 && (context.template === 'none' || context.template === 'stopped'),
+    allSessionsGone: ({ context }) => context.ledger.occupied === 0,
+    templateGone: ({ context }) => context.template === 'none' || context.template === 'stopped',
   },
   actions: {
     openPool: enqueueActions(({ context, enqueue }) => {
       const template = context.config.spawn === 'fork' ? 'starting' : 'none';
-      if (template === 'starting') enqueue.spawnChild('template', { id: TEMPLATE_ID, input: { backoff: context.config.backoff } });
+      if (template === 'starting') {
+        const { startTimeoutMs, warmupTimeoutMs } = context.config.session.timings;
+        const input = { backoff: context.config.backoff, startTimeoutMs, warmupTimeoutMs };
+        enqueue.spawnChild('template', { id: TEMPLATE_ID, input });
+      }
       enqueue.assign({ template });
       settle({ ...context, template }, enqueue);
       scheduleHealthTick(context, enqueue);
@@ -317,11 +321,13 @@ export const poolMachine = setup({
       const { ledger } = context;
       enqueue.cancel(HEALTH_TIMER);
       enqueue.cancel(SPAWN_RETRY_TIMER);
-      if (context.template !== 'none') enqueue.sendTo(TEMPLATE_ID, { type: 'STOP' });
       for (const waiterId of [...ledger.waiters.keys()]) failWaiter(ledger, waiterId, 'closed', enqueue);
       for (const record of ledger.sessions.values()) {
         if (record.phase !== 'stopping') stopSession(ledger, record, 'shutdown', enqueue);
       }
+    }),
+    stopTemplate: enqueueActions(({ context, enqueue }) => {
+      if (context.template !== 'none' && context.template !== 'stopped') enqueue.sendTo(TEMPLATE_ID, { type: 'STOP' });
     }),
     refuseAcquire: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'ACQUIRE') enqueue.emit({ type: 'acquireFailed', waiterId: event.waiterId, reason: 'closed' });
@@ -360,11 +366,21 @@ export const poolMachine = setup({
     // No new work; every session is being stopped. Done when the last process has exited.
     closing: {
       entry: 'closeDown',
-      always: { guard: 'allProcessesGone', target: 'closed' },
+      initial: 'stoppingSessions',
       on: {
         ACQUIRE: { actions: 'refuseAcquire' },
         'xstate.done.actor.*': { actions: 'buryWhileClosing' },
         'xstate.error.actor.*': { actions: 'buryWhileClosing' },
+      },
+      states: {
+        stoppingSessions: {
+          always: { guard: 'allSessionsGone', target: 'stoppingTemplate' },
+        },
+        // Last, so that it can still report the exits of the sessions it forked.
+        stoppingTemplate: {
+          entry: 'stopTemplate',
+          always: { guard: 'templateGone', target: '#pool.closed' },
+        },
       },
     },
     closed: {

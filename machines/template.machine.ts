@@ -9,6 +9,7 @@ import { backoffDelay, type Backoff } from './backoff.js';
  */
 
 export type TemplateEvent =
+  | { type: 'template.started' }
   | { type: 'template.ready'; pid: number; forkSafe: boolean; threads: number }
   | { type: 'template.exited'; exitCode: number | null; signal: string | null; reason: string };
 
@@ -22,6 +23,9 @@ export type TemplateReport =
 
 export interface TemplateInput {
   backoff: Backoff;
+  /** Spawn until the template says it started, then its warmup: one that takes longer is killed and restarted. */
+  startTimeoutMs: number;
+  warmupTimeoutMs: number;
 }
 
 export interface TemplateContext extends TemplateInput {
@@ -44,6 +48,8 @@ export const templateMachine = setup({
   },
   delays: {
     restartDelay: ({ context }) => restartDelay(context),
+    startTimeout: ({ context }) => context.startTimeoutMs,
+    warmupTimeout: ({ context }) => context.warmupTimeoutMs,
   },
   guards: {
     forkSafe: ({ event }) => event.type === 'template.ready' && event.forkSafe,
@@ -74,7 +80,13 @@ export const templateMachine = setup({
         STOP: '.stopping',
       },
       states: {
+        // A template that misses a deadline is killed: its exit counts as a failure like any other.
         starting: {
+          after: { startTimeout: { actions: 'kill' } },
+          on: { 'template.started': 'warming' },
+        },
+        warming: {
+          after: { warmupTimeout: { actions: 'kill' } },
           on: {
             'template.ready': [
               {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { execWorker, type LaunchedWorker, type WorkerExit } from './launch.js';
 import { LineReader } from './line-reader.js';
 
 export interface ForkServerSettings {
+  /** Written into the template's command line, so the pool's processes can be found with ps. */
+  poolId: string;
   pythonPath: string;
   env: Record<string, string>;
   warmupCode: string | null;
@@ -122,7 +124,7 @@ export class ForkServer {
   }
 
   #spawnTemplate(executable: string): void {
-    const config = JSON.stringify({ warmupCode: this.settings.warmupCode });
+    const config = JSON.stringify({ pool: this.settings.poolId, warmupCode: this.settings.warmupCode });
     const template = execWorker(executable, ['--template', config], this.settings.env, this.#socketDir);
     this.#template = template;
     template.onExit((exit) => this.#templateExited(template, exit));
@@ -140,6 +142,8 @@ export class ForkServer {
       return this.kill();
     }
     switch (frame.op) {
+      case 'started':
+        return this.#report({ type: 'template.started' });
       case 'ready':
         this.#ready = frame.forkSafe === true;
         return this.#report({ type: 'template.ready', pid: Number(frame.pid), forkSafe: frame.forkSafe === true, threads: Number(frame.threads) });
@@ -209,7 +213,7 @@ export class ForkServer {
   #completeFork(pending: PendingFork): void {
     const { pid, socket } = pending;
     if (pid === undefined || socket === undefined) return;
-    socket.resume();
+    // Still paused: the ready frame may already be buffered, and must wait for the session's reader.
     socket.on('close', () => this.#watchOrphan(pid));
     pending.resolve({
       pid,
@@ -244,9 +248,7 @@ export class ForkServer {
     const probe = setInterval(() => {
       if (!this.#exitListeners.has(pid)) return clearInterval(probe);
       if (this.#template !== null && this.#ready) return;
-      try {
-        process.kill(pid, 0);
-      } catch {
+      if (isGone(pid)) {
         clearInterval(probe);
         this.#onChildExited(pid, { exitCode: null, signal: null });
       }
@@ -259,6 +261,23 @@ export class ForkServer {
       process.kill(-pid, 'SIGKILL');
     } catch {
       // Already gone.
+    }
+  }
+}
+
+/** True once a process no longer runs. A zombie waiting for a reaper that is not us counts as gone. */
+function isGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    // No /proc entry (or no /proc at all): ask the OS directly.
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
     }
   }
 }

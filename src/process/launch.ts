@@ -12,7 +12,7 @@ export interface WorkerExit {
 /** A running worker process, however it was started (exec'd by the host or forked by a template). */
 export interface LaunchedWorker {
   pid: number | undefined;
-  /** The worker's protocol channel: newline-delimited JSON both ways. */
+  /** The worker's protocol channel: newline-delimited JSON both ways. Paused until read. */
   channel: Socket;
   /** Calls `listener` once, when the OS process is gone. */
   onExit(listener: (exit: WorkerExit) => void): void;

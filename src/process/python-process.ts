@@ -46,7 +46,7 @@ class PythonProcess {
   #worker: LaunchedWorker | null = null;
   #forked = false;
   #exited = false;
-  #disposed = false;
+  #killed = false;
   readonly #workdir: string;
   readonly #log: Logger;
 
@@ -64,13 +64,19 @@ class PythonProcess {
   }
 
   handle(command: ProcessCommand): void {
+    if (command.type === 'process.kill') return this.#kill();
     const line = encodeCommand(command);
     if (line !== null) this.#worker?.channel.write(line);
-    else this.#signal(command.type === 'process.kill' ? 'SIGKILL' : 'SIGINT');
+    else this.#signal('SIGINT');
   }
 
   dispose(): void {
-    this.#disposed = true;
+    this.#kill();
+  }
+
+  /** Kills the process, or, while it is still being launched, makes sure it dies the moment it exists. */
+  #kill(): void {
+    this.#killed = true;
     if (!this.#exited) this.#signal('SIGKILL');
   }
 
@@ -88,13 +94,14 @@ class PythonProcess {
       }
     }
     const executable = await resolveInterpreter(this.settings.pythonPath);
+    if (this.#killed) throw new Error('killed before it started');
     return execWorker(executable, [JSON.stringify(config)], this.settings.env, this.#workdir);
   }
 
   #attach(worker: LaunchedWorker): void {
     this.#worker = worker;
     worker.onExit((exit) => this.#exit(exit));
-    if (this.#disposed) this.#signal('SIGKILL');
+    if (this.#killed) this.#signal('SIGKILL');
     const { channel } = worker;
     channel.setEncoding('utf8');
     const reader = new LineReader(
@@ -105,6 +112,7 @@ class PythonProcess {
     channel.on('data', (text: string) => reader.push(text));
     // A write to a process that just died fails with EPIPE; its exit is reported separately.
     channel.on('error', (error) => this.#log.debug({ err: error }, 'channel error'));
+    channel.resume();
   }
 
   #deliver(event: ProcessEvent): void {

@@ -659,6 +659,7 @@ def _serve_template(config):
     os.set_blocking(CHANNEL_FD, True)
     _set_parent_death_signal()
     channel = Channel(CHANNEL_FD)
+    channel.send({"op": "started", "pid": os.getpid()})  # warmup may take long: say we are alive
     namespace = _main_namespace()
     error = _run_warmup(namespace, config.get("warmupCode"))
     if error is not None:
