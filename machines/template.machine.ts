@@ -73,7 +73,8 @@ export const templateMachine = setup({
             sendParent(({ context, event }) => ({
               type: 'template.down' as const,
               reason: event.type === 'template.exited' ? event.reason : '',
-              retryInMs: restartDelay({ ...context, failures: context.failures + 1 }),
+              // Runs after the assign above: context.failures already counts this exit.
+              retryInMs: restartDelay(context),
             })),
           ],
         },

@@ -59,6 +59,10 @@ export interface SessionPoolOptions {
   interruptGraceMs?: number;
   /** A pino logger; the pool logs through child loggers of it. Default: warnings to stderr. */
   logger?: Logger;
+  /** Keep the last this-many supervisor events for pool.trace(). Default 0 (off: tracing costs 2-3x per event). */
+  traceSize?: number;
+  /** Warn (with the acquire's stack) when a session is held longer than this. Default: off. */
+  leaseWarningMs?: number;
   /** An XState inspection observer, attached to the supervisor and every session actor. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
@@ -71,6 +75,8 @@ export interface NormalizedOptions {
   env: Record<string, string>;
   logger: Logger;
   inspect: SessionPoolOptions['inspect'];
+  traceSize: number;
+  leaseWarningMs: number | null;
 }
 
 const HOST_VARIABLES_KEPT = ['PATH', 'HOME', 'LANG'] as const;
@@ -169,5 +175,7 @@ export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions
     env: sessionEnv(options.env),
     logger: options.logger ?? pino({ level: 'warn' }, pino.destination(2)),
     inspect: options.inspect,
+    traceSize: count(options, 'traceSize', 0),
+    leaseWarningMs: deadline('leaseWarningMs', options.leaseWarningMs ?? Infinity),
   };
 }

@@ -10,6 +10,9 @@ import { AcquireTimeoutError, PoolClosedError, SessionStartError } from './error
 import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOptions } from './options.js';
 import { ForkServer } from './process/fork-server.js';
 import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './process/python-process.js';
+import { LeaseWatch } from './observe/lease-watch.js';
+import { SessionTimeline, stateName, type PoolSnapshot, type SessionSnapshot } from './observe/snapshot.js';
+import { combineInspectors, TraceRecorder, type TraceEntry } from './observe/trace.js';
 import { templateProcessActor } from './process/template-process.js';
 import { Session } from './session.js';
 import { SessionLink, type SessionActorRef } from './session-link.js';
@@ -28,6 +31,9 @@ interface PendingAcquire {
   resolve: (session: Session) => void;
   reject: (error: unknown) => void;
   timeoutMs: number | null;
+  since: number;
+  /** The acquire() caller's stack, kept only when leases are watched. */
+  acquiredAt: string | null;
   detach: () => void;
 }
 
@@ -61,6 +67,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   readonly #log: Logger;
   readonly #actor: Actor<typeof poolMachine>;
   readonly #forkServer: ForkServer | undefined;
+  readonly #trace: TraceRecorder | undefined;
+  readonly #timeline = new SessionTimeline();
+  readonly #leaseWatch: LeaseWatch | undefined;
+  #templatePid: number | null = null;
   readonly #links = new Map<string, SessionLink>();
   readonly #pending = new Map<string, PendingAcquire>();
   #waiterSerial = 0;
@@ -73,7 +83,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#options = normalizeOptions(options);
     this.#log = this.#options.logger.child({ pool: this.id });
     const { pythonPath, env, config } = this.#options;
-    this.#forkServer = config.spawn === 'fork' ? new ForkServer({ pythonPath, env, warmupCode: config.session.warmupCode, logger: this.#log }) : undefined;
+    this.#forkServer = config.spawn === 'fork' ? new ForkServer({ poolId: this.id, pythonPath, env, warmupCode: config.session.warmupCode, logger: this.#log }) : undefined;
     const process = (runtime.processActor ?? pythonProcessActor)({
       pythonPath,
       env,
@@ -84,7 +94,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const session = sessionMachine.provide({ actors: { process } });
     const template = this.#forkServer ? templateMachine.provide({ actors: { templateProcess: templateProcessActor(this.#forkServer) } }) : templateMachine;
     const machine = poolMachine.provide({ actors: { session, template } });
-    const { inspect } = this.#options;
+    const { traceSize, leaseWarningMs } = this.#options;
+    this.#trace = traceSize > 0 ? new TraceRecorder(traceSize, (actor) => actor === this.#actor) : undefined;
+    this.#leaseWatch = leaseWarningMs !== null ? new LeaseWatch(leaseWarningMs, this.#log) : undefined;
+    const inspect = combineInspectors(this.#options.inspect, this.#trace);
     this.#actor = createActor(machine, {
       input: this.#options.config,
       ...(inspect ? { inspect } : {}),
@@ -141,7 +154,54 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       stopping,
       waiting: ledger.waiters.size,
       ...ledger.counters,
+      leaseWarnings: this.#leaseWatch?.warnings ?? 0,
     };
+  }
+
+  /** A plain, JSON-serialisable picture of the pool now: sessions, waiters, capacity, counters. */
+  snapshot(): PoolSnapshot {
+    const snapshot = this.#actor.getSnapshot();
+    const { ledger, config, template } = snapshot.context;
+    const now = Date.now();
+    const sessions = [...ledger.sessions.values()].map((record): SessionSnapshot => {
+      const times = this.#timeline.get(record.id);
+      const child = (snapshot.children as Record<string, SessionActorRef | undefined>)[record.id]?.getSnapshot();
+      const link = this.#links.get(record.id);
+      const createdAt = times?.createdAt ?? now;
+      return {
+        id: record.id,
+        phase: record.phase,
+        state: child ? stateName(child.value) : 'dead',
+        pid: child?.context.pid ?? null,
+        holder: times?.holder ?? null,
+        leasedSince: times?.leasedSince ?? null,
+        idleSince: times?.idleSince ?? null,
+        createdAt,
+        ageMs: now - createdAt,
+        executions: child?.context.executions ?? 0,
+        lastError: link?.lastError ?? null,
+      };
+    });
+    const waiters = [...ledger.waiters.keys()].map((id) => {
+      const pending = this.#pending.get(id);
+      const since = pending?.since ?? now;
+      return { id, since, deadline: pending?.timeoutMs != null ? since + pending.timeoutMs : null };
+    });
+    const metrics = this.metrics();
+    return {
+      id: this.id,
+      state: !this.#running ? 'new' : snapshot.status === 'done' ? 'closed' : (stateName(snapshot.value).split('.')[0] as 'open' | 'closing'),
+      capacity: { minIdle: config.minIdle, maxSessions: config.maxSessions, used: metrics.total + metrics.stopping },
+      metrics,
+      template: template === 'none' ? null : { status: template, pid: this.#templatePid },
+      sessions,
+      waiters,
+    };
+  }
+
+  /** The last supervisor events with their times (oldest first); empty unless traceSize > 0. */
+  trace(): TraceEntry[] {
+    return this.#trace?.entries() ?? [];
   }
 
   /**
@@ -203,7 +263,12 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const detach = (): void => signal?.removeEventListener('abort', onAbort);
-      this.#pending.set(waiterId, { resolve, reject, timeoutMs, detach });
+      const acquiredAt = this.#leaseWatch ? LeaseWatch.capture() : null;
+      this.#pending.set(waiterId, { resolve, reject, timeoutMs, since: Date.now(), acquiredAt, detach });
+      if (this.#log.isLevelEnabled('debug')) {
+        const { waiting, idle, busy, starting } = this.metrics();
+        this.#log.debug({ waiterId, waiting, idle, busy, starting }, 'acquire');
+      }
       // The grant may be emitted synchronously inside this send: the waiter is registered first.
       this.#actor.send({ type: 'ACQUIRE', waiterId, timeoutMs });
     });
@@ -234,12 +299,24 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     actor.on('sessionReady', (event) => {
       const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
       if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, this.#options.limits));
+      this.#timeline.idle(event.sessionId);
       this.#log.debug({ sessionId: event.sessionId, pid: event.pid }, 'session ready');
     });
+    actor.on('sessionSpawned', (event) => this.#timeline.spawned(event.sessionId));
     actor.on('granted', (event) => this.#onGranted(event));
+    actor.on('released', (event) => {
+      this.#timeline.idle(event.sessionId);
+      this.#leaseWatch?.returned(event.sessionId);
+      this.#log.debug({ sessionId: event.sessionId, kept: event.kept }, 'session released');
+    });
+    actor.on('templateReady', (event) => {
+      this.#templatePid = event.pid;
+    });
     actor.on('acquireFailed', (event) => this.#onAcquireFailed(event));
     actor.on('sessionDied', (event) => {
       this.#links.delete(event.sessionId);
+      this.#timeline.ended(event.sessionId);
+      this.#leaseWatch?.returned(event.sessionId);
       const expected = event.cause.kind === 'stopped';
       this.#log[expected ? 'debug' : 'warn']({ sessionId: event.sessionId, phase: event.phase, cause: event.cause, exit: event.exit }, 'session ended');
     });
@@ -269,6 +346,9 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId, executions: link?.executions ?? 0 });
       return;
     }
+    this.#timeline.leased(event.sessionId, event.waiterId);
+    if (pending.acquiredAt !== null) this.#leaseWatch?.leased(event.sessionId, pending.acquiredAt);
+    this.#log.debug({ sessionId: event.sessionId, waiterId: event.waiterId, waitedMs: Date.now() - pending.since }, 'session granted');
     pending.resolve(new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, link, destroy)));
   }
 

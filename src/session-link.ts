@@ -30,6 +30,8 @@ export class SessionLink {
   private readonly maxOutputChars: number;
   #inFlight: InFlight | null = null;
   #requestSerial = 0;
+  /** The last thing that went wrong in this session, for pool.snapshot(). */
+  lastError: string | null = null;
 
   constructor(
     readonly id: string,
@@ -122,6 +124,7 @@ export class SessionLink {
     if (run === null) return;
     this.#inFlight = null;
     const { result } = event;
+    if (result.error !== null) this.lastError = `${result.error.name}: ${result.error.message}`;
     run.resolve({
       status: result.status,
       value: result.value,
@@ -139,6 +142,7 @@ export class SessionLink {
     const run = this.#current(requestId);
     if (run === null) return;
     this.#inFlight = null;
+    this.lastError = error.message;
     run.reject(error);
   }
 }

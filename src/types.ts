@@ -60,4 +60,6 @@ export interface PoolMetrics {
   creationFailures: number;
   /** Sessions that died unexpectedly (crash, killed, failed health check). */
   died: number;
+  /** Leases held longer than leaseWarningMs. */
+  leaseWarnings: number;
 }

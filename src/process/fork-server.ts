@@ -50,6 +50,8 @@ export class ForkServer {
   readonly #pending = new Map<number, PendingFork>();
   readonly #byToken = new Map<string, PendingFork>();
   readonly #exitListeners = new Map<number, (exit: WorkerExit) => void>();
+  /** The template each live child was forked from: only that one can report the child's exit. */
+  readonly #parentOf = new Map<number, LaunchedWorker>();
   readonly #earlyExits = new Map<number, WorkerExit>();
 
   constructor(private readonly settings: ForkServerSettings) {}
@@ -205,6 +207,7 @@ export class ForkServer {
   #onForked(id: number, pid: number): void {
     const pending = this.#pending.get(id);
     if (pending === undefined) return this.#killOrphan(pid);
+    if (this.#template !== null) this.#parentOf.set(pid, this.#template);
     pending.pid = pid;
     this.#completeFork(pending);
   }
@@ -236,18 +239,19 @@ export class ForkServer {
   #onChildExited(pid: number, exit: WorkerExit): void {
     const listener = this.#exitListeners.get(pid);
     this.#exitListeners.delete(pid);
+    this.#parentOf.delete(pid);
     if (listener !== undefined) listener(exit);
     else this.#earlyExits.set(pid, exit);
   }
 
   /**
-   * The child's socket closed. With a live template its exit report follows at once; without one
-   * (the template died too), the OS is asked until the process is gone.
+   * The child's socket closed. While the template that forked it lives, its exit report follows at
+   * once; once that template is gone (a later one cannot report it), the OS is asked instead.
    */
   #watchOrphan(pid: number): void {
     const probe = setInterval(() => {
       if (!this.#exitListeners.has(pid)) return clearInterval(probe);
-      if (this.#template !== null && this.#ready) return;
+      if (this.#parentOf.get(pid) === this.#template) return;
       if (isGone(pid)) {
         clearInterval(probe);
         this.#onChildExited(pid, { exitCode: null, signal: null });

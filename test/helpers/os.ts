@@ -6,7 +6,7 @@ export function processesMentioning(marker: string): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) && isAlive(Number(entry))) pids.push(Number(entry));
     } catch {
       // It exited while we looked.
     }
@@ -14,10 +14,15 @@ export function processesMentioning(marker: string): number[] {
   return pids;
 }
 
+/**
+ * Whether a process still runs. A zombie does not: it has exited and only waits to be reaped by a
+ * parent that may not be ours (an orphan's is init).
+ */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }
