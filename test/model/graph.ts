@@ -68,21 +68,42 @@ export function takenTransitions(
 ): string[] {
   const taken = (machine.getTransitionData(before as never, event) as RawTransition[]).map(describeTransition);
   const keys = taken.map((t) => t.key);
-  const reached = new Set<string>();
-  for (const t of taken) for (const target of t.targets.split(',')) if (target !== '') reached.add(target);
-  const matches = (after as unknown as { matches(value: unknown): boolean }).matches.bind(after);
-  for (const node of stateNodes(machine)) {
-    if (!reached.has(node.id)) continue;
-    for (const t of node.always ?? []) {
-      const info = describeTransition(t as RawTransition);
-      if (info.targets.split(',').some((id) => id !== '' && matches(valueOf(id)))) keys.push(info.key);
+  const active = (snapshot: Snapshot<unknown>, id: string): boolean =>
+    (snapshot as unknown as { matches(value: unknown): boolean }).matches(valueOf(id));
+  const byId = new Map(stateNodes(machine).map((n) => [n.id, n]));
+  // States that were active or were entered during this macrostep (targets and their initial children).
+  const candidates = new Set<string>([...byId.keys()].filter((id) => id !== machine.root.id && active(before, id)));
+  const enter = (id: string): void => {
+    let node = byId.get(id);
+    while (node !== undefined) {
+      candidates.add(node.id);
+      const initial = (node as { initial?: { target?: readonly AnyStateNode[] } }).initial?.target?.[0];
+      node = initial;
+    }
+  };
+  for (const t of taken) for (const target of t.targets.split(',')) if (target !== '') enter(target);
+  // An eventless transition was taken when its source was active or entered, and is no longer active.
+  const seen = new Set<string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const node of byId.values()) {
+      if (!candidates.has(node.id) || active(after, node.id)) continue;
+      for (const t of node.always ?? []) {
+        const info = describeTransition(t as RawTransition);
+        if (seen.has(info.key)) continue;
+        seen.add(info.key);
+        keys.push(info.key);
+        for (const target of info.targets.split(',')) if (target !== '') enter(target);
+        changed = true;
+        break;
+      }
     }
   }
   return keys;
 }
 
 /** 'session.ready.idle' -> { ready: 'idle' } */
-function valueOf(id: string): unknown {
+export function valueOf(id: string): unknown {
   const path = id.split('.').slice(1);
   let value: unknown = path[path.length - 1];
   for (let i = path.length - 2; i >= 0; i--) value = { [path[i]!]: value };

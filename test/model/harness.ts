@@ -26,7 +26,12 @@ export interface Lease {
 export class PoolHarness {
   readonly waiters: Waiter[] = [];
   readonly leases: Lease[] = [];
-  readonly executions: Array<{ settled: boolean; label: string }> = [];
+  readonly executions: Array<{ settled: boolean; label: string; sessionId: string }> = [];
+  /**
+   * Sessions granted after they had begun stopping on their own (a failed health check): known bug 2
+   * in regressions.test.ts, whose executions never settle. Remove once it is fixed.
+   */
+  readonly knownBug2 = new Set<string>();
   /** Waiters the machine holds, by what it emitted: added just before ACQUIRE is sent. */
   readonly machineWaiting = new Set<string>();
   /** sessionId -> waiterId for every session granted and not yet back (released or dead). */
@@ -65,6 +70,7 @@ export class PoolHarness {
     });
     pool.on('sessionDied', ({ sessionId, phase, cause }) => {
       this.log.push(`died ${sessionId} ${phase} ${cause.kind}`);
+      if (phase === 'leased' && cause.kind === 'healthCheckFailed') this.knownBug2.add(sessionId);
       this.dead.add(sessionId);
       this.holders.delete(sessionId);
     });
@@ -139,7 +145,7 @@ export class PoolHarness {
   }
 
   execute(lease: Lease, code: string, timeoutMs?: number): void {
-    const record = { settled: false, label: `${lease.session.id} ${code}` };
+    const record = { settled: false, label: `${lease.session.id} ${code}`, sessionId: lease.session.id };
     this.executions.push(record);
     this.log.push(`execute ${lease.session.id} ${code} timeout=${timeoutMs ?? 'none'}`);
     lease.session.execute(code, timeoutMs !== undefined ? { timeoutMs } : {}).then(
@@ -156,6 +162,11 @@ export class PoolHarness {
     const closing = this.pool.shutdown();
     if (first) this.holders.clear();
     return closing;
+  }
+
+  /** Executions that must have settled (all but those of known bug 2). */
+  unsettledExecutions(): string[] {
+    return this.executions.filter((e) => !e.settled && !this.knownBug2.has(e.sessionId)).map((e) => e.label);
   }
 
   pendingAcquires(): Waiter[] {

@@ -42,4 +42,37 @@ describe('regressions found by the models', () => {
     await flushMicrotasks();
     expect(settled).toBe(true);
   });
+
+  // BUG 2 (schedules.fake.test.ts, seed -171585352, path "14461:2:9:8:8:8:8"), shrunk schedule:
+  // minIdle 2, maxSessions 2; advance(5000) — a health tick pings s1 and s2 and their pongs are late,
+  // so both ping timeouts fire and both sessions go to `stopping` (healthCheckFailed); s2's exit is
+  // reported, s1's is not yet; acquire() -> the pool, which still books s1 as idle, grants s1;
+  // execute('ok') on s1 -> dropped by `stopping`; s1 dies (phase leased) -> the promise never settles.
+  // Broken invariants: a granted session is alive (ready) when granted; every call settles.
+  it.fails('a session that failed its health check is not granted, and an execute on it settles', async () => {
+    const { pool, held, clock } = fakePool({ minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 700, pingTimeoutMs: 200 });
+    void pool.start();
+    held.release((label) => label === 's1 ready');
+    clock.advance(700); // the health tick pings s1; its pong is held back
+    clock.advance(200); // the ping times out: s1 stops itself; its exit is held back
+    expect(held.items.map((i) => i.label)).toEqual(['s1 pong', 's1 exit']);
+    let granted: string | null = null;
+    pool.on('granted', ({ sessionId }) => (granted = sessionId));
+    const acquired = pool.acquire({ timeoutMs: 1000 }).catch(() => null);
+    // The pool should not hand out s1, which is already stopping.
+    expect(granted).toBe(null);
+    let settled = false;
+    void acquired.then((session) =>
+      session?.execute('ok').then(
+        () => (settled = true),
+        () => (settled = true),
+      ),
+    );
+    await flushMicrotasks();
+    held.release(() => true);
+    await flushMicrotasks();
+    held.release(() => true);
+    await flushMicrotasks();
+    expect(settled).toBe(true);
+  });
 });

@@ -229,13 +229,13 @@ export async function finish(s: fc.Scheduler, r: Real): Promise<void> {
   }
   let closed = false;
   void h.shutdown().then(() => (closed = true));
-  await drain(s, r, () => closed && h.pendingAcquires().length === 0 && h.executions.every((e) => e.settled));
+  await drain(s, r, () => closed && h.pendingAcquires().length === 0 && h.unsettledExecutions().length === 0);
   expect(closed, `shutdown never completed${report()}`).toBe(true);
   const m = h.pool.metrics();
   expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }, report()).toEqual({ total: 0, stopping: 0, waiting: 0 });
   expect(world.alive().map((p) => p.sessionId), `processes still running after shutdown${report()}`).toEqual([]);
   expect(h.pendingAcquires().map((w) => w.id), `acquires never settled${report()}`).toEqual([]);
-  expect(h.executions.filter((e) => !e.settled).map((e) => e.label), `executions never settled${report()}`).toEqual([]);
+  expect(h.unsettledExecutions(), `executions never settled${report()}`).toEqual([]);
   expect(h.closedEmitted).toBe(true);
   expect(h.violations, report()).toEqual([]);
 }
