@@ -15,6 +15,8 @@ export interface SessionRecord {
   phase: SessionPhase;
   /** Set when a retirement rule fired while the session was leased: it goes when it comes back. */
   retireOnRelease: boolean;
+  /** An idle-timeout timer runs for it (only sessions idle beyond minIdle have one). */
+  idleTimerArmed: boolean;
 }
 
 export interface Waiter {
@@ -34,7 +36,7 @@ export interface PoolCounters {
 
 export interface Grant {
   waiter: Waiter;
-  sessionId: string;
+  session: SessionRecord;
 }
 
 export class Ledger {
@@ -66,7 +68,7 @@ export class Ledger {
 
   addStarting(): string {
     const id = `s${++this.#sessionSerial}`;
-    this.sessions.set(id, { id, phase: 'starting', retireOnRelease: false });
+    this.sessions.set(id, { id, phase: 'starting', retireOnRelease: false, idleTimerArmed: false });
     this.phaseCounts.starting++;
     return id;
   }
@@ -90,10 +92,10 @@ export class Ledger {
     const grants: Grant[] = [];
     while (this.waiters.size > 0 && this.idle.length > 0) {
       const waiter = this.oldestWaiter()!;
-      const sessionId = this.idle[this.idle.length - 1]!;
+      const session = this.sessions.get(this.idle[this.idle.length - 1]!)!;
       this.waiters.delete(waiter.id);
-      this.setPhase(this.sessions.get(sessionId)!, 'leased');
-      grants.push({ waiter, sessionId });
+      this.setPhase(session, 'leased');
+      grants.push({ waiter, session });
     }
     return grants;
   }

@@ -89,10 +89,10 @@ type Enqueue = Parameters<
 /** Hands idle sessions to the oldest waiters, then starts what demand and minIdle still call for. */
 function settle(context: PoolContext, enqueue: Enqueue): void {
   const { ledger, config } = context;
-  for (const { waiter, sessionId } of ledger.takeGrants()) {
+  for (const { waiter, session } of ledger.takeGrants()) {
     if (waiter.hasDeadline) enqueue.cancel(waiterTimer(waiter.id));
-    if (config.idleTimeoutMs !== null) enqueue.cancel(idleTimer(sessionId));
-    enqueue.emit({ type: 'granted', waiterId: waiter.id, sessionId });
+    disarmIdleTimer(session, enqueue);
+    enqueue.emit({ type: 'granted', waiterId: waiter.id, sessionId: session.id });
   }
   // The first sessions of a fork pool wait for its template: every later one then costs milliseconds.
   const spawns = context.template === 'starting' ? 0 : ledger.spawnsNeeded(config.minIdle, config.maxSessions);
@@ -104,11 +104,22 @@ function settle(context: PoolContext, enqueue: Enqueue): void {
   }
 }
 
-/** Puts a session among the idle ones; above minIdle, it is retired if it stays unused too long. */
+/**
+ * Puts a session among the idle ones. One idle beyond minIdle is retired if it stays unused for
+ * idleTimeoutMs; the first minIdle never are, so they need no timer (nor its cost per lease).
+ */
 function makeIdle(context: PoolContext, record: SessionRecord, enqueue: Enqueue): void {
-  context.ledger.setPhase(record, 'idle');
-  const { idleTimeoutMs } = context.config;
-  if (idleTimeoutMs !== null) enqueue.raise({ type: 'SESSION_IDLED', sessionId: record.id }, { delay: idleTimeoutMs, id: idleTimer(record.id) });
+  const { ledger, config } = context;
+  ledger.setPhase(record, 'idle');
+  if (config.idleTimeoutMs === null || ledger.phaseCounts.idle <= config.minIdle) return;
+  record.idleTimerArmed = true;
+  enqueue.raise({ type: 'SESSION_IDLED', sessionId: record.id }, { delay: config.idleTimeoutMs, id: idleTimer(record.id) });
+}
+
+function disarmIdleTimer(record: SessionRecord, enqueue: Enqueue): void {
+  if (!record.idleTimerArmed) return;
+  record.idleTimerArmed = false;
+  enqueue.cancel(idleTimer(record.id));
 }
 
 /** Why a session coming back must go instead of becoming idle, or null when it stays. */
@@ -140,7 +151,7 @@ function buryDead(context: PoolContext, event: DeathReport, enqueue: Enqueue): S
   context.ledger.remove(record);
   enqueue.stopChild(event.sessionId);
   // Its timers must not outlive it (a pending timer also keeps the host's event loop busy).
-  if (context.config.idleTimeoutMs !== null) enqueue.cancel(idleTimer(record.id));
+  disarmIdleTimer(record, enqueue);
   if (context.config.maxSessionAgeMs !== null) enqueue.cancel(ageTimer(record.id));
   enqueue.emit({ type: 'sessionDied', sessionId: event.sessionId, phase, cause: event.cause, exit: event.exit });
   return phase;
@@ -274,6 +285,15 @@ export const poolMachine = setup({
       enqueue.emit({ type: 'released', sessionId: record.id, kept: retirement === null });
       settle(context, enqueue);
     }),
+    sessionStopping: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'session.stopping') return;
+      const record = context.ledger.sessions.get(event.sessionId);
+      // A starting session that gives up stays 'starting', so that its end counts as a start failure.
+      if (record === undefined || (record.phase !== 'idle' && record.phase !== 'leased')) return;
+      disarmIdleTimer(record, enqueue);
+      context.ledger.setPhase(record, 'stopping');
+      settle(context, enqueue);
+    }),
     sessionReady: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'session.ready') return;
       const { ledger } = context;
@@ -291,9 +311,11 @@ export const poolMachine = setup({
       if (endedActorId(event) === TEMPLATE_ID) return buryTemplate(enqueue);
       const report = deathReport(event);
       const phase = buryDead(context, report, enqueue);
+      if (phase === null) return;
       if (phase === 'starting') onStartFailure(context, report.sessionId, report.cause, enqueue);
-      else if (phase === 'idle' || phase === 'leased') context.ledger.counters.died++;
-      if (phase !== null) settle(context, enqueue);
+      // Sessions the pool stopped did not die; all others did, whatever phase they had reached.
+      else if (report.cause.kind !== 'stopped') context.ledger.counters.died++;
+      settle(context, enqueue);
     }),
     retireAged: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SESSION_AGED') return;
@@ -306,7 +328,9 @@ export const poolMachine = setup({
     retireUnused: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SESSION_IDLED') return;
       const record = context.ledger.sessions.get(event.sessionId);
-      if (record?.phase !== 'idle' || context.ledger.phaseCounts.idle <= context.config.minIdle) return;
+      if (record === undefined) return;
+      record.idleTimerArmed = false;
+      if (record.phase !== 'idle' || context.ledger.phaseCounts.idle <= context.config.minIdle) return;
       stopSession(context.ledger, record, 'retired', enqueue);
     }),
     checkIdleSessions: enqueueActions(({ context, enqueue }) => {
@@ -351,6 +375,7 @@ export const poolMachine = setup({
         RELEASE: { actions: 'release' },
         DESTROY: { actions: 'release' },
         'session.ready': { actions: 'sessionReady' },
+        'session.stopping': { actions: 'sessionStopping' },
         'xstate.done.actor.*': { actions: 'childEnded' },
         'xstate.error.actor.*': { actions: 'childEnded' },
         'template.up': { actions: 'trackTemplate' },

@@ -67,8 +67,13 @@ export type SessionEmitted =
   | { type: 'executionFailed'; requestId: number; cause: DeathCause; exit: ProcessExit | null }
   | { type: 'rejected'; requestId: number; reason: 'busy' };
 
-/** What a session tells the pool that spawned it, once it is ready for work. */
-export type SessionReport = { type: 'session.ready'; sessionId: string; pid: number };
+/**
+ * What a session tells the pool that spawned it: that it is ready for work, and that it is going
+ * (on its own: a failed health check, a protocol error), so that the pool stops granting it at once.
+ */
+export type SessionReport =
+  | { type: 'session.ready'; sessionId: string; pid: number }
+  | { type: 'session.stopping'; sessionId: string };
 
 /** A dead session's output: the pool receives it as the `xstate.done.actor.<id>` event. */
 export interface SessionOutput {
@@ -181,6 +186,12 @@ export const sessionMachine = setup({
       enqueue.emit({ type: 'executionFailed', requestId: context.current.requestId, cause: context.cause, exit: context.exit });
       enqueue.assign({ current: null });
     }),
+    refuseExecution: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'EXECUTE') return;
+      const cause = context.cause ?? { kind: 'protocolError' as const, message: 'the session is not ready for work' };
+      enqueue.emit({ type: 'executionFailed', requestId: event.requestId, cause, exit: context.exit });
+    }),
+    reportStopping: sendParent(({ context }) => ({ type: 'session.stopping' as const, sessionId: context.id })),
     rejectBusy: emit(({ event }) => ({
       type: 'rejected' as const,
       requestId: event.type === 'EXECUTE' ? event.requestId : -1,
@@ -216,6 +227,8 @@ export const sessionMachine = setup({
     exit: context.exit,
   }),
   on: {
+    // Only a ready session takes work (busy refuses with 'rejected'): anywhere else the call fails at once.
+    EXECUTE: { actions: 'refuseExecution' },
     // Wherever the session is, a process that exits on its own kills the session.
     'process.exited': { target: '.dead', actions: 'recordExit' },
     'process.protocolError': {
@@ -331,7 +344,7 @@ export const sessionMachine = setup({
     },
     // The pool (or a failure) ended the session: kill the process and wait until the OS says it is gone.
     stopping: {
-      entry: { type: 'sendToProcess', params: { type: 'process.kill' } },
+      entry: [{ type: 'sendToProcess', params: { type: 'process.kill' } }, 'reportStopping'],
       on: {
         'process.exited': { target: 'dead', actions: 'recordExit' },
         STOP: {},

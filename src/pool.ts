@@ -284,12 +284,15 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   /** Re-emits what the supervisor emits. A throwing listener is logged, never let into the actor. */
   #publish(event: PoolEmitted): void {
-    const { type, ...payload } = event;
     try {
-      (this.emit as (name: string, ...args: unknown[]) => boolean)(type, ...(type === 'closed' ? [] : [payload]));
+      // Building the payload costs on the hot path (grant, release): only for someone listening.
+      if (this.listenerCount(event.type) > 0) {
+        const { type, ...payload } = event;
+        (this.emit as (name: string, ...args: unknown[]) => boolean)(type, ...(type === 'closed' ? [] : [payload]));
+      }
       if (event.type === 'acquireFailed' && event.reason === 'timeout') this.emit('waiterTimedOut', { waiterId: event.waiterId });
     } catch (error) {
-      this.#log.error({ err: error, event: type }, 'a pool event listener threw');
+      this.#log.error({ err: error, event: event.type }, 'a pool event listener threw');
     }
   }
 
@@ -353,6 +356,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   }
 
   #giveBack(sessionId: string, link: SessionLink, destroy: boolean): void {
+    // After shutdown every session is gone already: there is nothing to give back.
+    if (this.#actor.getSnapshot().status !== 'active') return;
     if (destroy) this.#actor.send({ type: 'DESTROY', sessionId });
     else this.#actor.send({ type: 'RELEASE', sessionId, executions: link.executions });
   }

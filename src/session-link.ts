@@ -16,7 +16,8 @@ interface InFlight {
   stderr: string[];
   outputChars: number;
   truncated: boolean;
-  settled: Promise<unknown>;
+  /** Called once the execution settled, whatever its outcome. */
+  whenSettled: (() => void)[];
 }
 
 /**
@@ -69,24 +70,16 @@ export class SessionLink {
       if (sizeBytes > maxCodeBytes) return Promise.reject(new CodeTooLargeError(sizeBytes, maxCodeBytes));
     }
     const requestId = ++this.#requestSerial;
-    const promise = new Promise<ExecutionResult>((resolve, reject) => {
-      this.#inFlight = {
-        requestId,
-        resolve,
-        reject,
-        onOutput: options.onOutput,
-        stdout: [],
-        stderr: [],
-        outputChars: 0,
-        truncated: false,
-        settled: Promise.resolve(),
-      };
-    });
-    this.#inFlight!.settled = promise.catch(() => undefined);
+    const { signal, onOutput, timeoutMs } = options;
     const abort = (): void => this.interrupt();
-    options.signal?.addEventListener('abort', abort, { once: true });
-    void this.#inFlight!.settled.finally(() => options.signal?.removeEventListener('abort', abort));
-    this.ref.send({ type: 'EXECUTE', requestId, code, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) });
+    const promise = new Promise<ExecutionResult>((resolve, reject) => {
+      this.#inFlight = { requestId, resolve, reject, onOutput, stdout: [], stderr: [], outputChars: 0, truncated: false, whenSettled: [] };
+    });
+    if (signal !== undefined) {
+      signal.addEventListener('abort', abort, { once: true });
+      this.#inFlight!.whenSettled.push(() => signal.removeEventListener('abort', abort));
+    }
+    this.ref.send({ type: 'EXECUTE', requestId, code, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     return promise;
   }
 
@@ -95,8 +88,19 @@ export class SessionLink {
   }
 
   /** Resolves once no execution is in flight (whatever its outcome). */
-  idle(): Promise<unknown> {
-    return this.#inFlight?.settled ?? Promise.resolve();
+  idle(): Promise<void> {
+    const run = this.#inFlight;
+    if (run === null) return Promise.resolve();
+    return new Promise((resolve) => run.whenSettled.push(resolve));
+  }
+
+  /** Ends the in-flight execution; returns it, or null when `requestId` is not the one in flight. */
+  #settle(requestId: number): InFlight | null {
+    const run = this.#inFlight;
+    if (run?.requestId !== requestId) return null;
+    this.#inFlight = null;
+    for (const callback of run.whenSettled) callback();
+    return run;
   }
 
   #current(requestId: number): InFlight | null {
@@ -120,9 +124,8 @@ export class SessionLink {
   }
 
   #onExecuted(event: Extract<SessionEmitted, { type: 'executed' }>): void {
-    const run = this.#current(event.requestId);
+    const run = this.#settle(event.requestId);
     if (run === null) return;
-    this.#inFlight = null;
     const { result } = event;
     if (result.error !== null) this.lastError = `${result.error.name}: ${result.error.message}`;
     run.resolve({
@@ -139,9 +142,8 @@ export class SessionLink {
   }
 
   #onFailed(requestId: number, error: Error): void {
-    const run = this.#current(requestId);
+    const run = this.#settle(requestId);
     if (run === null) return;
-    this.#inFlight = null;
     this.lastError = error.message;
     run.reject(error);
   }

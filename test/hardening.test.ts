@@ -185,7 +185,8 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       const code = `import os, time\nprint("first", flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}): time.sleep(0.01)\nprint("second")`;
       const r = await s.execute(code, {
         onOutput: (chunk) => {
-          events.push(`output:${chunk.text.trim()}`);
+          // print() writes its text and its newline separately: a chunk may be just '\n'.
+          if (chunk.text.trim() !== '') events.push(`output:${chunk.text.trim()}`);
           if (chunk.text.includes('first')) writeFileSync(flag, '');
         },
       });

@@ -7,6 +7,8 @@ import type { ProcessCommand, ProcessEvent, WorkerResult } from '../../machines/
 
 type Frame = Record<string, unknown>;
 
+const RESULT_STATUSES = new Set<unknown>(['ok', 'error', 'interrupted']);
+
 /** A command as the line the worker reads; null for commands that are signals, not messages. */
 export function encodeCommand(command: ProcessCommand): string | null {
   switch (command.type) {
@@ -37,9 +39,9 @@ export function decodeFrame(line: string): ProcessEvent {
         text: String(frame.text ?? ''),
       };
     case 'result':
-      return typeof frame.id === 'number'
-        ? { type: 'process.result', requestId: frame.id, result: toResult(frame) }
-        : protocolError('result without an id');
+      if (typeof frame.id !== 'number') return protocolError('result without an id');
+      if (!RESULT_STATUSES.has(frame.status)) return protocolError(`result with status ${JSON.stringify(frame.status)}`);
+      return { type: 'process.result', requestId: frame.id, result: toResult(frame) };
     case 'pong':
       return { type: 'process.pong' };
     case 'ready':

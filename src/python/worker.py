@@ -172,6 +172,7 @@ class OutputCapture:
 
     def start(self, parent_pid):
         self._streams = [_CapturedStream("stdout", 1), _CapturedStream("stderr", 2)]
+        self._read_fds = [stream.read_fd for stream in self._streams]
         thread = threading.Thread(target=self._watch, args=(parent_pid,),
                                   name="pyrepl-output", daemon=True)
         thread.start()
@@ -195,8 +196,11 @@ class OutputCapture:
     def finish(self, result):
         """Send the execution's remaining output, then its result, atomically."""
         with self._channel.lock:
+            # One poll tells which pipes hold anything: most cells print nothing.
+            readable, _, _ = select.select(self._read_fds, (), (), 0)
             for stream in self._streams:
-                self._drain(stream)
+                if stream.read_fd in readable:
+                    self._drain(stream)
             result["truncated"] = self._truncated
             self._channel.write_frame(result)
             self._exec_id = None
@@ -364,13 +368,27 @@ def _main_namespace():
     return module.__dict__
 
 
+_NOTHING = compile("", "<empty>", "exec")
+
+
 def _compile_cell(code, filename):
-    """Compile a cell REPL-style: a trailing expression is compiled for eval."""
+    """Compile a cell REPL-style: a trailing expression is compiled for eval.
+
+    Returns (body, last): code objects for the statements and for the trailing
+    expression (or None).
+    """
+    if "\n" not in code:
+        # A one-line expression (the commonest cell) needs one compile, no syntax tree.
+        try:
+            return _NOTHING, compile(code, filename, "eval")
+        except SyntaxError:
+            pass  # a statement: the general path below reports real syntax errors
     tree = ast.parse(code, filename)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = compile(ast.Expression(tree.body.pop().value), filename, "eval")
-    return compile(tree, filename, "exec"), last
+    body = compile(tree, filename, "exec") if tree.body else _NOTHING
+    return body, last
 
 
 def _failure(exc, tb):

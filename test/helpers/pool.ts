@@ -1,28 +1,27 @@
 import pino from 'pino';
 import { afterEach, expect } from 'vitest';
 import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
-import { processesMentioning } from './os.js';
+import { commandLine, parentOf, processesMentioning } from './os.js';
 
 /** The core and hardening suites run once per way of starting sessions. */
 export const SPAWN_MODES = ['exec', 'fork'] as const;
 
 const pools: SessionPool[] = [];
-const templatePids = new WeakMap<SessionPool, Set<number>>();
 
 /** A pool that is shut down after the test, whatever the test did. */
 export function makePool(options: SessionPoolOptions = {}): SessionPool {
   const pool = new SessionPool({ healthCheckIntervalMs: 0, logger: pino({ level: 'silent' }), ...options });
-  const templates = new Set<number>();
-  templatePids.set(pool, templates);
-  pool.on('templateReady', ({ pid }) => templates.add(pid));
   pools.push(pool);
   return pool;
 }
 
-/** The pool's session processes, asked of the OS (its fork template, if any, left out). */
+/**
+ * The pool's session processes, asked of the OS. Its fork template, if any, is left out: the one
+ * process with '--template' on its command line that this process started (its forked sessions
+ * share that command line, but the template is their parent).
+ */
 export function sessionProcesses(pool: SessionPool): number[] {
-  const templates = templatePids.get(pool) ?? new Set<number>();
-  return processesMentioning(pool.id).filter((pid) => !templates.has(pid));
+  return processesMentioning(pool.id).filter((pid) => !(commandLine(pid).includes('--template') && parentOf(pid) === process.pid));
 }
 
 afterEach(async () => {

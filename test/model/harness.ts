@@ -27,11 +27,6 @@ export class PoolHarness {
   readonly waiters: Waiter[] = [];
   readonly leases: Lease[] = [];
   readonly executions: Array<{ settled: boolean; label: string; sessionId: string }> = [];
-  /**
-   * Sessions granted after they had begun stopping on their own (a failed health check): known bug 2
-   * in regressions.test.ts, whose executions never settle. Remove once it is fixed.
-   */
-  readonly knownBug2 = new Set<string>();
   /** Waiters the machine holds, by what it emitted: added just before ACQUIRE is sent. */
   readonly machineWaiting = new Set<string>();
   /** sessionId -> waiterId for every session granted and not yet back (released or dead). */
@@ -70,7 +65,6 @@ export class PoolHarness {
     });
     pool.on('sessionDied', ({ sessionId, phase, cause }) => {
       this.log.push(`died ${sessionId} ${phase} ${cause.kind}`);
-      if (phase === 'leased' && cause.kind === 'healthCheckFailed') this.knownBug2.add(sessionId);
       this.dead.add(sessionId);
       this.holders.delete(sessionId);
     });
@@ -164,9 +158,9 @@ export class PoolHarness {
     return closing;
   }
 
-  /** Executions that must have settled (all but those of known bug 2). */
+  /** Executions that have not settled. */
   unsettledExecutions(): string[] {
-    return this.executions.filter((e) => !e.settled && !this.knownBug2.has(e.sessionId)).map((e) => e.label);
+    return this.executions.filter((e) => !e.settled).map((e) => e.label);
   }
 
   pendingAcquires(): Waiter[] {

@@ -94,6 +94,10 @@ function execute(r: Real, before: SpecSnapshot, event: PoolSpecEvent): void {
     }
     case 'STOPPED_EXIT':
       return exit();
+    case 'SELF_STOPPING':
+      // A frame the session cannot read: it stops itself and tells the pool at once.
+      r.world.processes.get(id)!.inject({ type: 'process.protocolError', message: 'bad frame' });
+      return;
     case 'HEALTH_TICK':
       expect(r.clock.fire(HEALTH_MS), 'the health timer is pending').toBe(true);
       r.held.release((label) => label.endsWith(' pong'));

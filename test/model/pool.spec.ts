@@ -45,6 +45,8 @@ export type PoolSpecEvent =
   | { type: 'CRASH_IDLE'; slot: number }
   | { type: 'CRASH_LEASED'; slot: number }
   | { type: 'STOPPED_EXIT'; slot: number }
+  /** An idle or leased session leaves ready on its own (failed health check, protocol error). */
+  | { type: 'SELF_STOPPING'; slot: number }
   | { type: 'HEALTH_TICK' }
   | { type: 'SESSION_AGED' }
   | { type: 'SESSION_IDLED' }
@@ -121,6 +123,7 @@ export const poolSpec = setup({
     idle: is('idle'),
     leased: is('leased'),
     stopping: is('stopping'),
+    idleOrLeased: (args: { context: Ctx; event: PoolSpecEvent }) => is('idle')(args) || is('leased')(args),
     ageTimer: ({ context }) => context.ageTimers.length > 0,
     idleTimer: ({ context }) => context.idleTimers.length > 0,
     paused: ({ context }) => context.paused,
@@ -159,6 +162,13 @@ export const poolSpec = setup({
         CRASH_IDLE: { guard: 'idle', actions: update(died) },
         CRASH_LEASED: { guard: 'leased', actions: update(died) },
         STOPPED_EXIT: { guard: 'stopping', actions: update(died) },
+        SELF_STOPPING: {
+          guard: 'idleOrLeased',
+          actions: update((c, e) => {
+            const id = slotOf(c, e);
+            return settle({ ...setPhase(c, id, 'stopping'), idleTimers: c.idleTimers.filter((x) => x !== id) });
+          }),
+        },
         HEALTH_TICK: {},
         SESSION_AGED: {
           guard: 'ageTimer',
@@ -216,7 +226,7 @@ export function poolSpecEvents(snapshot: { context: Ctx }): PoolSpecEvent[] {
     ...c.waiters.map((_, waiter) => ({ type: 'CANCEL_WAITER' as const, waiter })),
     { type: 'WAITER_EXPIRED' },
     ...slots.flatMap((slot) =>
-      (['RELEASE', 'DESTROY', 'SESSION_READY', 'START_FAILED', 'SESSION_ERROR', 'CRASH_IDLE', 'CRASH_LEASED', 'STOPPED_EXIT'] as const).map((type) => ({ type, slot })),
+      (['RELEASE', 'DESTROY', 'SESSION_READY', 'START_FAILED', 'SESSION_ERROR', 'CRASH_IDLE', 'CRASH_LEASED', 'STOPPED_EXIT', 'SELF_STOPPING'] as const).map((type) => ({ type, slot })),
     ),
     { type: 'HEALTH_TICK' },
     { type: 'SESSION_AGED' },
@@ -252,6 +262,7 @@ export const poolMapping: Record<string, string[]> = {
   'pool.open | RELEASE -> (self)': ['pool.open | RELEASE -> (self)'],
   'pool.open | DESTROY -> (self)': ['pool.open | DESTROY -> (self)'],
   'pool.open | session.ready -> (self)': ['pool.open | SESSION_READY -> (self)'],
+  'pool.open | session.stopping -> (self)': ['pool.open | SELF_STOPPING -> (self)'],
   'pool.open | xstate.done.actor.* -> (self)': [
     'pool.open | START_FAILED -> (self)',
     'pool.open | CRASH_IDLE -> (self)',

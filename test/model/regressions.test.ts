@@ -1,6 +1,7 @@
 /**
- * Shrunk schedules the models found, kept as regression tests. A test marked `it.fails` documents a
- * bug that is not fixed yet: it starts failing (and must become `it`) the day the fix lands.
+ * Shrunk schedules the models found, kept as regression tests. Both bugs are fixed in the machines:
+ * a session refuses EXECUTE at once unless it is ready (bug 1), and one that leaves ready on its own
+ * tells the pool (`session.stopping`), which stops granting it before anyone can take it (bug 2).
  */
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -24,7 +25,7 @@ describe('regressions found by the models', () => {
   // Broken invariant: every call settles. shutdown() moves the leased s1 to `stopping`; the
   // SessionLink still sees an active actor and sends EXECUTE, which `stopping` ignores; when s1
   // dies, `failCurrentExecution` has no `current` execution to fail, so the promise hangs forever.
-  it.fails('execute on a leased session the pool is stopping settles (rejects) instead of hanging', async () => {
+  it('execute on a leased session the pool is stopping settles (rejects) instead of hanging', async () => {
     const { pool, held } = fakePool({ minIdle: 0, maxSessions: 1, warmupCode: 'warm' });
     const acquired = pool.acquire();
     held.release((label) => label === 's1 ready' || label === 's1 result ok');
@@ -49,7 +50,7 @@ describe('regressions found by the models', () => {
   // reported, s1's is not yet; acquire() -> the pool, which still books s1 as idle, grants s1;
   // execute('ok') on s1 -> dropped by `stopping`; s1 dies (phase leased) -> the promise never settles.
   // Broken invariants: a granted session is alive (ready) when granted; every call settles.
-  it.fails('a session that failed its health check is not granted, and an execute on it settles', async () => {
+  it('a session that failed its health check is not granted, and an execute on it settles', async () => {
     const { pool, held, clock } = fakePool({ minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 700, pingTimeoutMs: 200 });
     void pool.start();
     held.release((label) => label === 's1 ready');

@@ -66,9 +66,6 @@ class Execute implements Cmd {
   constructor(readonly index: number, readonly code: 'ok' | 'hang' | 'crash' | 'fail', readonly timeoutMs: number | undefined) {}
   check = (): boolean => true;
   async run(_: object, r: Real): Promise<void> {
-    // Known bug (regressions.test.ts, "execute on a leased session the pool is stopping"): the
-    // promise never settles. Remove this skip once it is fixed.
-    if (r.h.shutdownCalled) return;
     const leases = r.h.liveLeases();
     const lease = leases[this.index % Math.max(1, leases.length)];
     if (lease === undefined) return;

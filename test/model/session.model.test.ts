@@ -19,7 +19,7 @@ const EXECUTION_TIMEOUT = 500;
 const ALL_EVENTS: SessionSpecEvent[] = (
   [
     'READY', 'READY_WARMED', 'WARMUP_OK', 'WARMUP_FAIL', 'START_TIMEOUT', 'WARMUP_TIMEOUT', 'HEALTH_CHECK', 'PONG', 'PING_TIMEOUT', 'EXECUTE',
-    'EXECUTE_WHILE_BUSY', 'OUTPUT', 'INTERRUPT', 'EXECUTION_DEADLINE', 'RESULT', 'INTERRUPT_GRACE', 'CRASH', 'PROTOCOL_ERROR',
+    'EXECUTE_WHILE_BUSY', 'EXECUTE_NOT_READY', 'OUTPUT', 'INTERRUPT', 'EXECUTION_DEADLINE', 'RESULT', 'INTERRUPT_GRACE', 'CRASH', 'PROTOCOL_ERROR',
     'STOP', 'PROCESS_ACTOR_ERROR',
   ] as const
 ).map((type) => ({ type }));
@@ -67,6 +67,7 @@ function realSession(warmup: boolean) {
     PING_TIMEOUT: () => clock.increment(TIMINGS.pingTimeoutMs),
     EXECUTE: () => ref.send({ type: 'EXECUTE', requestId: ++requestId, code: 'x', timeoutMs: EXECUTION_TIMEOUT }),
     EXECUTE_WHILE_BUSY: () => ref.send({ type: 'EXECUTE', requestId: 1000 + requestId, code: 'y' }),
+    EXECUTE_NOT_READY: () => ref.send({ type: 'EXECUTE', requestId: 2000 + requestId, code: 'z' }),
     OUTPUT: () => report({ type: 'process.output', requestId, stream: 'stdout', text: 'out' }),
     INTERRUPT: () => ref.send({ type: 'INTERRUPT' }),
     EXECUTION_DEADLINE: () => clock.increment(EXECUTION_TIMEOUT),
@@ -115,9 +116,11 @@ function replay(warmup: boolean, events: SessionSpecEvent[]): string[] {
     const fresh = real.emitted.slice(emittedBefore);
     // The caller of an execution hears exactly once, when the spec says the execution ended.
     const answers = fresh.filter((e) => e.type === 'executed' || e.type === 'executionFailed');
-    const ended = before.context.executing && !after.context.executing;
+    // A refused execution (EXECUTE_NOT_READY) also ends, at once.
+    const ended = (before.context.executing && !after.context.executing) || event.type === 'EXECUTE_NOT_READY';
     expect(answers.length, where).toBe(ended ? 1 : 0);
     if (event.type === 'EXECUTE_WHILE_BUSY') expect(fresh.map((e) => e.type), where).toEqual(['rejected']);
+    if (event.type === 'EXECUTE_NOT_READY') expect(fresh.map((e) => e.type), where).toEqual(['executionFailed']);
     if (event.type === 'OUTPUT') expect(fresh.map((e) => e.type), where).toEqual(['output']);
     if (event.type === 'RESULT' && before.matches({ busy: 'interrupting' })) {
       expect(answers[0]?.type === 'executed' && answers[0].result.status, where).toBe('timeout');

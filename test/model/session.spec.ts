@@ -31,6 +31,8 @@ export type SessionSpecEvent =
   | { type: 'PING_TIMEOUT' }
   | { type: 'EXECUTE' }
   | { type: 'EXECUTE_WHILE_BUSY' }
+  /** An EXECUTE that reaches a session not ready for work (starting, or stopping): refused at once. */
+  | { type: 'EXECUTE_NOT_READY' }
   | { type: 'OUTPUT' }
   | { type: 'INTERRUPT' }
   | { type: 'EXECUTION_DEADLINE' }
@@ -67,6 +69,7 @@ export const sessionSpec = setup({
         READY: [{ guard: 'needsWarmup', target: 'warming' }, { target: 'ready', actions: 'report' }],
         READY_WARMED: { target: 'ready', actions: 'report' },
         START_TIMEOUT: { target: 'stopping', actions: { type: 'setCause', params: 'startTimeout' } },
+        EXECUTE_NOT_READY: {},
       },
     },
     warming: {
@@ -74,6 +77,7 @@ export const sessionSpec = setup({
         WARMUP_OK: { target: 'ready', actions: 'report' },
         WARMUP_FAIL: { target: 'stopping', actions: { type: 'setCause', params: 'warmupFailed' } },
         WARMUP_TIMEOUT: { target: 'stopping', actions: { type: 'setCause', params: 'warmupTimeout' } },
+        EXECUTE_NOT_READY: {},
       },
     },
     ready: {
@@ -113,7 +117,7 @@ export const sessionSpec = setup({
       },
     },
     stopping: {
-      on: { CRASH: { target: 'dead', actions: 'recordExit' }, STOP: {}, PROTOCOL_ERROR: {} },
+      on: { CRASH: { target: 'dead', actions: 'recordExit' }, STOP: {}, PROTOCOL_ERROR: {}, EXECUTE_NOT_READY: {} },
     },
     dead: { type: 'final', entry: 'finish' },
   },
@@ -127,6 +131,11 @@ export const sessionMapping: Record<string, string | string[]> = {
   'session | process.exited -> session.dead': 'session | CRASH -> session.dead',
   'session | process.protocolError -> session.stopping': 'session | PROTOCOL_ERROR -> session.stopping',
   'session | STOP -> session.stopping': 'session | STOP -> session.stopping',
+  'session | EXECUTE -> (self)': [
+    'session.spawning | EXECUTE_NOT_READY -> (self)',
+    'session.warming | EXECUTE_NOT_READY -> (self)',
+    'session.stopping | EXECUTE_NOT_READY -> (self)',
+  ],
   'session | xstate.error.actor.process -> session.dead': 'session | PROCESS_ACTOR_ERROR -> session.dead',
   'session.spawning | process.ready [needsWarmup] -> session.warming': 'session.spawning | READY [needsWarmup] -> session.warming',
   'session.spawning | process.ready -> session.ready': ['session.spawning | READY -> session.ready', 'session.spawning | READY_WARMED -> session.ready'],
