@@ -25,6 +25,8 @@ interface ServeOptions {
   acquireTimeoutMs: number;
   graceMs: number;
   logLevel: string;
+  /** true (a free port) or the port given to --inspect. */
+  inspect?: true | string;
 }
 
 async function serve(opts: ServeOptions): Promise<void> {
@@ -37,6 +39,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     idleTimeoutMs: opts.idleTimeoutMs,
     acquireTimeoutMs: opts.acquireTimeoutMs,
     shutdownGraceMs: opts.graceMs,
+    ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
       minIdle: opts.minIdle,
       maxSessions: opts.maxSessions,
@@ -73,6 +76,15 @@ async function serve(opts: ServeOptions): Promise<void> {
   process.stdout.write(`listening on ${url}\n`);
   process.stdout.write(`pool: ${server.pool.id}\n`);
   if (server.generatedToken !== null) process.stdout.write(`token: ${server.generatedToken}\n`);
+  if (server.inspector !== null) {
+    const { url, wsUrl } = server.inspector;
+    process.stdout.write(`inspector: ${url} (open it in a browser on this machine; raw events at ${wsUrl})\n`);
+    logger.info(
+      { url, wsUrl },
+      `inspector: open ${url} in a browser on this machine (it embeds the Stately inspector from stately.ai, so the browser needs internet; ` +
+        `from elsewhere: ssh -L PORT:127.0.0.1:PORT). The raw events stream at ${wsUrl}. They include every tenant's code and output.`,
+    );
+  }
 }
 
 interface ExecOptions {
@@ -124,6 +136,7 @@ program
   .option('--acquire-timeout-ms <ms>', 'how long a request waits for a session before 503', integer(0), 10_000)
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
+  .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
   .action(async (opts: ServeOptions) => {
     await serve(opts);
   });

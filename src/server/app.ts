@@ -3,13 +3,15 @@ import type { Socket } from 'node:net';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { SessionPool, type SessionPoolOptions } from '../index.js';
+import { InvalidOptionError, SessionPool, type SessionPoolOptions } from '../index.js';
 import { Authenticator, randomToken, type TenantToken } from './auth.js';
 import './context.js';
 import { errorBody, HttpError, mapError } from './errors.js';
+import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionRegistry } from './registry.js';
 import { executeRoute } from './routes/execute.js';
+import { poolRoute } from './routes/pool.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
 import { streamRoute } from './websocket.js';
@@ -34,6 +36,12 @@ export interface ServerOptions {
   logger?: Logger;
   /** Default 'info'. Code and output are logged only at 'debug'. */
   logLevel?: string;
+  /**
+   * Start the XState inspector (on 127.0.0.1) and attach it to the pool's supervisor and every
+   * session. Only for a pool the server makes. `true`: on a free port. Default off (inspection
+   * costs 2-3x per event, and the events carry every tenant's code and output).
+   */
+  inspect?: boolean | { port?: number };
 }
 
 export interface PyRepl3Server {
@@ -42,8 +50,10 @@ export interface PyRepl3Server {
   registry: SessionRegistry;
   metrics: ServerMetrics;
   logger: Logger;
-  /** The random token made when no tokens were given; null otherwise. */
+  /** The random token made when no tokens were given (an admin token); null otherwise. */
   generatedToken: string | null;
+  /** The inspector relay when `inspect` was set: open `url` in a browser, or read `wsUrl`. */
+  inspector: InspectorRelay | null;
   /** Listens and resolves to the base URL, e.g. http://127.0.0.1:8000. */
   listen(options?: { host?: string; port?: number }): Promise<string>;
   /**
@@ -68,6 +78,36 @@ function redactUrl(url: string): string {
  */
 export async function createServer(options: ServerOptions = {}): Promise<PyRepl3Server> {
   const logger = options.logger ?? pino({ level: options.logLevel ?? 'info' });
+  const ownsPool = options.pool === undefined;
+  let generatedToken: string | null = null;
+  let tokens = options.tokens;
+  if (tokens === undefined) {
+    generatedToken = randomToken();
+    tokens = [{ token: generatedToken, tenant: 'default', admin: true }];
+  }
+  const auth = new Authenticator(tokens);
+  if (options.inspect && !ownsPool) throw new InvalidOptionError('inspect needs a pool the server makes; give an injected pool its own inspect option');
+  const inspector = options.inspect
+    ? await startInspector({
+        ...(typeof options.inspect === 'object' && options.inspect.port !== undefined ? { port: options.inspect.port } : {}),
+        logger: logger.child({ component: 'inspector' }),
+      })
+    : null;
+  try {
+    return await build(options, logger, auth, generatedToken, inspector);
+  } catch (error) {
+    await inspector?.close();
+    throw error;
+  }
+}
+
+async function build(
+  options: ServerOptions,
+  logger: Logger,
+  auth: Authenticator,
+  generatedToken: string | null,
+  inspector: InspectorRelay | null,
+): Promise<PyRepl3Server> {
   const bodyLimit = options.bodyLimit ?? MiB;
   const maxCodeBytes = options.maxCodeBytes ?? 512 * 1024;
   const ownsPool = options.pool === undefined;
@@ -77,14 +117,8 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
       ...options.poolOptions,
       limits: { maxCodeBytes, ...options.poolOptions?.limits },
       logger: options.poolOptions?.logger ?? logger.child({ component: 'pool' }),
+      ...(inspector !== null ? { inspect: inspector.inspect } : {}),
     });
-  let generatedToken: string | null = null;
-  let tokens = options.tokens;
-  if (tokens === undefined) {
-    generatedToken = randomToken();
-    tokens = [{ token: generatedToken, tenant: 'default' }];
-  }
-  const auth = new Authenticator(tokens);
 
   let registryRef: SessionRegistry | null = null;
   const metrics = createMetrics(pool, () => registryRef?.size ?? 0);
@@ -164,6 +198,7 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
       });
       sessionRoutes(v1, registry);
       executeRoute(v1, registry);
+      poolRoute(v1, pool, registry);
       streamRoute(v1, registry);
     },
     { prefix: '/v1' },
@@ -182,6 +217,8 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
       if (app.server.listening) app.server.close();
       await registry.close(graceMs);
       await Promise.all([app.close(), ownsPool ? pool.shutdown() : Promise.resolve()]);
+      // After the pool: the inspector shows the sessions' ends.
+      await inspector?.close();
       logger.info('shut down');
     })();
     return closing;
@@ -195,7 +232,7 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
     return `http://${host}:${address.port}`;
   };
 
-  return { app, pool, registry, metrics, logger, generatedToken, listen, close };
+  return { app, pool, registry, metrics, logger, generatedToken, inspector, listen, close };
 }
 
 export interface StartedServer extends PyRepl3Server {

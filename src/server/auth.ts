@@ -2,17 +2,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { InvalidOptionError } from '../index.js';
 
-/** One entry of a tokens file: `[{ "token": "...", "tenant": "alice", "maxSessions": 4 }]`. */
+/** One entry of a tokens file: `[{ "token": "...", "tenant": "alice", "maxSessions": 4, "admin": false }]`. */
 export interface TenantToken {
   token: string;
   tenant: string;
   /** Named sessions this tenant may hold at once; unlimited (the pool's cap) when absent. */
   maxSessions?: number;
+  /** An operator: GET /v1/pool shows every session, waiter and the template. Default false. */
+  admin?: boolean;
 }
 
 export interface Tenant {
   name: string;
   maxSessions: number | null;
+  admin: boolean;
 }
 
 /** A fresh random bearer token (256 bits, base64url). */
@@ -31,9 +34,15 @@ export function validateTokens(value: unknown): TenantToken[] {
     if (e.maxSessions !== undefined && (!Number.isInteger(e.maxSessions) || e.maxSessions < 0)) {
       throw new InvalidOptionError(`tokens[${i}].maxSessions must be an integer >= 0`);
     }
+    if (e.admin !== undefined && typeof e.admin !== 'boolean') throw new InvalidOptionError(`tokens[${i}].admin must be true or false`);
     if (seen.has(e.token)) throw new InvalidOptionError(`tokens[${i}].token is used twice`);
     seen.add(e.token);
-    return { token: e.token, tenant: e.tenant, ...(e.maxSessions !== undefined ? { maxSessions: e.maxSessions } : {}) };
+    return {
+      token: e.token,
+      tenant: e.tenant,
+      ...(e.maxSessions !== undefined ? { maxSessions: e.maxSessions } : {}),
+      ...(e.admin !== undefined ? { admin: e.admin } : {}),
+    };
   });
 }
 
@@ -59,7 +68,7 @@ export class Authenticator {
 
   constructor(tokens: readonly TenantToken[]) {
     for (const t of validateTokens(tokens)) {
-      this.#byDigest.set(digest(t.token), { name: t.tenant, maxSessions: t.maxSessions ?? null });
+      this.#byDigest.set(digest(t.token), { name: t.tenant, maxSessions: t.maxSessions ?? null, admin: t.admin === true });
     }
   }
 

@@ -2,6 +2,7 @@ import {
   createdSessionSchema,
   errorSchema,
   executeBodySchema,
+  poolSnapshotSchema,
   resultSchema,
   sessionListSchema,
   sessionSchema,
@@ -41,6 +42,7 @@ export const openApiDocument = {
       Session: sessionSchema,
       CreatedSession: createdSessionSchema,
       SessionList: sessionListSchema,
+      PoolSnapshot: poolSnapshotSchema,
     },
   },
   paths: {
@@ -103,6 +105,13 @@ export const openApiDocument = {
           '413': err('Code or body over the limit'),
           '503': err('The pool could not grant a session in time'),
         },
+      },
+    },
+    '/v1/pool': {
+      get: {
+        summary:
+          'The pool now (pool.snapshot()): state, capacity, counters and sessions, each with its owner. An admin token sees every session, the waiters, the template and the pool id; a tenant sees only its own sessions',
+        responses: { '200': { description: 'OK', ...(json({ $ref: '#/components/schemas/PoolSnapshot' }) as object) }, ...common },
       },
     },
     '/healthz': { get: { security: [], summary: 'Liveness', responses: { '200': { description: 'Alive' } } } },

@@ -43,6 +43,13 @@ export interface RunOptions {
   onOutput?: (chunk: OutputChunk) => void;
 }
 
+/** Who holds a pool session through the server: a tenant, by a named session or a one-shot run. */
+export interface SessionOwner {
+  tenant: string;
+  /** The named session's id; null for a one-shot run. */
+  namedSessionId: string | null;
+}
+
 /**
  * The server's only holder of sessions. Named sessions map a random UUID to a lease from the pool,
  * owned by one tenant; one-shot runs hold a lease for the run only. Everything else goes through
@@ -55,6 +62,8 @@ export class SessionRegistry {
   readonly #reserved = new Map<string, number>();
   /** Every execution in flight, named or one-shot, with the session running it. */
   readonly #inFlight = new Map<Promise<unknown>, Session>();
+  /** Pool session id → tenant, for one-shot runs in progress. */
+  readonly #oneShots = new Map<string, string>();
   #draining = false;
 
   constructor(options: RegistryOptions) {
@@ -154,13 +163,26 @@ export class SessionRegistry {
     entry.session.interrupt();
   }
 
+  /**
+   * Who holds each pool session the server holds, by pool session id (SessionSnapshot.id): the
+   * map from pool.snapshot() to tenants.
+   */
+  owners(): Map<string, SessionOwner> {
+    const owners = new Map<string, SessionOwner>();
+    for (const entry of this.#byId.values()) owners.set(entry.session.id, { tenant: entry.tenant, namedSessionId: entry.id });
+    for (const [sessionId, tenant] of this.#oneShots) owners.set(sessionId, { tenant, namedSessionId: null });
+    return owners;
+  }
+
   /** A one-shot run on a session from the pool; the session is destroyed afterwards. */
-  async runOnce(code: string, options: RunOptions = {}): Promise<ExecutionResult> {
+  async runOnce(code: string, options: RunOptions & { tenant?: string } = {}): Promise<ExecutionResult> {
     this.#refuseWhenDraining();
     this.#checkCode(code);
+    const { tenant, ...runOptions } = options;
     const session = await this.#acquire();
+    if (tenant !== undefined) this.#oneShots.set(session.id, tenant);
     const started = performance.now();
-    const promise = session.execute(code, options);
+    const promise = session.execute(code, runOptions);
     this.#track(promise, session);
     try {
       const result = await promise;
@@ -170,6 +192,7 @@ export class SessionRegistry {
       this.#opts.observer?.executed('oneshot', outcomeOf(error), (performance.now() - started) / 1000);
       throw error;
     } finally {
+      this.#oneShots.delete(session.id);
       void session.destroy().catch(() => undefined);
     }
   }

@@ -71,3 +71,71 @@ export const sessionListSchema = {
   required: ['sessions'],
   properties: { sessions: { type: 'array', items: sessionSchema } },
 } as const;
+
+const nullableInteger = { type: ['integer', 'null'] } as const;
+
+export const poolSessionSchema = {
+  type: 'object',
+  required: ['id', 'phase', 'state', 'pid', 'holder', 'leasedSince', 'idleSince', 'createdAt', 'ageMs', 'executions', 'lastError', 'owner'],
+  additionalProperties: true,
+  properties: {
+    id: { type: 'string', description: "The pool's session id (s1, s2, ...), not a named session's id" },
+    phase: { type: 'string', enum: ['starting', 'idle', 'leased', 'stopping'] },
+    state: { type: 'string', description: "The session machine's state, e.g. ready.idle or busy.running" },
+    pid: nullableInteger,
+    holder: { type: ['string', 'null'], description: 'The acquire (waiter id) holding it, while leased' },
+    leasedSince: { type: ['number', 'null'], description: 'Epoch ms' },
+    idleSince: { type: ['number', 'null'], description: 'Epoch ms' },
+    createdAt: { type: 'number', description: 'Epoch ms' },
+    ageMs: { type: 'number' },
+    executions: { type: 'integer' },
+    lastError: { type: ['string', 'null'] },
+    owner: {
+      type: ['object', 'null'],
+      description: 'The tenant holding it through the server; null when idle, starting or stopping',
+      required: ['tenant', 'namedSessionId'],
+      properties: { tenant: { type: 'string' }, namedSessionId: { type: ['string', 'null'], description: 'null for a one-shot run' } },
+    },
+  },
+} as const;
+
+export const poolMetricsSchema = {
+  type: 'object',
+  additionalProperties: { type: 'number' },
+  properties: Object.fromEntries(
+    ['total', 'idle', 'busy', 'starting', 'stopping', 'waiting', 'acquisitions', 'poolHits', 'poolMisses', 'timeouts', 'created', 'creationFailures', 'died', 'leaseWarnings'].map(
+      (name) => [name, { type: 'integer' }],
+    ),
+  ),
+} as const;
+
+export const poolSnapshotSchema = {
+  type: 'object',
+  required: ['view', 'state', 'capacity', 'metrics', 'sessions'],
+  properties: {
+    view: { type: 'string', enum: ['admin', 'tenant'], description: 'admin: the whole pool; tenant: only the caller\'s sessions, no waiters, template or pool id' },
+    id: { type: 'string', description: 'admin only: the pool id, also on every worker\'s command line' },
+    state: { type: 'string', enum: ['new', 'open', 'closing', 'closed'] },
+    capacity: {
+      type: 'object',
+      required: ['minIdle', 'maxSessions', 'used'],
+      properties: { minIdle: { type: 'integer' }, maxSessions: { type: 'integer' }, used: { type: 'integer' } },
+    },
+    metrics: poolMetricsSchema,
+    template: {
+      type: ['object', 'null'],
+      description: "admin only: the fork template in spawn mode 'fork', else null",
+      properties: { status: { type: 'string' }, pid: nullableInteger },
+    },
+    sessions: { type: 'array', items: poolSessionSchema },
+    waiters: {
+      type: 'array',
+      description: 'admin only: waiting acquires, oldest first',
+      items: {
+        type: 'object',
+        required: ['id', 'since', 'deadline'],
+        properties: { id: { type: 'string' }, since: { type: 'number' }, deadline: { type: ['number', 'null'] } },
+      },
+    },
+  },
+} as const;

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { tenantOf } from '../context.js';
 import type { SessionRegistry } from '../registry.js';
 import { errorSchema, executeBodySchema, resultSchema } from '../schemas.js';
 
@@ -15,7 +16,7 @@ export function executeRoute(app: FastifyInstance, registry: SessionRegistry): v
     async (request) => {
       const { code, timeoutMs } = request.body;
       request.log.debug({ code }, 'one-shot execute');
-      return registry.runOnce(code, timeoutMs !== undefined ? { timeoutMs } : {});
+      return registry.runOnce(code, { tenant: tenantOf(request).name, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     },
   );
 }
