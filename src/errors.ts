@@ -73,7 +73,12 @@ export class CodeTooLargeError extends PyRepl3Error {
 export function describeDeath(cause: DeathCause): string {
   switch (cause.kind) {
     case 'exited': {
-      const how = cause.signal !== null ? `killed by ${cause.signal}` : `exited with code ${cause.exitCode}`;
+      const how =
+        cause.signal === 'SIGXCPU'
+          ? 'killed by SIGXCPU (its CPU time limit, limits.cpuSeconds, ran out)'
+          : cause.signal !== null
+            ? `killed by ${cause.signal}`
+            : `exited with code ${cause.exitCode}`;
       return cause.diagnostics ? `process ${how}: ${cause.diagnostics.trim()}` : `process ${how}`;
     }
     case 'spawnFailed':

@@ -106,6 +106,26 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       await s.release();
     });
 
+    it('a CPU hog under cpuSeconds is killed by the OS; the pool reports it and replaces the session', async () => {
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 2, limits: { cpuSeconds: 1 } });
+      const s = await pool.acquire();
+      const error = await s.execute('while True: pass').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SessionDiedError);
+      expect((error as SessionDiedError).signal).toBe('SIGXCPU');
+      await s.release();
+    });
+
+    it('opening more files than maxOpenFiles is an OSError result', async () => {
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, limits: { maxOpenFiles: 64 } });
+      const s = await pool.acquire();
+      const r = await s.execute('files = [open("/dev/null") for _ in range(200)]');
+      expect(r.status).toBe('error');
+      expect(r.error?.name).toBe('OSError');
+      expect(r.error?.message).toMatch(/Too many open files/);
+      await s.execute('del files');
+      await s.release();
+    });
+
     it('a flood of 50 MB of output is cut at maxOutputBytes and the result says truncated', async () => {
       pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, limits: { maxOutputBytes: 1_000_000 } });
       const s = await pool.acquire();

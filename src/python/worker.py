@@ -497,7 +497,9 @@ def _apply_limits(limits):
             hard = resource.getrlimit(which)[1]
             if hard != resource.RLIM_INFINITY:
                 value = min(value, hard)  # an unprivileged process cannot go above it
-            resource.setrlimit(which, (value, value))
+            # CPU: SIGXCPU at the soft limit names the reason; SIGKILL a second later if it is ignored.
+            ceiling = value + 1 if name == "RLIMIT_CPU" and hard == resource.RLIM_INFINITY else value
+            resource.setrlimit(which, (value, ceiling))
         except Exception:  # a limit the platform refuses is skipped, never fatal
             pass
 
