@@ -5,7 +5,7 @@ import { processMemory, type ProcessMemory } from '../memory.js';
 import type { Comparison, Row } from '../model.js';
 import { pyreplLogger } from '../pyrepl.js';
 import { interleave, median, nowMs } from '../stats.js';
-import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
+import { SessionPool } from '../../src/index.js';
 
 /** The two warmups of issue 8: common imports, and one that takes 0.5 s without importing much. */
 const IMPORTS = ['json', 'decimal', 'asyncio', 'email.mime.text', 'http.client'];

@@ -1,23 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { processesMentioning } from '../helpers/os.js';
 import { call, refusedUpgrade, serve, TOKENS } from './helpers.js';
+import { useBuiltCli } from './cli.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const cli = join(root, 'dist/src/cli/main.js');
-let child: ChildProcess | null = null;
-
-beforeAll(() => {
-  if (!existsSync(cli)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
-}, 120_000);
-
-afterAll(() => {
-  if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+const startCliProcess = useBuiltCli();
 
 /** A viewer of the inspector relay: every inspection event it has received, and a way to await one. */
 class Viewer {
@@ -92,11 +80,9 @@ describe('the inspector', () => {
   });
 
   it('`pyrepl3 serve --inspect` prints the inspector URL, feeds it, and still exits 0 on SIGTERM with no Python left', { timeout: 30_000 }, async () => {
-    const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--inspect', '--min-idle', '1', '--max-sessions', '2', '--log-level', 'warn'], {
-      cwd: root,
+    const proc = startCliProcess(['serve', '--port', '0', '--inspect', '--min-idle', '1', '--max-sessions', '2', '--log-level', 'warn'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child = proc;
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

@@ -1,30 +1,19 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { processesMentioning } from '../helpers/os.js';
 import { call, StreamClient, until, wsUrl } from './helpers.js';
+import { CLI, useBuiltCli } from './cli.js';
 
-const root = resolve(import.meta.dirname, '../..');
-const cli = join(root, 'dist/src/cli/main.js');
 const TOKEN = 'sigterm-test-token-0123';
-let child: ChildProcess | null = null;
-
-beforeAll(() => {
-  // `npm test` builds first; build here only when run on its own against a fresh checkout.
-  if (!existsSync(cli)) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
-}, 120_000);
-
-afterAll(() => {
-  if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+const startCliProcess = useBuiltCli();
 
 /** Spawns `pyrepl3 serve` and resolves with the lines it prints once it listens. */
 function startCli(args: string[]): Promise<{ url: string; poolId: string; process: ChildProcess; exited: Promise<number | null> }> {
-  const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  child = proc;
+  const proc = startCliProcess(['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolveExit) => proc.once('exit', (code) => resolveExit(code)));
@@ -86,11 +75,9 @@ describe('pyrepl3 serve under SIGTERM', () => {
   });
 
   it('prints a random token when no tokens file is given, and SIGINT also exits 0', { timeout: 20_000 }, async () => {
-    const proc = spawn(process.execPath, [cli, 'serve', '--port', '0', '--min-idle', '1', '--max-sessions', '2'], {
-      cwd: root,
+    const proc = startCliProcess(['serve', '--port', '0', '--min-idle', '1', '--max-sessions', '2'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    child = proc;
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     const seen: Record<string, string> = {};
     await new Promise<void>((done) => {
@@ -114,12 +101,12 @@ describe('pyrepl3 serve under SIGTERM', () => {
 
 describe('pyrepl3 exec', () => {
   it('prints the output and exits 0; exits 1 on a Python error', () => {
-    const ok = execFileSync(process.execPath, [cli, 'exec', 'print(1+1)'], { encoding: 'utf8' });
+    const ok = execFileSync(process.execPath, [CLI, 'exec', 'print(1+1)'], { encoding: 'utf8' });
     expect(ok).toBe('2\n');
     let status: number | null = null;
     let stderr = '';
     try {
-      execFileSync(process.execPath, [cli, 'exec', 'print("before")\n1/0'], { encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, [CLI, 'exec', 'print("before")\n1/0'], { encoding: 'utf8', stdio: 'pipe' });
     } catch (error) {
       const e = error as { status: number; stderr: string; stdout: string };
       status = e.status;
