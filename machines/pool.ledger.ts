@@ -26,11 +26,14 @@ export interface Waiter {
 
 export interface PoolCounters {
   acquisitions: number;
+  /** Acquires served at once from an idle session. */
   poolHits: number;
+  /** Acquires that had to wait. */
   poolMisses: number;
   timeouts: number;
   created: number;
   creationFailures: number;
+  /** Sessions that died unexpectedly (crash, killed, failed health check). */
   died: number;
 }
 

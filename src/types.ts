@@ -1,3 +1,4 @@
+import type { PoolCounters } from '../machines/pool.ledger.js';
 import type { ExecutionStatus, OutputStream, PythonError } from '../machines/session.types.js';
 
 export type { DeathCause, ExecutionStatus, OutputStream, PythonError, StopReason } from '../machines/session.types.js';
@@ -39,7 +40,7 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-export interface PoolMetrics {
+export interface PoolMetrics extends PoolCounters {
   /** Live sessions: idle + busy + starting. */
   total: number;
   idle: number;
@@ -50,16 +51,6 @@ export interface PoolMetrics {
   /** Being stopped; they still count against maxSessions until their process has exited. */
   stopping: number;
   waiting: number;
-  acquisitions: number;
-  /** Acquires served at once from an idle session. */
-  poolHits: number;
-  /** Acquires that had to wait. */
-  poolMisses: number;
-  timeouts: number;
-  created: number;
-  creationFailures: number;
-  /** Sessions that died unexpectedly (crash, killed, failed health check). */
-  died: number;
   /** Leases held longer than leaseWarningMs. */
   leaseWarnings: number;
 }
