@@ -205,7 +205,14 @@ async function build(
   );
 
   await app.ready();
-  await pool.start();
+  try {
+    await pool.start();
+  } catch (error) {
+    // A server that cannot start leaves nothing behind: no Python process, no open handle.
+    await app.close();
+    if (ownsPool) await pool.shutdown();
+    throw error;
+  }
   ready = true;
 
   let closing: Promise<void> | null = null;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SessionStartError } from '../../src/index.js';
 import { processesMentioning } from '../helpers/os.js';
 import { call, refusedUpgrade, serve, StreamClient, TOKENS, until, wsUrl } from './helpers.js';
 
@@ -268,5 +269,14 @@ describe('operations', () => {
     expect(result.result).toMatchObject({ status: 'ok', value: "'finished'" });
     await closed;
     expect(processesMentioning(server.pool.id)).toEqual([]);
+  });
+});
+
+describe('a server that cannot start', () => {
+  it('rejects with the pool start error and leaves no process behind', async () => {
+    const python = '/nonexistent/python3';
+    const error = await serve({ poolOptions: { pythonPath: python } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionStartError);
+    expect(processesMentioning('worker.py').filter((pid) => processesMentioning(python).includes(pid))).toEqual([]);
   });
 });
