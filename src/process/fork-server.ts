@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PythonError } from '../../machines/session.types.js';
 import type { TemplateEvent } from '../../machines/template.machine.js';
+import { ForkedExits, isGone } from './forked-exits.js';
 import { resolveInterpreter } from './interpreter.js';
 import { execWorker, type LaunchedWorker, type WorkerExit } from './launch.js';
 import { LineReader } from './line-reader.js';
@@ -19,24 +20,34 @@ export interface ForkServerSettings {
   logger: Logger;
 }
 
-interface PendingFork {
+/** A child forked ahead of demand, connected, waiting for a session's config. */
+interface Spare {
+  pid: number;
+  socket: Socket;
+}
+
+/** A spare on its way: the template names its pid, the child connects with the token; either first. */
+interface Forking {
   token: string;
   pid?: number;
   socket?: Socket;
-  resolve: (worker: LaunchedWorker) => void;
-  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
-/** How long a forked child may take to connect back before the fork counts as failed. */
+interface WaitingFork {
+  config: Record<string, unknown>;
+  resolve: (worker: LaunchedWorker) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** How long a fork may take, from the request to a connected child, before it counts as failed. */
 const FORK_TIMEOUT_MS = 5_000;
-/** A forked child whose socket closed while no template reports exits is watched for this often. */
-const ORPHAN_PROBE_MS = 50;
 
 /**
  * The host side of fork mode: one template process (worker.py --template) that has run the pool's
- * warmup code and forks sessions on request, and the Unix socket its children connect back to.
- * The host is not the children's parent, so the template reports their exits; if the template
- * itself is gone, a child's closed socket and the OS tell instead.
+ * warmup code, and the Unix socket its children connect back to. The template keeps one spare
+ * child forked and connected ahead of demand, so a new session costs a config message, not a fork.
  */
 export class ForkServer {
   #template: LaunchedWorker | null = null;
@@ -47,12 +58,12 @@ export class ForkServer {
   readonly #socketPath = join(this.#socketDir, 'sessions.sock');
   #server: Server | null = null;
   #forkSerial = 0;
-  readonly #pending = new Map<number, PendingFork>();
-  readonly #byToken = new Map<string, PendingFork>();
-  readonly #exitListeners = new Map<number, (exit: WorkerExit) => void>();
-  /** The template each live child was forked from: only that one can report the child's exit. */
-  readonly #parentOf = new Map<number, LaunchedWorker>();
-  readonly #earlyExits = new Map<number, WorkerExit>();
+  readonly #forking = new Map<number, Forking>();
+  readonly #spares: Spare[] = [];
+  readonly #waiting: WaitingFork[] = [];
+  readonly #exits = new ForkedExits(() => this.#template);
+  /** Spares let go and not yet gone: the template's end is reported only after theirs. */
+  readonly #dying = new Set<number>();
 
   constructor(private readonly settings: ForkServerSettings) {}
 
@@ -67,9 +78,10 @@ export class ForkServer {
     );
   }
 
-  /** Kills the template (its forked sessions live on; their sessions stop them). */
+  /** Kills the template and its spare (the sessions it forked live on; their sessions stop them). */
   kill(): void {
     this.#ready = false;
+    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket);
     const pid = this.#template?.pid;
     if (pid === undefined) return;
     try {
@@ -86,36 +98,83 @@ export class ForkServer {
     rmSync(this.#socketDir, { recursive: true, force: true });
   }
 
-  /** A new session forked from the template, connected and ready to speak the worker protocol. */
+  /** A new session forked from the template, connected, set up with `config`, soon to say ready. */
   fork(config: Record<string, unknown>): Promise<LaunchedWorker> {
+    if (!this.#ready || this.#template === null) return Promise.reject(new Error('no fork template is ready'));
+    const spare = this.#spares.shift();
+    if (spare !== undefined) {
+      this.#orderSpare();
+      return Promise.resolve(this.#handOver(spare, config));
+    }
+    return new Promise<LaunchedWorker>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const index = this.#waiting.indexOf(waiting);
+        if (index !== -1) this.#waiting.splice(index, 1);
+        reject(new Error(`no forked session within ${FORK_TIMEOUT_MS} ms`));
+      }, FORK_TIMEOUT_MS);
+      const waiting: WaitingFork = { config, resolve, reject, timer };
+      this.#waiting.push(waiting);
+      this.#orderSpare();
+    });
+  }
+
+  /** Gives a spare its session's config: from here on it is that session's worker. */
+  #handOver(spare: Spare, config: Record<string, unknown>): LaunchedWorker {
+    const { pid, socket } = spare;
+    socket.write(`${JSON.stringify({ op: 'config', config })}\n`);
+    // Still paused: its ready frame must wait for the session's reader.
+    socket.on('close', () => this.#exits.watch(pid));
+    return { pid, channel: socket, onExit: (listener) => this.#exits.onExit(pid, listener), diagnostics: () => '' };
+  }
+
+  /** Asks the template for a spare, unless one exists or is on its way. */
+  #orderSpare(): void {
     const template = this.#template;
-    if (!this.#ready || template === null) return Promise.reject(new Error('no fork template is ready'));
+    if (!this.#ready || template === null || this.#spares.length + this.#forking.size > 0) return;
     const id = ++this.#forkSerial;
     const token = randomUUID();
-    return new Promise<LaunchedWorker>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error(`forked session did not connect within ${FORK_TIMEOUT_MS} ms`)), FORK_TIMEOUT_MS);
-      const settle = (): void => {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        this.#byToken.delete(token);
-      };
-      const fail = (error: Error): void => {
-        settle();
-        if (pending.pid !== undefined) this.#killOrphan(pending.pid);
-        reject(error);
-      };
-      const pending: PendingFork = {
-        token,
-        resolve: (worker) => {
-          settle();
-          resolve(worker);
-        },
-        reject: fail,
-      };
-      this.#pending.set(id, pending);
-      this.#byToken.set(token, pending);
-      template.channel.write(`${JSON.stringify({ op: 'fork', id, token, socketPath: this.#socketPath, config })}\n`);
-    });
+    const timer = setTimeout(() => {
+      const forking = this.#forking.get(id);
+      this.#forking.delete(id);
+      if (forking?.pid !== undefined) this.#letGo(forking.pid, forking.socket);
+      this.#failWaiting(new Error(`the fork template did not fork within ${FORK_TIMEOUT_MS} ms`));
+    }, FORK_TIMEOUT_MS);
+    timer.unref();
+    this.#forking.set(id, { token, timer });
+    template.channel.write(`${JSON.stringify({ op: 'fork', id, token, socketPath: this.#socketPath })}\n`);
+  }
+
+  /** A spare is complete once the template named its pid and it connected, in either order. */
+  #onSpareProgress(id: number): void {
+    const forking = this.#forking.get(id);
+    if (forking?.pid === undefined || forking.socket === undefined) return;
+    clearTimeout(forking.timer);
+    this.#forking.delete(id);
+    const spare = { pid: forking.pid, socket: forking.socket };
+    const waiting = this.#waiting.shift();
+    if (waiting === undefined) return void this.#spares.push(spare);
+    clearTimeout(waiting.timer);
+    waiting.resolve(this.#handOver(spare, waiting.config));
+    this.#orderSpare();
+  }
+
+  #failWaiting(error: Error): void {
+    for (const waiting of this.#waiting.splice(0)) {
+      clearTimeout(waiting.timer);
+      waiting.reject(error);
+    }
+  }
+
+  /** A spare no session will get: closing its socket ends it (it reads end of file). */
+  #letGo(pid: number, socket: Socket | undefined): void {
+    this.#exits.forget(pid);
+    this.#dying.add(pid);
+    socket?.destroy();
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
   }
 
   #listen(): void {
@@ -131,12 +190,13 @@ export class ForkServer {
     this.#template = template;
     template.onExit((exit) => this.#templateExited(template, exit));
     template.channel.setEncoding('utf8');
-    const reader = new LineReader(1024 * 1024, (line) => this.#onTemplateFrame(line), () => this.kill());
+    const reader = new LineReader(1024 * 1024, (line) => this.#onTemplateFrame(template, line), () => this.kill());
     template.channel.on('data', (text: string) => reader.push(text));
     template.channel.on('error', () => undefined);
+    template.channel.resume();
   }
 
-  #onTemplateFrame(line: string): void {
+  #onTemplateFrame(template: LaunchedWorker, line: string): void {
     let frame: Record<string, unknown>;
     try {
       frame = JSON.parse(line) as Record<string, unknown>;
@@ -148,12 +208,13 @@ export class ForkServer {
         return this.#report({ type: 'template.started' });
       case 'ready':
         this.#ready = frame.forkSafe === true;
-        return this.#report({ type: 'template.ready', pid: Number(frame.pid), forkSafe: frame.forkSafe === true, threads: Number(frame.threads) });
+        this.#report({ type: 'template.ready', pid: Number(frame.pid), forkSafe: frame.forkSafe === true, threads: Number(frame.threads) });
+        return this.#orderSpare();
       case 'failed':
         this.#templateError = frame.error as PythonError;
         return;
       case 'forked':
-        return this.#onForked(Number(frame.id), Number(frame.pid));
+        return this.#onForked(template, Number(frame.id), Number(frame.pid));
       case 'childExited':
         return this.#onChildExited(Number(frame.pid), {
           exitCode: typeof frame.exitCode === 'number' ? frame.exitCode : null,
@@ -162,16 +223,48 @@ export class ForkServer {
     }
   }
 
+  #onForked(template: LaunchedWorker, id: number, pid: number): void {
+    this.#exits.forked(pid, template);
+    const forking = this.#forking.get(id);
+    if (forking === undefined) return this.#letGo(pid, undefined);
+    forking.pid = pid;
+    this.#onSpareProgress(id);
+  }
+
+  #onChildExited(pid: number, exit: WorkerExit): void {
+    const spare = this.#spares.findIndex((s) => s.pid === pid);
+    if (spare !== -1) {
+      // A spare died before any session got it: nobody is told, and another is ordered.
+      const [gone] = this.#spares.splice(spare, 1);
+      this.#letGo(pid, gone?.socket);
+      return this.#orderSpare();
+    }
+    this.#exits.exited(pid, exit);
+  }
+
   #templateExited(template: LaunchedWorker, exit: WorkerExit): void {
     if (this.#template === template) {
       this.#template = null;
       this.#ready = false;
     }
-    for (const pending of [...this.#pending.values()]) pending.reject(new Error('the fork template exited'));
+    for (const [id, forking] of this.#forking) {
+      clearTimeout(forking.timer);
+      this.#forking.delete(id);
+      if (forking.pid !== undefined) this.#letGo(forking.pid, forking.socket);
+    }
+    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket);
+    this.#failWaiting(new Error('the fork template exited'));
     const reason = this.#templateError
       ? `warmup code raised ${this.#templateError.name}: ${this.#templateError.message}`
       : (exit.spawnError ?? template.diagnostics().trim());
-    this.#report({ type: 'template.exited', exitCode: exit.exitCode, signal: exit.signal, reason });
+    this.#afterSparesAreGone(() => this.#report({ type: 'template.exited', exitCode: exit.exitCode, signal: exit.signal, reason }));
+  }
+
+  /** SIGKILL is quick but not instant: "the template is gone" must mean its spares are too. */
+  #afterSparesAreGone(then: () => void): void {
+    for (const pid of this.#dying) if (isGone(pid)) this.#dying.delete(pid);
+    if (this.#dying.size === 0) return then();
+    setTimeout(() => this.#afterSparesAreGone(then), 5);
   }
 
   /** A forked child connected: its first line names the fork it answers. */
@@ -185,103 +278,22 @@ export class ForkServer {
       socket.pause();
       const rest = hello.subarray(newline + 1);
       if (rest.length > 0) socket.unshift(rest);
-      const token = this.#tokenOf(hello.subarray(0, newline).toString('utf8'));
-      const pending = token === null ? undefined : this.#byToken.get(token);
-      if (pending === undefined) return void socket.destroy();
-      pending.socket = socket;
-      this.#completeFork(pending);
+      const token = tokenOf(hello.subarray(0, newline).toString('utf8'));
+      const entry = [...this.#forking].find(([, forking]) => forking.token === token);
+      if (entry === undefined) return void socket.destroy();
+      entry[1].socket = socket;
+      this.#onSpareProgress(entry[0]);
     };
     socket.on('data', onData);
     socket.on('error', () => undefined);
   }
-
-  #tokenOf(line: string): string | null {
-    try {
-      const frame = JSON.parse(line) as { op?: unknown; token?: unknown };
-      return frame.op === 'hello' && typeof frame.token === 'string' ? frame.token : null;
-    } catch {
-      return null;
-    }
-  }
-
-  #onForked(id: number, pid: number): void {
-    const pending = this.#pending.get(id);
-    if (pending === undefined) return this.#killOrphan(pid);
-    if (this.#template !== null) this.#parentOf.set(pid, this.#template);
-    pending.pid = pid;
-    this.#completeFork(pending);
-  }
-
-  /** A fork is complete once the template named the pid and the child connected, in either order. */
-  #completeFork(pending: PendingFork): void {
-    const { pid, socket } = pending;
-    if (pid === undefined || socket === undefined) return;
-    // Still paused: the ready frame may already be buffered, and must wait for the session's reader.
-    socket.on('close', () => this.#watchOrphan(pid));
-    pending.resolve({
-      pid,
-      channel: socket,
-      onExit: (listener) => this.#onExitOf(pid, listener),
-      diagnostics: () => '',
-    });
-  }
-
-  #onExitOf(pid: number, listener: (exit: WorkerExit) => void): void {
-    const early = this.#earlyExits.get(pid);
-    if (early !== undefined) {
-      this.#earlyExits.delete(pid);
-      listener(early);
-    } else {
-      this.#exitListeners.set(pid, listener);
-    }
-  }
-
-  #onChildExited(pid: number, exit: WorkerExit): void {
-    const listener = this.#exitListeners.get(pid);
-    this.#exitListeners.delete(pid);
-    this.#parentOf.delete(pid);
-    if (listener !== undefined) listener(exit);
-    else this.#earlyExits.set(pid, exit);
-  }
-
-  /**
-   * The child's socket closed. While the template that forked it lives, its exit report follows at
-   * once; once that template is gone (a later one cannot report it), the OS is asked instead.
-   */
-  #watchOrphan(pid: number): void {
-    const probe = setInterval(() => {
-      if (!this.#exitListeners.has(pid)) return clearInterval(probe);
-      if (this.#parentOf.get(pid) === this.#template) return;
-      if (isGone(pid)) {
-        clearInterval(probe);
-        this.#onChildExited(pid, { exitCode: null, signal: null });
-      }
-    }, ORPHAN_PROBE_MS);
-    probe.unref();
-  }
-
-  #killOrphan(pid: number): void {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
 }
 
-/** True once a process no longer runs. A zombie waiting for a reaper that is not us counts as gone. */
-function isGone(pid: number): boolean {
+function tokenOf(line: string): string | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
+    const frame = JSON.parse(line) as { op?: unknown; token?: unknown };
+    return frame.op === 'hello' && typeof frame.token === 'string' ? frame.token : null;
   } catch {
-    // No /proc entry (or no /proc at all): ask the OS directly.
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
+    return null;
   }
 }

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { execa } from 'execa';
-import { WORKER_PATH } from '../python/worker-path.js';
+import { WORKER_BOOTSTRAP } from '../python/worker-path.js';
 
 export interface WorkerExit {
   exitCode: number | null;
@@ -22,9 +22,9 @@ export interface LaunchedWorker {
 
 const DIAGNOSTICS_CHARS = 4096;
 
-/** Starts `python -u worker.py ...args` as a child of the host, with the channel on fd 3. */
+/** Starts the worker (`python -u -c <bootstrap> ...args`) as a child of the host, with the channel on fd 3. */
 export function execWorker(executable: string, args: string[], env: Record<string, string>, cwd: string): LaunchedWorker {
-  const child = execa(executable, ['-u', WORKER_PATH, ...args], {
+  const child = execa(executable, ['-u', '-c', WORKER_BOOTSTRAP, ...args], {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env,
     extendEnv: false,

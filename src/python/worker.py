@@ -17,7 +17,6 @@ so a template process can import it and fork sessions from it later.
 """
 
 import ast
-import base64
 import builtins
 import codecs
 import io
@@ -27,9 +26,9 @@ import os
 import select
 import signal
 import sys
+import _thread
 import threading
 import time
-import traceback
 import types
 
 try:
@@ -49,6 +48,7 @@ WATCHDOG_INTERVAL_MS = 1000
 # into fewer frames (and fewer GIL hand-offs with a busy main thread).
 COALESCE_SECONDS = 0.001
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 # Built once: json.dumps(ensure_ascii=False) would build an encoder per frame.
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
@@ -161,9 +161,9 @@ def _text_writer(fd):
 class OutputCapture:
     """Forwards fds 1 and 2 to the host as output frames, within an output budget."""
 
-    def __init__(self, channel, max_output_bytes):
+    def __init__(self, channel):
         self._channel = channel
-        self._max_bytes = max_output_bytes
+        self.max_bytes = None  # per execution; None: unlimited
         self._streams = []
         # The fields below are guarded by channel.lock.
         self._exec_id = None
@@ -173,14 +173,15 @@ class OutputCapture:
     def start(self, parent_pid):
         self._streams = [_CapturedStream("stdout", 1), _CapturedStream("stderr", 2)]
         self._read_fds = [stream.read_fd for stream in self._streams]
-        thread = threading.Thread(target=self._watch, args=(parent_pid,),
-                                  name="pyrepl-output", daemon=True)
-        thread.start()
+        # _thread rather than threading.Thread: start() would wait until the new thread runs,
+        # which under load was the largest part of a forked session's start. Output written
+        # before the reader runs waits in the pipe.
+        _thread.start_new_thread(self._watch, (parent_pid,))
 
     def begin(self, exec_id):
         with self._channel.lock:
             self._exec_id = exec_id
-            self._room = self._max_bytes
+            self._room = self.max_bytes
             self._truncated = False
 
     def restore(self):
@@ -279,6 +280,20 @@ class Session:
         self._interruptible = False
         self._pid = os.getpid()
         self._stdin = sys.stdin
+
+    def start(self, config):
+        """Apply the session's config (working directory, limits), say ready, and serve."""
+        if config.get("cwd"):
+            os.chdir(config["cwd"])
+        limits = config.get("limits") or {}
+        self._capture.max_bytes = _limit_value(limits, "maxOutputBytes")
+        # Limits come after the pipes and the reader thread exist: low
+        # RLIMIT_AS/NPROC/NOFILE values would otherwise make that setup fail.
+        _apply_limits(limits)
+        version = "%d.%d.%d" % sys.version_info[:3]
+        self._channel.send({"op": "ready", "pid": os.getpid(), "python": version,
+                            "executable": sys.executable})
+        self.serve()
 
     def install_interrupt_handler(self):
         signal.signal(signal.SIGINT, self._on_sigint)
@@ -415,6 +430,8 @@ def _format_exception(exc, tb):
     Those are the worker's own callers at the top and the SIGINT handler at
     the bottom, in the exception and in the ones chained to it.
     """
+    import traceback  # only failing cells need it: every session start would pay ~2 ms for it
+
     report = traceback.TracebackException(type(exc), exc, tb)
     pending = [report]
     while pending:  # TracebackException has already cut cycles in the chain
@@ -475,6 +492,8 @@ def _json_content(content):
     if isinstance(content, tuple):  # (data, metadata)
         content = content[0] if content else None
     if isinstance(content, (bytes, bytearray)):
+        import base64  # only images need it
+
         return base64.b64encode(content).decode("ascii")
     if content is None or isinstance(content, str):
         return content
@@ -524,28 +543,20 @@ def _set_parent_death_signal():
         pass
 
 
-def _serve_session(config, parent_pid, namespace=None):
-    """Set up the channel, output capture, interrupts and limits; then serve."""
-    if config.get("cwd"):
-        os.chdir(config["cwd"])
-    limits = config.get("limits") or {}
+def _prepare_session(parent_pid, namespace=None):
+    """A session's channel, output capture and interrupt handling: all that needs no config.
 
+    A spare sets these up before it waits for its config, so they cost it nothing once it is used.
+    """
     os.fstat(CHANNEL_FD)  # without the channel, fail now with a diagnostic on stderr
     os.set_inheritable(CHANNEL_FD, False)
     os.set_blocking(CHANNEL_FD, True)  # reads and whole-frame writes below rely on it
     channel = Channel(CHANNEL_FD)
-    capture = OutputCapture(channel, _limit_value(limits, "maxOutputBytes"))
+    capture = OutputCapture(channel)
     capture.start(parent_pid)
     session = Session(channel, capture, namespace)
     session.install_interrupt_handler()
-    # Limits come after the pipes and the reader thread exist: low
-    # RLIMIT_AS/NPROC/NOFILE values would otherwise make that setup fail.
-    _apply_limits(limits)
-
-    version = "%d.%d.%d" % sys.version_info[:3]
-    channel.send({"op": "ready", "pid": os.getpid(), "python": version,
-                  "executable": sys.executable})
-    session.serve()
+    return session
 
 
 # --- Template mode: a warmed process that forks sessions ---------------------
@@ -601,6 +612,8 @@ class Template:
             try:
                 self._become_session(request)
             except BaseException:
+                import traceback
+
                 traceback.print_exc()
             finally:
                 os._exit(1)
@@ -618,8 +631,13 @@ class Template:
         connection.close()
         hello = {"op": "hello", "token": request.get("token")}
         os.write(CHANNEL_FD, (json.dumps(hello) + "\n").encode("utf-8"))
+        # A spare: forked ahead of demand, it gets ready all it can, then waits for a session's config.
+        _set_process_name(b"pyrepl3-spare")
+        session = _prepare_session(None, self._namespace)
+        config = _read_config(CHANNEL_FD)
+        _set_process_name(b"pyrepl3-session")
         _reseed_generators()
-        _serve_session(request.get("config") or {}, None, self._namespace)
+        session.start(config)
 
     def _drain_wakeups(self):
         try:
@@ -642,6 +660,32 @@ class Template:
                 exit_code, name = os.WEXITSTATUS(status), None
             self._channel.send({"op": "childExited", "pid": pid,
                                 "exitCode": exit_code, "signal": name})
+
+
+def _read_config(fd):
+    """The one line a spare waits for: its session's config. End of file: the host let it go.
+
+    The host sends nothing more until this session says ready, so reading past the line loses nothing.
+    """
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        chunk = os.read(fd, READ_CHUNK)
+        if not chunk:
+            os._exit(0)
+        line += chunk
+    request = _parse_request(bytes(line)) or {}
+    return request.get("config") or {}
+
+
+def _set_process_name(name):
+    """Name the process for ps and top (Linux): template, spare or session."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
+    except Exception:
+        pass
 
 
 def _reseed_generators():
@@ -678,6 +722,7 @@ def _serve_template(config):
     os.set_inheritable(CHANNEL_FD, False)
     os.set_blocking(CHANNEL_FD, True)
     _set_parent_death_signal()
+    _set_process_name(b"pyrepl3-template")
     channel = Channel(CHANNEL_FD)
     channel.send({"op": "started", "pid": os.getpid()})  # warmup may take long: say we are alive
     namespace = _main_namespace()
@@ -698,7 +743,8 @@ def main(argv=None):
         return
     parent_pid = os.getppid()
     _set_parent_death_signal()
-    _serve_session(json.loads(argv[1]) if len(argv) > 1 else {}, parent_pid)
+    config = json.loads(argv[1]) if len(argv) > 1 else {}
+    _prepare_session(parent_pid).start(config)
 
 
 if __name__ == "__main__":

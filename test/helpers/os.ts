@@ -28,19 +28,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export function commandLine(pid: number): string {
+/** The process's name (/proc/PID/comm), as ps shows it. */
+export function processName(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
     return '';
-  }
-}
-
-export function parentOf(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return null;
   }
 }

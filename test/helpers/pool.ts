@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, expect } from 'vitest';
 import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
-import { commandLine, parentOf, processesMentioning } from './os.js';
+import { processesMentioning, processName } from './os.js';
 
 /** The core and hardening suites run once per way of starting sessions. */
 export const SPAWN_MODES = ['exec', 'fork'] as const;
@@ -16,12 +16,11 @@ export function makePool(options: SessionPoolOptions = {}): SessionPool {
 }
 
 /**
- * The pool's session processes, asked of the OS. Its fork template, if any, is left out: the one
- * process with '--template' on its command line that this process started (its forked sessions
- * share that command line, but the template is their parent).
+ * The pool's session processes, asked of the OS. In spawn 'fork', its template and the spare it
+ * keeps forked ahead of demand are not sessions: they name themselves (see /proc/PID/comm).
  */
 export function sessionProcesses(pool: SessionPool): number[] {
-  return processesMentioning(pool.id).filter((pid) => !(commandLine(pid).includes('--template') && parentOf(pid) === process.pid));
+  return processesMentioning(pool.id).filter((pid) => !/^pyrepl3-(templat|spare)/.test(processName(pid)));
 }
 
 afterEach(async () => {
