@@ -1,5 +1,6 @@
 export { SessionPool, type PoolRuntime, type SessionPoolEvents } from './pool.js';
 export type { ProcessLogic, ProcessSettings } from './process/python-process.js';
+export type { TemplateProcessLogic } from './process/template-process.js';
 export type { PoolSnapshot, SessionSnapshot, WaiterSnapshot } from './observe/snapshot.js';
 export type { TraceEntry } from './observe/trace.js';
 export { Session } from './session.js';

@@ -13,17 +13,19 @@ import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './p
 import { LeaseWatch } from './observe/lease-watch.js';
 import { SessionTimeline, stateName, type PoolSnapshot, type SessionSnapshot } from './observe/snapshot.js';
 import { combineInspectors, TraceRecorder, type TraceEntry } from './observe/trace.js';
-import { templateProcessActor } from './process/template-process.js';
+import { templateProcessActor, type TemplateProcessLogic } from './process/template-process.js';
 import { Session } from './session.js';
 import { SessionLink, type SessionActorRef } from './session-link.js';
 import type { AcquireOptions, PoolMetrics } from './types.js';
 
 /**
  * What the pool runs on, for tests and unusual hosts: the process actor each session invokes
- * (a fake worker in model-based tests) and the clock of every timer (a simulated one there).
+ * (a fake worker in model-based tests), the fork template's process actor (spawn 'fork'), and the
+ * clock of every timer (a simulated one there).
  */
 export interface PoolRuntime {
   processActor?: (settings: ProcessSettings) => ProcessLogic;
+  templateProcessActor?: () => TemplateProcessLogic;
   clock?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void };
 }
 
@@ -83,7 +85,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#options = normalizeOptions(options);
     this.#log = this.#options.logger.child({ pool: this.id });
     const { pythonPath, env, config } = this.#options;
-    this.#forkServer = config.spawn === 'fork' ? new ForkServer({ poolId: this.id, pythonPath, env, warmupCode: config.session.warmupCode, logger: this.#log }) : undefined;
+    const forks = config.spawn === 'fork' && runtime.templateProcessActor === undefined;
+    this.#forkServer = forks ? new ForkServer({ poolId: this.id, pythonPath, env, warmupCode: config.session.warmupCode, logger: this.#log }) : undefined;
     const process = (runtime.processActor ?? pythonProcessActor)({
       pythonPath,
       env,
@@ -92,7 +95,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       ...(this.#forkServer ? { forkServer: this.#forkServer } : {}),
     });
     const session = sessionMachine.provide({ actors: { process } });
-    const template = this.#forkServer ? templateMachine.provide({ actors: { templateProcess: templateProcessActor(this.#forkServer) } }) : templateMachine;
+    const templateProcess = runtime.templateProcessActor?.() ?? (this.#forkServer ? templateProcessActor(this.#forkServer) : undefined);
+    const template = templateProcess ? templateMachine.provide({ actors: { templateProcess } }) : templateMachine;
     const machine = poolMachine.provide({ actors: { session, template } });
     const { traceSize, leaseWarningMs } = this.#options;
     this.#trace = traceSize > 0 ? new TraceRecorder(traceSize, (actor) => actor === this.#actor) : undefined;

@@ -1,9 +1,12 @@
-import { fromCallback } from 'xstate';
+import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { TemplateCommand } from '../../machines/template.machine.js';
 import type { ForkServer } from './fork-server.js';
 
+/** The logic the template machine invokes as its `templateProcess` actor. */
+export type TemplateProcessLogic = CallbackActorLogic<TemplateCommand>;
+
 /** The process actor the template machine invokes: one template process of the fork server. */
-export function templateProcessActor(forkServer: ForkServer) {
+export function templateProcessActor(forkServer: ForkServer): TemplateProcessLogic {
   return fromCallback<TemplateCommand>(({ sendBack, receive }) => {
     forkServer.start((event) => sendBack(event));
     receive(() => forkServer.kill());
