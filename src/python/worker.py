@@ -677,13 +677,19 @@ def _read_config(fd):
     return request.get("config") or {}
 
 
+_prctl = None
+
+
 def _set_process_name(name):
     """Name the process for ps and top (Linux): template, spare or session."""
+    global _prctl
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-        ctypes.CDLL(None).prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
+        if _prctl is None:  # looked up once, in the template: forked children inherit it
+            import ctypes
+            _prctl = ctypes.CDLL(None).prctl
+        _prctl(PR_SET_NAME, name, 0, 0, 0)
     except Exception:
         pass
 
