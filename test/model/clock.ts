@@ -35,10 +35,20 @@ export class ModelClock {
     return this.pending().includes(ms);
   }
 
-  /** Fires the oldest pending timer set for `ms` (or matching `ms`), without moving time. */
-  fire(ms: number | ((ms: number) => boolean)): boolean {
+  /** The id the next timer set will get: timers set from now on have ids >= this. */
+  nextId(): number {
+    return this.#serial + 1;
+  }
+
+  /** The pending timers (id and duration), oldest first. */
+  timers(): Array<{ id: number; ms: number }> {
+    return [...this.#timers.values()].map(({ id, ms }) => ({ id, ms }));
+  }
+
+  /** Fires the oldest pending timer set for `ms` (or matching `ms` and its id), without moving time. */
+  fire(ms: number | ((ms: number, id: number) => boolean)): boolean {
     const match = typeof ms === 'number' ? (x: number) => x === ms : ms;
-    const timer = [...this.#timers.values()].find((t) => match(t.ms));
+    const timer = [...this.#timers.values()].find((t) => match(t.ms, t.id));
     if (timer === undefined) return false;
     this.#timers.delete(timer.id);
     timer.fn();

@@ -1,5 +1,6 @@
 import { fromCallback } from 'xstate';
-import type { ProcessCommand, ProcessEvent, ProcessInput } from '../../machines/session.types.js';
+import type { ProcessCommand, ProcessEvent, ProcessInput, SpawnMode } from '../../machines/session.types.js';
+import type { TemplateCommand, TemplateEvent } from '../../machines/template.machine.js';
 import type { ProcessLogic } from '../../src/index.js';
 
 /**
@@ -96,6 +97,8 @@ export class FakeProcess {
 
 export class FakeWorld {
   readonly processes = new Map<string, FakeProcess>();
+  /** How the pool asked for each session's process: forked from the template, or exec'd. */
+  readonly spawnModes = new Map<string, SpawnMode>();
   /** The next this-many spawns fail. */
   failingSpawns = 0;
   #pids = 1000;
@@ -106,6 +109,7 @@ export class FakeWorld {
     fromCallback<ProcessCommand, ProcessInput>(({ input, sendBack, receive }) => {
       const process = new FakeProcess(input.sessionId, ++this.#pids, this, sendBack);
       this.processes.set(input.sessionId, process);
+      this.spawnModes.set(input.sessionId, input.spawn);
       receive((command) => process.handle(command));
       process.start();
       // The session stopped the actor: whatever the process was doing, it is gone.
@@ -139,5 +143,58 @@ export class HeldDeliveries {
       item!.event();
       count++;
     }
+  }
+}
+
+/**
+ * A scripted fork template process (PoolRuntime.templateProcessActor): the test says when it starts,
+ * warms up and exits. One instance of the logic serves every restart of the template.
+ */
+export class FakeTemplate {
+  /** Template processes running (invoked and not yet stopped by the template machine). */
+  alive = 0;
+  /** template.kill commands received by the current process. */
+  kills = 0;
+  spawned = 0;
+  /** At the end of a test: a kill makes the process exit at once. */
+  exitOnKill = false;
+  #sendBack: ((event: TemplateEvent) => void) | null = null;
+
+  readonly logic = fromCallback<TemplateCommand>(({ sendBack, receive }) => {
+    this.alive++;
+    this.spawned++;
+    this.kills = 0;
+    this.#sendBack = sendBack;
+    receive(() => {
+      this.kills++;
+      if (this.exitOnKill) this.exit();
+    });
+    return () => {
+      this.alive--;
+      if (this.#sendBack === sendBack) this.#sendBack = null;
+    };
+  });
+
+  send(event: TemplateEvent): void {
+    if (this.#sendBack === null) throw new Error(`no template process to send ${event.type}`);
+    this.#sendBack(event);
+  }
+
+  started(): void {
+    this.send({ type: 'template.started' });
+  }
+
+  ready(forkSafe: boolean, pid = 4000): void {
+    this.send({ type: 'template.ready', pid, forkSafe, threads: forkSafe ? 1 : 3 });
+  }
+
+  exit(reason = 'exited'): void {
+    this.send({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason });
+  }
+
+  /** Lets a pool that is shutting down finish: the process exits now if it was killed, or when it is. */
+  finish(): void {
+    this.exitOnKill = true;
+    if (this.#sendBack !== null && this.kills > 0) this.exit();
   }
 }

@@ -1,0 +1,165 @@
+/**
+ * Paths through the template machine: xstate/graph walks the specification (template.spec.ts) and
+ * every path is replayed against the real machines/template.machine.ts, run as the child of a tiny
+ * parent (it reports with sendParent), with a scripted `templateProcess` callback actor and a
+ * SimulatedClock. After every step the real state, and what the step caused — process spawned or
+ * stopped, `template.kill` sent to it, template.up / template.down (with retryInMs) /
+ * template.unsafe reported to the parent — must be the spec's.
+ */
+import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
+import { createTestModel } from 'xstate/graph';
+import { describe, expect, it } from 'vitest';
+import { templateMachine, type TemplateCommand, type TemplateEvent, type TemplateInput, type TemplateReport } from '../../machines/template.machine.js';
+import { coveringPaths, stateNodes, takenTransitions, transitionsOf, valueOf } from './graph.js';
+import {
+  RETRY_MS,
+  serializeTemplateSpec,
+  TEMPLATE_BACKOFF,
+  TEMPLATE_EVENTS,
+  TEMPLATE_TIMINGS,
+  templateMapping,
+  templateSpec,
+  type TemplateOut,
+  type TemplateSpecEvent,
+} from './template.spec.js';
+
+const PID = 777;
+const THREADS = 3;
+
+/** The real template machine, the child of a parent that records its reports, on a scripted process. */
+function realTemplate() {
+  const out: TemplateOut[] = [];
+  const odd: unknown[] = [];
+  let sendBack: ((event: TemplateEvent) => void) | null = null;
+  let running = 0;
+  const templateProcess = fromCallback<TemplateCommand>(({ sendBack: send, receive }) => {
+    running++;
+    out.push('spawn');
+    sendBack = send;
+    receive((command) => (command.type === 'template.kill' ? out.push('kill') : odd.push(command)));
+    return () => {
+      running--;
+      out.push('stop process');
+      if (sendBack === send) sendBack = null;
+    };
+  });
+  const template = templateMachine.provide({ actors: { templateProcess } });
+  const input: TemplateInput = { backoff: TEMPLATE_BACKOFF, ...TEMPLATE_TIMINGS };
+  const record = ({ event }: { event: TemplateReport }): void => {
+    if (event.type === 'template.up') out.push(event.pid === PID ? 'up' : (`up with pid ${event.pid}` as never));
+    else if (event.type === 'template.down') out.push(event.reason === 'bye' ? `down ${event.retryInMs}` : (`down, reason ${event.reason}` as never));
+    else out.push(event.threads === THREADS ? 'unsafe' : (`unsafe with ${event.threads} threads` as never));
+  };
+  const parent = setup({ types: { events: {} as TemplateReport }, actors: { template } }).createMachine({
+    invoke: { id: 'template', src: 'template', input },
+    on: { 'template.up': { actions: record }, 'template.down': { actions: record }, 'template.unsafe': { actions: record } },
+  });
+  const clock = new SimulatedClock();
+  const actor = createActor(parent, { clock });
+  const errors: unknown[] = [];
+  actor.subscribe({ error: (error) => errors.push(error) });
+  actor.start();
+  const ref = actor.getSnapshot().children.template as AnyActorRef;
+  const report = (event: TemplateEvent): void => {
+    if (sendBack === null) throw new Error(`no template process to report ${event.type}`);
+    sendBack(event);
+  };
+  const failures = (): number => (ref.getSnapshot() as { context: { failures: number } }).context.failures;
+  const exec: Record<TemplateSpecEvent['type'], () => void> = {
+    STARTED: () => report({ type: 'template.started' }),
+    READY_SAFE: () => report({ type: 'template.ready', pid: PID, forkSafe: true, threads: 1 }),
+    READY_UNSAFE: () => report({ type: 'template.ready', pid: PID, forkSafe: false, threads: THREADS }),
+    EXITED: () => report({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason: 'bye' }),
+    START_TIMEOUT: () => clock.increment(TEMPLATE_TIMINGS.startTimeoutMs),
+    WARMUP_TIMEOUT: () => clock.increment(TEMPLATE_TIMINGS.warmupTimeoutMs),
+    // The delay the real machine owes after this many failures, from the table, not from the machine.
+    RESTART_DELAY: () => clock.increment(RETRY_MS[Math.min(failures(), RETRY_MS.length - 1)]!),
+    STOP: () => ref.send({ type: 'STOP' }),
+  };
+  return { ref, out, odd, errors, exec, running: () => running };
+}
+
+const flat = (value: unknown): string =>
+  typeof value === 'string' ? value : Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}.${flat(v)}`).join(',');
+
+/** Replays one path on the spec and on the real machine, comparing after every step. */
+function replay(events: TemplateSpecEvent[]): { transitions: string[]; states: string[] } {
+  const spec = createActor(templateSpec).start();
+  const real = realTemplate();
+  const transitions: string[] = [];
+  const states = new Set<string>();
+  const trail: string[] = [];
+  const check = (before: { out: TemplateOut[] }, realBefore: number): void => {
+    const after = spec.getSnapshot();
+    const where = `after ${trail.join(' -> ') || '(start)'}`;
+    for (const node of stateNodes(templateSpec)) if (node !== templateSpec.root && after.matches(valueOf(node.id) as never)) states.add(node.id);
+    const snapshot = real.ref.getSnapshot() as { value: unknown; status: string };
+    expect(flat(snapshot.value), where).toBe(flat(after.value));
+    expect(snapshot.status, where).toBe(after.status === 'done' ? 'done' : 'active');
+    // What this step caused, in any order (an invoked actor starts after the transition's actions).
+    const owed = after.context.out.slice(before.out.length);
+    expect([...real.out.slice(realBefore)].sort(), where).toEqual([...owed].sort());
+    expect(real.running(), `${where}: template processes running`).toBe(after.matches('running' as never) ? 1 : 0);
+    expect(real.odd, where).toEqual([]);
+    expect(real.errors, where).toEqual([]);
+  };
+  check({ out: [] }, 0);
+  for (const event of events) {
+    const before = spec.getSnapshot();
+    const realBefore = real.out.length;
+    spec.send(event);
+    transitions.push(...takenTransitions(templateSpec, before, event, spec.getSnapshot()));
+    real.exec[event.type]();
+    trail.push(event.type);
+    check(before.context, realBefore);
+  }
+  return { transitions, states: [...states] };
+}
+
+describe('template machine: paths generated from its specification', () => {
+  const model = createTestModel(templateSpec, { events: TEMPLATE_EVENTS, serializeState: serializeTemplateSpec } as never);
+  const paths = coveringPaths(model as never, templateSpec, serializeTemplateSpec, 2, TEMPLATE_EVENTS as never) as Array<{ events: TemplateSpecEvent[] }>;
+  const reached = new Map<string, number>();
+  const reachedStates = new Set<string>();
+
+  it(`replays ${paths.length} paths on the real machine`, () => {
+    for (const path of paths) {
+      const { transitions, states } = replay(path.events);
+      for (const key of transitions) reached.set(key, (reached.get(key) ?? 0) + 1);
+      for (const id of states) reachedStates.add(id);
+    }
+  });
+
+  it('a template that keeps dying backs off: 1 s, 2 s, then 4 s for good, and 0 again once it was up', () => {
+    const died = (n: number): TemplateSpecEvent[] => Array.from({ length: n }, () => [{ type: 'EXITED' }, { type: 'RESTART_DELAY' }] as TemplateSpecEvent[]).flat();
+    const { states } = replay([...died(5), { type: 'STARTED' }, { type: 'READY_SAFE' }, { type: 'EXITED' }]);
+    expect(states).toContain('template.running.ready');
+  });
+
+  it('reaches every state and every transition of the specification', () => {
+    const states = stateNodes(templateSpec).filter((n) => n !== templateSpec.root).map((n) => n.id);
+    const specTransitions = transitionsOf(templateSpec).map((t) => t.key);
+    const missingStates = states.filter((id) => !reachedStates.has(id));
+    const missing = specTransitions.filter((key) => !reached.has(key));
+    console.info(
+      `template model: ${paths.length} paths; states ${states.length - missingStates.length}/${states.length}; ` +
+        `transitions ${specTransitions.length - missing.length}/${specTransitions.length}`,
+    );
+    expect(missingStates, 'states no path reaches').toEqual([]);
+    expect(missing, 'spec transitions no path takes').toEqual([]);
+  });
+
+  it('conforms structurally: every real state and transition has its spec counterpart, and back', () => {
+    const realStates = stateNodes(templateMachine).map((n) => n.id).sort();
+    const specStates = stateNodes(templateSpec).map((n) => n.id).sort();
+    expect(realStates, 'states of the real machine vs the spec').toEqual(specStates);
+    const realKeys = transitionsOf(templateMachine).map((t) => t.key);
+    const unmapped = realKeys.filter((key) => templateMapping[key] === undefined);
+    expect(unmapped, 'real transitions the spec lacks (add them to template.spec.ts and templateMapping)').toEqual([]);
+    const specKeys = new Set(transitionsOf(templateSpec).map((t) => t.key));
+    const dangling = Object.values(templateMapping).flat().filter((key) => !specKeys.has(key));
+    expect(dangling, 'mapped spec transitions that do not exist').toEqual([]);
+    const image = new Set(realKeys.flatMap((key) => [templateMapping[key] ?? []].flat()));
+    expect([...specKeys].filter((key) => !image.has(key)), 'spec transitions the real machine lacks').toEqual([]);
+  });
+});
