@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { SessionPool } from '../index.js';
 import { createServer } from '../server/app.js';
@@ -21,6 +21,7 @@ interface ServeOptions {
   minIdle: number;
   maxSessions: number;
   warmupCode?: string;
+  spawn: 'exec' | 'fork';
   idleTimeoutMs: number;
   acquireTimeoutMs: number;
   graceMs: number;
@@ -43,6 +44,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     poolOptions: {
       minIdle: opts.minIdle,
       maxSessions: opts.maxSessions,
+      spawn: opts.spawn,
       ...(opts.warmupCode !== undefined ? { warmupCode: opts.warmupCode } : {}),
     },
   });
@@ -132,6 +134,7 @@ program
   .option('--min-idle <n>', 'sessions kept warm', integer(0), 1)
   .option('--max-sessions <n>', 'cap on Python processes', integer(1), 4)
   .option('--warmup-code <code>', 'code every session runs before it is granted')
+  .addOption(new Option('--spawn <mode>', "'fork': fork sessions from a warmed template (milliseconds each)").choices(['exec', 'fork']).default('exec'))
   .option('--idle-timeout-ms <ms>', 'named sessions unused this long are culled', integer(1), 30 * 60_000)
   .option('--acquire-timeout-ms <ms>', 'how long a request waits for a session before 503', integer(0), 10_000)
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
