@@ -1,9 +1,24 @@
 import { describe, expect, it } from 'vitest';
+import { SessionPool, PoolClosedError } from 'pyrepl3';
+import { isAlive } from './helpers/os.js';
 
-describe('the package', () => {
-  it("is importable by its own name through the exports map, as `import { SessionPool } from 'pyrepl3'`", async () => {
-    const pyrepl3 = await import('pyrepl3');
-    expect(typeof pyrepl3.SessionPool).toBe('function');
-    expect(new pyrepl3.PoolClosedError().name).toBe('PoolClosedError');
+describe('the package, as a user imports it', () => {
+  it("is importable by its own name through the exports map, as `import { SessionPool } from 'pyrepl3'`", () => {
+    expect(typeof SessionPool).toBe('function');
+    expect(new PoolClosedError().name).toBe('PoolClosedError');
+  });
+
+  it('works with `await using`: the lease goes back, then the pool shuts down with its processes', async () => {
+    let pid = 0;
+    {
+      await using pool = new SessionPool({ minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 0 });
+      {
+        await using session = await pool.acquire();
+        pid = session.pid;
+        expect((await session.execute('1 + 1')).value).toBe('2');
+      }
+      expect(pool.metrics()).toMatchObject({ idle: 1, busy: 0 });
+    }
+    expect(isAlive(pid)).toBe(false);
   });
 });
