@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidOptionError,
+  PoolClosedError,
+  SessionBusyError,
+  SessionPool,
+  SessionReleasedError,
+} from '../src/index.js';
+import { nextEvent } from './helpers/events.js';
+import { isAlive } from './helpers/os.js';
+import { makePool } from './helpers/pool.js';
+
+describe('the API refuses what it cannot do, with typed errors', () => {
+  it.each([
+    [{ minIdle: -1 }, /minIdle must be an integer >= 0/],
+    [{ maxSessions: 0 }, /maxSessions must be an integer >= 1/],
+    [{ minIdle: 3, maxSessions: 2 }, /minIdle \(3\) must not exceed maxSessions \(2\)/],
+    [{ releasePolicy: 'sometimes' }, /releasePolicy must be 'keep' or 'recycle'/],
+    [{ spawn: 'clone' }, /spawn must be 'fork' or 'exec'/],
+    [{ limits: { memoryBytes: -5 } }, /limits.memoryBytes must be a positive integer/],
+    [{ acquireTimeoutMs: Number.NaN }, /acquireTimeoutMs must be a number of milliseconds/],
+  ])('new SessionPool(%j) throws InvalidOptionError', (options, message) => {
+    expect(() => new SessionPool(options as never)).toThrow(InvalidOptionError);
+    expect(() => new SessionPool(options as never)).toThrow(message);
+  });
+
+  it('rejects a second execute on a busy session with SessionBusyError, and the first one still completes', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const s = await pool.acquire();
+    const first = s.execute('import time; time.sleep(0.2); "done"');
+    await expect(s.execute('1')).rejects.toBeInstanceOf(SessionBusyError);
+    expect((await first).value).toBe("'done'");
+  });
+
+  it('refuses a released handle with SessionReleasedError: a late caller never reaches the next holder', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const s = await pool.acquire();
+    await s.release();
+    await s.release(); // idempotent
+    await expect(s.execute('1')).rejects.toBeInstanceOf(SessionReleasedError);
+    expect(() => s.interrupt()).toThrow(SessionReleasedError);
+    const next = await pool.acquire();
+    expect(next.id).toBe(s.id);
+  });
+
+  it('interrupts an execution when its AbortSignal aborts', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const s = await pool.acquire();
+    const controller = new AbortController();
+    const r = await s.execute('import time\nprint("go", flush=True)\ntime.sleep(30)', {
+      signal: controller.signal,
+      onOutput: () => controller.abort(),
+    });
+    expect(r.status).toBe('interrupted');
+  });
+
+  it('at shutdown: waiters get PoolClosedError, running executions end, later acquires are refused at once', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const held = await pool.acquire();
+    const running = held.execute('import time; time.sleep(30)').catch((e: unknown) => e);
+    const waiting = pool.acquire({ timeoutMs: 30_000 }).catch((e: unknown) => e);
+    await pool.shutdown();
+    expect(await waiting).toBeInstanceOf(PoolClosedError);
+    expect(await running).toBeInstanceOf(PoolClosedError);
+    await expect(pool.acquire()).rejects.toBeInstanceOf(PoolClosedError);
+    expect(isAlive(held.pid)).toBe(false);
+    await pool.shutdown(); // idempotent
+    await held.release(); // after shutdown: nothing to give back, no error
+  });
+});
+
+describe('health checks', () => {
+  it('replace an idle session that stops answering pings', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 100, pingTimeoutMs: 200 });
+    const s = await pool.acquire();
+    const frozen = s.pid;
+    await s.release();
+    const died = nextEvent(pool, 'sessionDied');
+    process.kill(frozen, 'SIGSTOP');
+    const [death] = await died;
+    expect(death.cause).toEqual({ kind: 'healthCheckFailed', timeoutMs: 200 });
+    expect(pool.metrics().died).toBe(1);
+    const fresh = await pool.acquire();
+    expect(fresh.pid).not.toBe(frozen);
+    expect(isAlive(frozen)).toBe(false);
+    expect((await fresh.execute('1 + 1')).value).toBe('2');
+  });
+});
