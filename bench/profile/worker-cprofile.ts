@@ -1,5 +1,5 @@
 /**
- * cProfile of the worker's side of `1+1`: drives src/python/worker.py over its fd-3 channel, as
+ * cProfile of the worker's side of `1+1`: drives src/python/pyrepl3_worker over its fd-3 channel, as
  * the pool does, under bench/profile/worker_cprofile.py, then prints the top of the profile.
  *   node dist/bench/profile/worker-cprofile.js [executions] [python]
  */
@@ -15,7 +15,7 @@ const executions = Number(process.argv[2] ?? 5000);
 const python = process.argv[3] ?? 'python3';
 const dir = mkdtempSync(join(tmpdir(), 'pyrepl3-cprofile-'));
 const out = join(dir, 'worker.prof');
-const worker = join(ROOT, 'src', 'python', 'worker.py');
+const worker = join(ROOT, 'src', 'python');
 const child = spawn(python, ['-u', join(ROOT, 'bench', 'profile', 'worker_cprofile.py'), out, worker, JSON.stringify({ pool: 'cprofile', limits: {}, cwd: dir })], {
   stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
   cwd: dir,

@@ -45,7 +45,7 @@ interface WaitingFork {
 const FORK_TIMEOUT_MS = 5_000;
 
 /**
- * The host side of fork mode: one template process (worker.py --template) that has run the pool's
+ * The host side of fork mode: one template process (pyrepl3_worker --template) that has run the pool's
  * warmup code, and the Unix socket its children connect back to. The template keeps one spare
  * child forked and connected ahead of demand, so a new session costs a config message, not a fork.
  */

@@ -1,7 +1,7 @@
 import type { ProcessCommand, ProcessEvent, WorkerResult } from '../../machines/session.types.js';
 
 /**
- * The wire format between the host and src/python/worker.py: one JSON object per line on the
+ * The wire format between the host and the worker (src/python/pyrepl3_worker): one JSON object per line on the
  * worker's private channel (fd 3), never on the user's stdout.
  */
 
