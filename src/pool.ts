@@ -11,7 +11,7 @@ import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOpt
 import { ForkServer } from './process/fork-server.js';
 import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './process/python-process.js';
 import { LeaseWatch } from './observe/lease-watch.js';
-import { SessionTimeline, stateName, type PoolSnapshot, type SessionSnapshot } from './observe/snapshot.js';
+import { describePool, SessionTimeline, type PoolSnapshot } from './observe/snapshot.js';
 import { combineInspectors, TraceRecorder, type TraceEntry } from './observe/trace.js';
 import { templateProcessActor, type TemplateProcessLogic } from './process/template-process.js';
 import { Session } from './session.js';
@@ -164,43 +164,16 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   /** A plain, JSON-serialisable picture of the pool now: sessions, waiters, capacity, counters. */
   snapshot(): PoolSnapshot {
-    const snapshot = this.#actor.getSnapshot();
-    const { ledger, config, template } = snapshot.context;
-    const now = Date.now();
-    const sessions = [...ledger.sessions.values()].map((record): SessionSnapshot => {
-      const times = this.#timeline.get(record.id);
-      const child = (snapshot.children as Record<string, SessionActorRef | undefined>)[record.id]?.getSnapshot();
-      const link = this.#links.get(record.id);
-      const createdAt = times?.createdAt ?? now;
-      return {
-        id: record.id,
-        phase: record.phase,
-        state: child ? stateName(child.value) : 'dead',
-        pid: child?.context.pid ?? null,
-        holder: times?.holder ?? null,
-        leasedSince: times?.leasedSince ?? null,
-        idleSince: times?.idleSince ?? null,
-        createdAt,
-        ageMs: now - createdAt,
-        executions: child?.context.executions ?? 0,
-        lastError: link?.lastError ?? null,
-      };
-    });
-    const waiters = [...ledger.waiters.keys()].map((id) => {
-      const pending = this.#pending.get(id);
-      const since = pending?.since ?? now;
-      return { id, since, deadline: pending?.timeoutMs != null ? since + pending.timeoutMs : null };
-    });
-    const metrics = this.metrics();
-    return {
+    return describePool({
       id: this.id,
-      state: !this.#running ? 'new' : snapshot.status === 'done' ? 'closed' : (stateName(snapshot.value).split('.')[0] as 'open' | 'closing'),
-      capacity: { minIdle: config.minIdle, maxSessions: config.maxSessions, used: metrics.total + metrics.stopping },
-      metrics,
-      template: template === 'none' ? null : { status: template, pid: this.#templatePid },
-      sessions,
-      waiters,
-    };
+      running: this.#running,
+      supervisor: this.#actor.getSnapshot(),
+      metrics: this.metrics(),
+      timeline: this.#timeline,
+      lastErrorOf: (sessionId) => this.#links.get(sessionId)?.lastError ?? null,
+      waiterSince: (waiterId) => this.#pending.get(waiterId),
+      templatePid: this.#templatePid,
+    });
   }
 
   /** The last supervisor events with their times (oldest first); empty unless traceSize > 0. */

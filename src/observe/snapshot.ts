@@ -1,5 +1,7 @@
+import type { SnapshotFrom } from 'xstate';
 import type { SessionPhase } from '../../machines/pool.ledger.js';
-import type { TemplateStatus } from '../../machines/pool.machine.js';
+import type { poolMachine, TemplateStatus } from '../../machines/pool.machine.js';
+import type { SessionActorRef } from '../session-link.js';
 import type { PoolMetrics } from '../types.js';
 
 /** A plain, JSON-serialisable picture of a pool at one moment. Times are epoch milliseconds. */
@@ -87,4 +89,56 @@ export function stateName(value: unknown): string {
   return Object.entries(value)
     .map(([key, child]) => `${key}.${stateName(child)}`)
     .join(',');
+}
+
+interface PoolParts {
+  id: string;
+  running: boolean;
+  supervisor: SnapshotFrom<typeof poolMachine>;
+  metrics: PoolMetrics;
+  timeline: SessionTimeline;
+  lastErrorOf: (sessionId: string) => string | null;
+  waiterSince: (waiterId: string) => { since: number; timeoutMs: number | null } | undefined;
+  templatePid: number | null;
+}
+
+/** The picture pool.snapshot() returns, from the supervisor's books and the bridge's clocks. */
+export function describePool(parts: PoolParts): PoolSnapshot {
+  const { supervisor, metrics } = parts;
+  const { ledger, config, template } = supervisor.context;
+  const now = Date.now();
+  const children = supervisor.children as Record<string, SessionActorRef | undefined>;
+  const sessions = [...ledger.sessions.values()].map((record): SessionSnapshot => {
+    const times = parts.timeline.get(record.id);
+    const child = children[record.id]?.getSnapshot();
+    const createdAt = times?.createdAt ?? now;
+    return {
+      id: record.id,
+      phase: record.phase,
+      state: child ? stateName(child.value) : 'dead',
+      pid: child?.context.pid ?? null,
+      holder: times?.holder ?? null,
+      leasedSince: times?.leasedSince ?? null,
+      idleSince: times?.idleSince ?? null,
+      createdAt,
+      ageMs: now - createdAt,
+      executions: child?.context.executions ?? 0,
+      lastError: parts.lastErrorOf(record.id),
+    };
+  });
+  const waiters = [...ledger.waiters.keys()].map((id): WaiterSnapshot => {
+    const waiter = parts.waiterSince(id);
+    const since = waiter?.since ?? now;
+    return { id, since, deadline: waiter?.timeoutMs != null ? since + waiter.timeoutMs : null };
+  });
+  const state = !parts.running ? 'new' : supervisor.status === 'done' ? 'closed' : (stateName(supervisor.value).split('.')[0] as 'open' | 'closing');
+  return {
+    id: parts.id,
+    state,
+    capacity: { minIdle: config.minIdle, maxSessions: config.maxSessions, used: metrics.total + metrics.stopping },
+    metrics,
+    template: template === 'none' ? null : { status: template, pid: parts.templatePid },
+    sessions,
+    waiters,
+  };
 }
