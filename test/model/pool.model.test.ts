@@ -15,9 +15,10 @@ import { poolMachine } from '../../machines/pool.machine.js';
 import { SessionPool } from '../../src/index.js';
 import { ModelClock } from './clock.js';
 import { FakeTemplate, FakeWorld, HeldDeliveries } from './fake-worker.js';
-import { coveringPaths, stateNodes, takenTransitions, transitionsOf, valueOf } from './graph.js';
+import { coveringPaths, stateNodes, takenTransitions, transitionsOf, valueOf, type TransitionInfo } from './graph.js';
 import { flushMicrotasks, PoolHarness } from './harness.js';
 import { MAX_SESSIONS, MIN_IDLE, poolMapping, poolNotModelled, poolSpec, poolSpecEvents, poolSpecOnly, serializePoolSpec, type PoolSpecEvent } from './pool.spec.js';
+import { expectConformance } from './conformance.js';
 
 const WAITER_MS = 1001;
 const AGE_MS = 2002;
@@ -240,23 +241,7 @@ describe('pool machine: paths generated from its specification', () => {
   });
 
   it('conforms structurally: every real transition is in the spec (or listed as not modelled), and back', () => {
-    const unguarded = (t: { source: string; event: string; targets: string }): string => `${t.source} | ${t.event} -> ${t.targets === '' ? '(self)' : t.targets}`;
-    const realKeys = [...new Set(transitionsOf(poolMachine).map(unguarded))];
-    expect(stateNodes(poolMachine).map((n) => n.id).sort(), 'states').toEqual(stateNodes(poolSpec).map((n) => n.id).sort());
-    const notModelled = realKeys.filter((key) => poolNotModelled[key] !== undefined);
-    if (notModelled.length > 0) console.info(`pool transitions not modelled:\n  ${notModelled.map((k) => `${k}: ${poolNotModelled[k]}`).join('\n  ')}`);
-    const stale = Object.keys(poolNotModelled).filter((key) => !realKeys.includes(key));
-    expect(stale, 'listed as not modelled, but gone from the machine').toEqual([]);
-    const unmapped = realKeys.filter((key) => poolMapping[key] === undefined && poolNotModelled[key] === undefined);
-    expect(unmapped, 'real transitions the spec lacks (add them to pool.spec.ts and poolMapping)').toEqual([]);
-    const specKeys = new Set(transitionsOf(poolSpec).map(unguarded));
-    const dangling = Object.values(poolMapping).flat().filter((key) => !specKeys.has(key));
-    expect(dangling, 'mapped spec transitions that do not exist').toEqual([]);
-    const image = new Set(realKeys.flatMap((key) => poolMapping[key] ?? []));
-    expect([...specKeys].filter((key) => !image.has(key) && poolSpecOnly[key] === undefined), 'spec transitions the real machine lacks').toEqual([]);
-    const staleOnly = Object.keys(poolSpecOnly).filter((key) => !specKeys.has(key) || image.has(key));
-    expect(staleOnly, 'listed as spec-only, but gone from the spec or mapped').toEqual([]);
-    const gone = Object.keys(poolMapping).filter((key) => !realKeys.includes(key));
-    expect(gone, 'mapped real transitions that no longer exist').toEqual([]);
+    const unguarded = (t: TransitionInfo): string => `${t.source} | ${t.event} -> ${t.targets === '' ? '(self)' : t.targets}`;
+    expectConformance({ name: 'pool', real: poolMachine, spec: poolSpec, mapping: poolMapping, keyOf: unguarded, notModelled: poolNotModelled, specOnly: poolSpecOnly });
   });
 });

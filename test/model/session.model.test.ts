@@ -12,6 +12,7 @@ import type { SessionInput } from '../../machines/session.machine.js';
 import type { ProcessCommand, ProcessEvent, ProcessInput, WorkerResult } from '../../machines/session.types.js';
 import { coveringPaths, serializeSnapshot, stateNodes, takenTransitions, transitionsOf } from './graph.js';
 import { sessionMapping, sessionSpec, type SessionSpecEvent } from './session.spec.js';
+import { expectConformance } from './conformance.js';
 
 const TIMINGS = { startTimeoutMs: 100, warmupTimeoutMs: 200, pingTimeoutMs: 300, interruptGraceMs: 400 };
 const EXECUTION_TIMEOUT = 500;
@@ -169,18 +170,6 @@ describe('session machine: paths generated from its specification', () => {
   });
 
   it('conforms structurally: every real state and transition has its spec counterpart, and back', () => {
-    const realStates = stateNodes(sessionMachine).map((n) => n.id).sort();
-    const specStates = stateNodes(sessionSpec).map((n) => n.id).sort();
-    expect(realStates, 'states of the real machine vs the spec').toEqual(specStates);
-    const realKeys = transitionsOf(sessionMachine).map((t) => t.key);
-    const unmapped = realKeys.filter((key) => sessionMapping[key] === undefined);
-    const mapped = (key: string): string[] => [sessionMapping[key] ?? []].flat();
-    expect(unmapped, 'real transitions the spec lacks (add them to session.spec.ts and sessionMapping)').toEqual([]);
-    const specKeys = new Set(transitionsOf(sessionSpec).map((t) => t.key));
-    const dangling = Object.values(sessionMapping).flat().filter((key) => !specKeys.has(key));
-    expect(dangling, 'mapped spec transitions that do not exist').toEqual([]);
-    const image = new Set(realKeys.flatMap(mapped));
-    const invented = [...specKeys].filter((key) => !image.has(key));
-    expect(invented, 'spec transitions the real machine lacks').toEqual([]);
+    expectConformance({ name: 'session', real: sessionMachine, spec: sessionSpec, mapping: sessionMapping });
   });
 });

@@ -22,6 +22,7 @@ import {
   type TemplateOut,
   type TemplateSpecEvent,
 } from './template.spec.js';
+import { expectConformance } from './conformance.js';
 
 const PID = 777;
 const THREADS = 3;
@@ -150,16 +151,6 @@ describe('template machine: paths generated from its specification', () => {
   });
 
   it('conforms structurally: every real state and transition has its spec counterpart, and back', () => {
-    const realStates = stateNodes(templateMachine).map((n) => n.id).sort();
-    const specStates = stateNodes(templateSpec).map((n) => n.id).sort();
-    expect(realStates, 'states of the real machine vs the spec').toEqual(specStates);
-    const realKeys = transitionsOf(templateMachine).map((t) => t.key);
-    const unmapped = realKeys.filter((key) => templateMapping[key] === undefined);
-    expect(unmapped, 'real transitions the spec lacks (add them to template.spec.ts and templateMapping)').toEqual([]);
-    const specKeys = new Set(transitionsOf(templateSpec).map((t) => t.key));
-    const dangling = Object.values(templateMapping).flat().filter((key) => !specKeys.has(key));
-    expect(dangling, 'mapped spec transitions that do not exist').toEqual([]);
-    const image = new Set(realKeys.flatMap((key) => [templateMapping[key] ?? []].flat()));
-    expect([...specKeys].filter((key) => !image.has(key)), 'spec transitions the real machine lacks').toEqual([]);
+    expectConformance({ name: 'template', real: templateMachine, spec: templateSpec, mapping: templateMapping });
   });
 });
