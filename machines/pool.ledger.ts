@@ -46,8 +46,15 @@ export class Ledger {
   readonly sessions = new Map<string, SessionRecord>();
   /** Idle session ids; the most recently used is last, so the hottest session is reused first. */
   readonly idle: string[] = [];
-  /** Waiting acquires in arrival order (a Map iterates in insertion order: FIFO with O(1) removal). */
+  /** Waiting acquires by id. Add them with addWaiter(); any can leave at once (timeout, abort). */
   readonly waiters = new Map<string, Waiter>();
+  /**
+   * Waiter ids in arrival order, read from #head. Ids of waiters that left stay until the head
+   * passes them, so every removal and every lookup of the oldest is O(1) amortised. (Asking a Map
+   * for its first entry is not: it walks over every entry deleted since it last compacted.)
+   */
+  #arrivals: string[] = [];
+  #head = 0;
   readonly phaseCounts: Record<SessionPhase, number> = { starting: 0, idle: 0, leased: 0, stopping: 0 };
   readonly counters: PoolCounters = {
     acquisitions: 0,
@@ -90,6 +97,11 @@ export class Ledger {
     this.sessions.delete(record.id);
   }
 
+  addWaiter(waiter: Waiter): void {
+    this.waiters.set(waiter.id, waiter);
+    this.#arrivals.push(waiter.id);
+  }
+
   /** Pairs the oldest waiters with idle sessions until one side runs out. */
   takeGrants(): Grant[] {
     const grants: Grant[] = [];
@@ -104,7 +116,24 @@ export class Ledger {
   }
 
   oldestWaiter(): Waiter | undefined {
-    return this.waiters.values().next().value;
+    while (this.#head < this.#arrivals.length) {
+      const waiter = this.waiters.get(this.#arrivals[this.#head]!);
+      if (waiter !== undefined) {
+        this.#compact();
+        return waiter;
+      }
+      this.#head++;
+    }
+    this.#arrivals = [];
+    this.#head = 0;
+    return undefined;
+  }
+
+  /** Drops the ids the head has passed, once they are most of the array (amortised O(1)). */
+  #compact(): void {
+    if (this.#head < 1024 || this.#head * 2 < this.#arrivals.length) return;
+    this.#arrivals = this.#arrivals.slice(this.#head);
+    this.#head = 0;
   }
 
   /** How many sessions to start now: enough for every waiter plus minIdle, within maxSessions. */

@@ -259,7 +259,7 @@ export const poolMachine = setup({
       else ledger.counters.poolMisses++;
       // Every acquire joins the queue and settle() serves the oldest first: one path keeps FIFO honest.
       const waiter = { id: event.waiterId, hasDeadline: false };
-      ledger.waiters.set(waiter.id, waiter);
+      ledger.addWaiter(waiter);
       settle(context, enqueue);
       if (event.timeoutMs !== null && ledger.waiters.has(waiter.id)) {
         waiter.hasDeadline = true;
