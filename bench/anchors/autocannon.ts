@@ -35,7 +35,8 @@ export async function autocannon(options: {
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (text: string) => (out += text));
   const timer = setTimeout(() => child.kill('SIGKILL'), (options.seconds + 30) * 1000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': only then has all of its stdout been read.
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   clearTimeout(timer);
   if (code !== 0) throw new Error(`autocannon exited with ${String(code)}`);
   const result = JSON.parse(out) as {
