@@ -1,4 +1,5 @@
-import { SessionReleasedError } from './errors.js';
+import { InvalidOptionError, SessionReleasedError } from './errors.js';
+import { deadline } from './options.js';
 import type { SessionLink } from './session-link.js';
 import type { ExecuteOptions, ExecutionResult } from './types.js';
 
@@ -29,7 +30,16 @@ export class Session implements AsyncDisposable {
 
   execute(code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
     if (this.#released !== null) return Promise.reject(new SessionReleasedError(this.id));
-    return this.link.execute(code, options);
+    if (typeof code !== 'string') return Promise.reject(new InvalidOptionError(`code must be a string, got ${typeof code}`));
+    if (options.timeoutMs === undefined) return this.link.execute(code, options);
+    let timeoutMs: number | null;
+    try {
+      timeoutMs = deadline('timeoutMs', options.timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { timeoutMs: _, ...rest } = options;
+    return this.link.execute(code, timeoutMs === null ? rest : { ...rest, timeoutMs });
   }
 
   /** Raises KeyboardInterrupt in the running code; the session keeps its state. */

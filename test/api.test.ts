@@ -32,6 +32,14 @@ describe('the API refuses what it cannot do, with typed errors', () => {
     expect((await first).value).toBe("'done'");
   });
 
+  it('refuses bad execute arguments with InvalidOptionError, and the session still works', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const s = await pool.acquire();
+    await expect(s.execute(42 as unknown as string)).rejects.toThrow(/code must be a string/);
+    await expect(s.execute('1', { timeoutMs: -5 })).rejects.toBeInstanceOf(InvalidOptionError);
+    expect((await s.execute('1 + 1', { timeoutMs: Infinity })).value).toBe('2');
+  });
+
   it('refuses a released handle with SessionReleasedError: a late caller never reaches the next holder', async () => {
     const pool = makePool({ minIdle: 1, maxSessions: 1 });
     const s = await pool.acquire();
