@@ -130,8 +130,14 @@ function retirementAtRelease(event: Extract<PoolEvent, { type: 'RELEASE' | 'DEST
   return record.retireOnRelease || usedUp ? 'retired' : null;
 }
 
-function stopSession(ledger: Ledger, record: SessionRecord, reason: StopReason, enqueue: Enqueue): void {
+/** The session is going (the pool stops it, or it stops on its own): it is granted no more. */
+function markStopping(ledger: Ledger, record: SessionRecord, enqueue: Enqueue): void {
+  disarmIdleTimer(record, enqueue);
   ledger.setPhase(record, 'stopping');
+}
+
+function stopSession(ledger: Ledger, record: SessionRecord, reason: StopReason, enqueue: Enqueue): void {
+  markStopping(ledger, record, enqueue);
   enqueue.sendTo(record.id, { type: 'STOP', reason });
 }
 
@@ -200,11 +206,18 @@ function deathReport(event: EventObject): DeathReport {
   return { sessionId, exit: null, cause: { kind: 'protocolError', message } };
 }
 
-function templateStatus(event: PoolEvent): TemplateStatus | null {
-  if (event.type === 'template.up') return 'ready';
-  if (event.type === 'template.down') return 'down';
-  if (event.type === 'template.unsafe') return 'unsafe';
-  return null;
+/** What a report of the template changes: the pool's view of it, and what the pool tells listeners. */
+function templateChange(event: PoolEvent): { template: TemplateStatus; emitted: PoolEmitted } | null {
+  switch (event.type) {
+    case 'template.up':
+      return { template: 'ready', emitted: { type: 'templateReady', pid: event.pid } };
+    case 'template.down':
+      return { template: 'down', emitted: { type: 'templateDown', reason: event.reason, retryInMs: event.retryInMs } };
+    case 'template.unsafe':
+      return { template: 'unsafe', emitted: { type: 'templateUnsafe', threads: event.threads } };
+    default:
+      return null;
+  }
 }
 
 /** The template stopped (at shutdown), or its actor failed: either way the pool forks no more. */
@@ -238,15 +251,10 @@ export const poolMachine = setup({
       scheduleHealthTick(context, enqueue);
     }),
     trackTemplate: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type === 'template.up') {
-        enqueue.emit({ type: 'templateReady', pid: event.pid });
-      } else if (event.type === 'template.down') {
-        enqueue.emit({ type: 'templateDown', reason: event.reason, retryInMs: event.retryInMs });
-      } else if (event.type === 'template.unsafe') {
-        enqueue.emit({ type: 'templateUnsafe', threads: event.threads });
-      }
-      const template = templateStatus(event);
-      if (template === null) return;
+      const change = templateChange(event);
+      if (change === null) return;
+      const { template, emitted } = change;
+      enqueue.emit(emitted);
       enqueue.assign({ template });
       // Spawns held back for the template go now: forked if it is up, exec'd if not.
       settle({ ...context, template }, enqueue);
@@ -290,8 +298,7 @@ export const poolMachine = setup({
       const record = context.ledger.sessions.get(event.sessionId);
       // A starting session that gives up stays 'starting', so that its end counts as a start failure.
       if (record === undefined || (record.phase !== 'idle' && record.phase !== 'leased')) return;
-      disarmIdleTimer(record, enqueue);
-      context.ledger.setPhase(record, 'stopping');
+      markStopping(context.ledger, record, enqueue);
       settle(context, enqueue);
     }),
     sessionReady: enqueueActions(({ context, event, enqueue }) => {

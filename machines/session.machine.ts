@@ -1,4 +1,5 @@
 import { assign, cancel, emit, enqueueActions, fromCallback, raise, sendParent, sendTo, setup } from 'xstate';
+import { UNEXPLAINED_EXIT } from './session.types.js';
 import type {
   DeathCause,
   OutputStream,
@@ -223,7 +224,7 @@ export const sessionMachine = setup({
   },
   initial: 'spawning',
   output: ({ context }) => ({
-    cause: context.cause ?? { kind: 'exited', exitCode: null, signal: null },
+    cause: context.cause ?? UNEXPLAINED_EXIT,
     exit: context.exit,
   }),
   on: {

@@ -38,6 +38,9 @@ export type DeathCause =
   | { kind: 'protocolError'; message: string }
   | { kind: 'stopped'; reason: StopReason };
 
+/** The cause a session records when its process ends with nothing more known. */
+export const UNEXPLAINED_EXIT: DeathCause = { kind: 'exited', exitCode: null, signal: null };
+
 export type StopReason = 'shutdown' | 'recycled' | 'retired' | 'destroyed';
 
 /** How the process ended, once it has. */

@@ -242,10 +242,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       const detach = (): void => signal?.removeEventListener('abort', onAbort);
       const acquiredAt = this.#leaseWatch ? LeaseWatch.capture() : null;
       this.#pending.set(waiterId, { resolve, reject, timeoutMs, since: Date.now(), acquiredAt, detach });
-      if (this.#log.isLevelEnabled('debug')) {
+      this.#debug('acquire', () => {
         const { waiting, idle, busy, starting } = this.metrics();
-        this.#log.debug({ waiterId, waiting, idle, busy, starting }, 'acquire');
-      }
+        return { waiterId, waiting, idle, busy, starting };
+      });
       // The grant may be emitted synchronously inside this send: the waiter is registered first.
       this.#actor.send({ type: 'ACQUIRE', waiterId, timeoutMs });
     });
@@ -257,6 +257,11 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#pending.delete(waiterId);
     pending.detach();
     return pending;
+  }
+
+  /** A debug log line whose fields are built only when debug is on: grants and releases are a hot path. */
+  #debug(message: string, fields: () => Record<string, unknown>): void {
+    if (this.#log.isLevelEnabled('debug')) this.#log.debug(fields(), message);
   }
 
   /** Re-emits what the supervisor emits. A throwing listener is logged, never let into the actor. */
@@ -287,7 +292,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     actor.on('released', (event) => {
       this.#timeline.idle(event.sessionId);
       this.#leaseWatch?.returned(event.sessionId);
-      this.#log.debug({ sessionId: event.sessionId, kept: event.kept }, 'session released');
+      this.#debug('session released', () => ({ sessionId: event.sessionId, kept: event.kept }));
     });
     actor.on('templateReady', (event) => {
       this.#templatePid = event.pid;
@@ -328,7 +333,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     }
     this.#timeline.leased(event.sessionId, event.waiterId);
     if (pending.acquiredAt !== null) this.#leaseWatch?.leased(event.sessionId, pending.acquiredAt);
-    this.#log.debug({ sessionId: event.sessionId, waiterId: event.waiterId, waitedMs: Date.now() - pending.since }, 'session granted');
+    this.#debug('session granted', () => ({ sessionId: event.sessionId, waiterId: event.waiterId, waitedMs: Date.now() - pending.since }));
     pending.resolve(new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, link, destroy)));
   }
 

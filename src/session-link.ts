@@ -1,6 +1,6 @@
 import type { ActorRefFrom } from 'xstate';
 import type { sessionMachine, SessionEmitted } from '../machines/session.machine.js';
-import type { DeathCause, ProcessExit } from '../machines/session.types.js';
+import { UNEXPLAINED_EXIT, type DeathCause, type ProcessExit } from '../machines/session.types.js';
 import { CodeTooLargeError, PoolClosedError, SessionBusyError, SessionDiedError } from './errors.js';
 import type { SessionLimits } from './options.js';
 import type { ExecuteOptions, ExecutionResult } from './types.js';
@@ -150,7 +150,7 @@ export class SessionLink {
 }
 
 function deathError(cause: DeathCause | null, exit: ProcessExit | null): Error {
-  const reason = cause ?? { kind: 'exited' as const, exitCode: null, signal: null };
+  const reason = cause ?? UNEXPLAINED_EXIT;
   if (reason.kind === 'stopped' && reason.reason === 'shutdown') return new PoolClosedError('the pool shut down during the execution');
   return new SessionDiedError(reason, exit);
 }

@@ -32,14 +32,12 @@ export class Session implements AsyncDisposable {
     if (this.#released !== null) return Promise.reject(new SessionReleasedError(this.id));
     if (typeof code !== 'string') return Promise.reject(new InvalidOptionError(`code must be a string, got ${typeof code}`));
     if (options.timeoutMs === undefined) return this.link.execute(code, options);
-    let timeoutMs: number | null;
     try {
-      timeoutMs = deadline('timeoutMs', options.timeoutMs);
+      // Infinity (null here) means no deadline at all.
+      return this.link.execute(code, { ...options, timeoutMs: deadline('timeoutMs', options.timeoutMs) ?? undefined });
     } catch (error) {
       return Promise.reject(error);
     }
-    const { timeoutMs: _, ...rest } = options;
-    return this.link.execute(code, timeoutMs === null ? rest : { ...rest, timeoutMs });
   }
 
   /** Raises KeyboardInterrupt in the running code; the session keeps its state. */

@@ -30,15 +30,7 @@ class Channel:
                 return
             if not chunk:
                 return
-            pending += chunk
-            if b"\n" not in chunk:
-                continue
-            *lines, rest = pending.split(b"\n")
-            pending = bytearray(rest)
-            for line in lines:
-                request = parse_request(line)
-                if request is not None:
-                    yield request
+            yield from take_requests(pending, chunk)
 
     def send(self, frame):
         with self.lock:
@@ -55,6 +47,16 @@ class Channel:
             except OSError:  # the host is gone
                 os._exit(0)
             view = view[written:]
+
+
+def take_requests(pending, chunk):
+    """Add chunk to pending (a bytearray) and return the whole requests it completes, in order."""
+    pending += chunk
+    if b"\n" not in chunk:
+        return []
+    *lines, rest = pending.split(b"\n")
+    pending[:] = rest
+    return [request for request in map(parse_request, lines) if request is not None]
 
 
 def parse_request(line):

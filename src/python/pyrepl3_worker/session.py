@@ -45,6 +45,16 @@ class Session:
     def install_interrupt_handler(self):
         signal.signal(signal.SIGINT, self._on_sigint)
 
+    def receive_config(self):
+        """A spare's one request before it serves: its session's config. End of file: let go.
+
+        The host sends nothing more until this session says ready, so no request is left behind
+        in the reader this abandons.
+        """
+        for request in self._channel.messages():
+            return request.get("config") or {}
+        os._exit(0)
+
     def serve(self):
         for request in self._channel.messages():
             op = request.get("op")

@@ -14,7 +14,7 @@ import sys
 import threading
 
 from .cells import compile_cell, error_info, main_namespace
-from .channel import CHANNEL_FD, READ_CHUNK, Channel, parse_request
+from .channel import CHANNEL_FD, READ_CHUNK, Channel, take_requests
 from .session import prepare_session
 from .system import set_parent_death_signal, set_process_name
 
@@ -44,15 +44,10 @@ class Template:
                 chunk = os.read(CHANNEL_FD, READ_CHUNK)
                 if not chunk:  # the host is gone; the children notice on their own sockets
                     os._exit(0)
-                pending += chunk
-                *lines, rest = pending.split(b"\n")
-                pending = bytearray(rest)
-                for line in lines:
-                    self._handle(parse_request(line))
+                for request in take_requests(pending, chunk):
+                    self._handle(request)
 
     def _handle(self, request):
-        if request is None:
-            return
         if request.get("op") == "fork":
             self._fork(request)
         elif request.get("op") == "exit":
@@ -86,7 +81,7 @@ class Template:
         # A spare: forked ahead of demand, it gets ready all it can, then waits for a session's config.
         set_process_name(b"pyrepl3-spare")
         session = prepare_session(None, self._namespace)
-        config = _read_config(CHANNEL_FD)
+        config = session.receive_config()
         set_process_name(b"pyrepl3-session")
         _reseed_generators()
         session.start(config)
@@ -112,21 +107,6 @@ class Template:
                 exit_code, name = os.WEXITSTATUS(status), None
             self._channel.send({"op": "childExited", "pid": pid,
                                 "exitCode": exit_code, "signal": name})
-
-
-def _read_config(fd):
-    """The one line a spare waits for: its session's config. End of file: the host let it go.
-
-    The host sends nothing more until this session says ready, so reading past the line loses nothing.
-    """
-    line = bytearray()
-    while not line.endswith(b"\n"):
-        chunk = os.read(fd, READ_CHUNK)
-        if not chunk:
-            os._exit(0)
-        line += chunk
-    request = parse_request(bytes(line)) or {}
-    return request.get("config") or {}
 
 
 def _reseed_generators():
