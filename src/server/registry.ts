@@ -142,11 +142,8 @@ export class SessionRegistry {
     entry.running = promise;
     this.#track(promise, entry.session);
     try {
-      const result = await promise;
-      this.#opts.observer?.executed('session', result.status, (performance.now() - started) / 1000);
-      return result;
+      return await this.#observed('session', started, promise);
     } catch (error) {
-      this.#opts.observer?.executed('session', outcomeOf(error), (performance.now() - started) / 1000);
       if (error instanceof SessionDiedError) {
         this.#opts.logger.warn({ tenant: entry.tenant, sessionId: entry.id, err: error }, 'named session died');
         void this.#remove(entry, 'died');
@@ -185,15 +182,22 @@ export class SessionRegistry {
     const promise = session.execute(code, runOptions);
     this.#track(promise, session);
     try {
-      const result = await promise;
-      this.#opts.observer?.executed('oneshot', result.status, (performance.now() - started) / 1000);
-      return result;
-    } catch (error) {
-      this.#opts.observer?.executed('oneshot', outcomeOf(error), (performance.now() - started) / 1000);
-      throw error;
+      return await this.#observed('oneshot', started, promise);
     } finally {
       this.#oneShots.delete(session.id);
       void session.destroy().catch(() => undefined);
+    }
+  }
+
+  /** Reports the execution's outcome and duration to the metrics observer, whatever it is. */
+  async #observed(kind: 'session' | 'oneshot', started: number, promise: Promise<ExecutionResult>): Promise<ExecutionResult> {
+    try {
+      const result = await promise;
+      this.#opts.observer?.executed(kind, result.status, (performance.now() - started) / 1000);
+      return result;
+    } catch (error) {
+      this.#opts.observer?.executed(kind, outcomeOf(error), (performance.now() - started) / 1000);
+      throw error;
     }
   }
 
