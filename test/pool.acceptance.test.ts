@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AcquireTimeoutError, type Session } from '../src/index.js';
-import { processesMentioning } from './helpers/os.js';
+import { idleReaches } from './helpers/events.js';
+import { isAlive } from './helpers/os.js';
 import { expectConsistent, expectNoProcesses, makePool, sessionProcesses, SPAWN_MODES } from './helpers/pool.js';
 
 /** The seed's acceptance table: the original pool hung on the third concurrent acquire. */
@@ -124,11 +125,15 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       const pool = makePool({ spawn: mode,  minIdle: 3, maxSessions: 4 });
       await pool.start();
       const held = await pool.acquire();
-      await held.execute('import subprocess; child = subprocess.Popen(["sleep", "60"])');
+      const started = await held.execute('import subprocess; child = subprocess.Popen(["sleep", "60"]); child.pid');
+      const grandchild = Number(started.value);
+      expect(isAlive(grandchild)).toBe(true);
+      // The acquire made the pool start a fourth session to keep three idle: count once it is up.
+      await idleReaches(pool, 3);
       expect(sessionProcesses(pool).length).toBe(4);
       await pool.shutdown();
       expectNoProcesses(pool);
-      expect(processesMentioning('sleep 60').filter((pid) => pid > 0)).toEqual([]);
+      expect(isAlive(grandchild)).toBe(false);
       expect(pool.metrics()).toMatchObject({ total: 0, stopping: 0, waiting: 0 });
     });
   });

@@ -6,7 +6,9 @@ export function processesMentioning(marker: string): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker) && isAlive(Number(entry))) pids.push(Number(entry));
+      // Arguments are NUL-separated: join them with spaces, as ps shows them.
+      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (commandLine.includes(marker) && isAlive(Number(entry))) pids.push(Number(entry));
     } catch {
       // It exited while we looked.
     }
