@@ -39,6 +39,8 @@ export interface SessionInput {
 interface Execution {
   requestId: number;
   timeoutMs: number | null;
+  /** Who interrupted it, once someone has: its deadline, or the caller (INTERRUPT). */
+  interruptedBy: 'deadline' | 'caller' | null;
 }
 
 export interface SessionContext {
@@ -100,6 +102,27 @@ function timeoutResult(timeoutMs: number, killed: boolean, executionCount: numbe
   };
 }
 
+/** The result of an execution whose process was killed because it ignored its interrupt. */
+function killedResult(execution: Execution, graceMs: number, executionCount: number): WorkerResult {
+  if (execution.interruptedBy === 'deadline') return timeoutResult(execution.timeoutMs ?? 0, true, executionCount);
+  const message = `execution did not stop within ${graceMs} ms of its interrupt; its process was killed`;
+  return {
+    status: 'interrupted',
+    value: null,
+    data: null,
+    error: { name: 'KeyboardInterrupt', message, traceback: '' },
+    executionCount,
+    truncated: false,
+    durationMs: 0,
+  };
+}
+
+/** Why a session whose execution ignored its interrupt was killed. */
+function killCause(execution: Execution | null, graceMs: number): DeathCause {
+  if (execution?.interruptedBy === 'caller') return { kind: 'interruptIgnored', graceMs };
+  return { kind: 'executionTimeout', timeoutMs: execution?.timeoutMs ?? 0 };
+}
+
 function exitCause(event: Extract<ProcessEvent, { type: 'process.exited' }>): DeathCause {
   if (event.spawnError !== undefined) return { kind: 'spawnFailed', message: event.spawnError };
   return { kind: 'exited', exitCode: event.exitCode, signal: event.signal, diagnostics: event.diagnostics };
@@ -153,7 +176,7 @@ export const sessionMachine = setup({
     startExecution: enqueueActions(({ enqueue, event }) => {
       if (event.type !== 'EXECUTE') return;
       const timeoutMs = event.timeoutMs ?? null;
-      enqueue.assign({ current: { requestId: event.requestId, timeoutMs } });
+      enqueue.assign({ current: { requestId: event.requestId, timeoutMs, interruptedBy: null } });
       enqueue.sendTo('process', {
         type: 'process.execute',
         requestId: event.requestId,
@@ -167,18 +190,21 @@ export const sessionMachine = setup({
       if (event.requestId !== context.current.requestId) return;
       enqueue.emit({ type: 'output', requestId: event.requestId, stream: event.stream, text: event.text });
     }),
-    finishExecution: enqueueActions(({ context, event, enqueue }, params: { deadlinePassed: boolean }) => {
+    markInterrupted: assign(({ context }, by: 'deadline' | 'caller') => ({
+      current: context.current === null ? null : { ...context.current, interruptedBy: by },
+    })),
+    finishExecution: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'process.result' || context.current === null) return;
-      const interruptedByDeadline = params.deadlinePassed && event.result.status === 'interrupted';
+      const interruptedByDeadline = context.current.interruptedBy === 'deadline' && event.result.status === 'interrupted';
       const result = interruptedByDeadline
         ? { ...timeoutResult(context.current.timeoutMs ?? 0, false, event.result.executionCount), durationMs: event.result.durationMs }
         : event.result;
       enqueue.emit({ type: 'executed', requestId: context.current.requestId, result });
       enqueue.assign({ current: null, executions: context.executions + 1 });
     }),
-    reportKilledByDeadline: enqueueActions(({ context, enqueue }) => {
+    reportKilled: enqueueActions(({ context, enqueue }) => {
       if (context.current === null) return;
-      const result = timeoutResult(context.current.timeoutMs ?? 0, true, context.executions + 1);
+      const result = killedResult(context.current, context.timings.interruptGraceMs, context.executions + 1);
       enqueue.emit({ type: 'executed', requestId: context.current.requestId, result });
       enqueue.assign({ current: null });
     }),
@@ -310,35 +336,29 @@ export const sessionMachine = setup({
       states: {
         running: {
           on: {
-            INTERRUPT: { actions: { type: 'sendToProcess', params: { type: 'process.interrupt' } } },
-            EXECUTION_DEADLINE: 'interrupting',
-            'process.result': {
-              guard: 'isCurrentResult',
-              target: '#session.ready',
-              actions: { type: 'finishExecution', params: { deadlinePassed: false } },
-            },
+            // The caller's interrupt escalates like a deadline: code that ignores it is killed, so
+            // an interrupt always ends the execution.
+            INTERRUPT: { target: 'interrupting', actions: { type: 'markInterrupted', params: 'caller' } },
+            EXECUTION_DEADLINE: { target: 'interrupting', actions: { type: 'markInterrupted', params: 'deadline' } },
+            'process.result': { guard: 'isCurrentResult', target: '#session.ready', actions: 'finishExecution' },
           },
         },
-        // The deadline passed: the code was interrupted and has a grace period to stop.
+        // The code was interrupted (deadline or caller) and has a grace period to stop.
         interrupting: {
           entry: { type: 'sendToProcess', params: { type: 'process.interrupt' } },
           on: {
-            'process.result': {
-              guard: 'isCurrentResult',
-              target: '#session.ready',
-              actions: { type: 'finishExecution', params: { deadlinePassed: true } },
-            },
+            'process.result': { guard: 'isCurrentResult', target: '#session.ready', actions: 'finishExecution' },
           },
           after: { interruptGrace: 'killing' },
         },
         // The code ignored the interrupt (or sits in C code): the process goes, and the session with it.
         killing: {
           entry: [
-            { type: 'setCause', params: ({ context }) => ({ kind: 'executionTimeout', timeoutMs: context.current?.timeoutMs ?? 0 }) },
+            { type: 'setCause', params: ({ context }) => killCause(context.current, context.timings.interruptGraceMs) },
             { type: 'sendToProcess', params: { type: 'process.kill' } },
           ],
           on: {
-            'process.exited': { target: '#session.dead', actions: ['recordExit', 'reportKilledByDeadline'] },
+            'process.exited': { target: '#session.dead', actions: ['recordExit', 'reportKilled'] },
           },
         },
       },

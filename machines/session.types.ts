@@ -35,6 +35,8 @@ export type DeathCause =
   | { kind: 'warmupTimeout'; timeoutMs: number }
   | { kind: 'healthCheckFailed'; timeoutMs: number }
   | { kind: 'executionTimeout'; timeoutMs: number }
+  /** The caller interrupted an execution that did not stop within the grace period. */
+  | { kind: 'interruptIgnored'; graceMs: number }
   | { kind: 'protocolError'; message: string }
   | { kind: 'stopped'; reason: StopReason };
 

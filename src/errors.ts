@@ -93,6 +93,8 @@ export function describeDeath(cause: DeathCause): string {
       return `no answer to a health check within ${cause.timeoutMs} ms`;
     case 'executionTimeout':
       return `an execution exceeded ${cause.timeoutMs} ms and ignored the interrupt; the process was killed`;
+    case 'interruptIgnored':
+      return `an execution ignored its interrupt for ${cause.graceMs} ms; the process was killed`;
     case 'protocolError':
       return `protocol error: ${cause.message}`;
     case 'stopped':

@@ -24,6 +24,8 @@ interface ServeOptions {
   spawn: 'exec' | 'fork';
   idleTimeoutMs: number;
   acquireTimeoutMs: number;
+  timeoutMs: number;
+  maxTimeoutMs: number;
   graceMs: number;
   logLevel: string;
   /** true (a free port) or the port given to --inspect. */
@@ -39,6 +41,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     ...(tokens !== undefined ? { tokens } : {}),
     idleTimeoutMs: opts.idleTimeoutMs,
     acquireTimeoutMs: opts.acquireTimeoutMs,
+    timeoutMs: opts.timeoutMs,
+    maxTimeoutMs: opts.maxTimeoutMs,
     shutdownGraceMs: opts.graceMs,
     ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
@@ -137,6 +141,8 @@ program
   .addOption(new Option('--spawn <mode>', "'fork': fork sessions from a warmed template (milliseconds each)").choices(['exec', 'fork']).default('exec'))
   .option('--idle-timeout-ms <ms>', 'named sessions unused this long are culled', integer(1), 30 * 60_000)
   .option('--acquire-timeout-ms <ms>', 'how long a request waits for a session before 503', integer(0), 10_000)
+  .option('--timeout-ms <ms>', 'deadline of every execution that asks for none', integer(1), 60_000)
+  .option('--max-timeout-ms <ms>', 'longest deadline a client may ask for (longer ones are cut to it)', integer(1), 3_600_000)
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')

@@ -26,6 +26,10 @@ export interface ServerOptions {
   idleTimeoutMs?: number;
   /** How long a request waits for the pool to grant a session before 503. Default 10 000. */
   acquireTimeoutMs?: number;
+  /** The deadline of every execution that asks for none. Default 60 000. */
+  timeoutMs?: number;
+  /** The longest deadline a client may ask for; longer ones are cut to it. Default 3 600 000. */
+  maxTimeoutMs?: number;
   /** Largest request body, and WebSocket message, in bytes (413 above it). Default 1 MiB. */
   bodyLimit?: number;
   /** Largest code in bytes (413 above it); also given to a pool the server makes. Default 512 KiB. */
@@ -127,6 +131,8 @@ async function build(
     logger: logger.child({ component: 'registry' }),
     idleTimeoutMs: options.idleTimeoutMs ?? 30 * 60_000,
     acquireTimeoutMs: options.acquireTimeoutMs ?? 10_000,
+    defaultTimeoutMs: options.timeoutMs ?? 60_000,
+    maxTimeoutMs: options.maxTimeoutMs ?? 3_600_000,
     maxCodeBytes,
     observer: metrics,
   });

@@ -33,6 +33,10 @@ export interface RegistryOptions {
   logger: Logger;
   idleTimeoutMs: number;
   acquireTimeoutMs: number;
+  /** The deadline of every execution that asks for none. */
+  defaultTimeoutMs: number;
+  /** The longest deadline a client may ask for; longer ones are cut to it. */
+  maxTimeoutMs: number;
   /** Checked here too, so an injected pool without limits.maxCodeBytes still refuses big code. */
   maxCodeBytes: number | null;
   observer?: RegistryObserver;
@@ -136,7 +140,7 @@ export class SessionRegistry {
     this.#checkCode(code);
     this.touch(entry);
     const started = performance.now();
-    const promise = entry.session.execute(code, options);
+    const promise = entry.session.execute(code, this.#withDeadline(options));
     // A refused execution (busy) must not replace the running one.
     if (entry.running !== null) return promise;
     entry.running = promise;
@@ -179,7 +183,7 @@ export class SessionRegistry {
     const session = await this.#acquire();
     if (tenant !== undefined) this.#oneShots.set(session.id, tenant);
     const started = performance.now();
-    const promise = session.execute(code, runOptions);
+    const promise = session.execute(code, this.#withDeadline(runOptions));
     this.#track(promise, session);
     try {
       return await this.#observed('oneshot', started, promise);
@@ -251,6 +255,11 @@ export class SessionRegistry {
     const session = await this.#opts.pool.acquire({ timeoutMs: this.#opts.acquireTimeoutMs });
     this.#opts.observer?.acquired((performance.now() - started) / 1000);
     return session;
+  }
+
+  /** Every execution has a deadline: the client's, within maxTimeoutMs, or the default. */
+  #withDeadline(options: RunOptions): RunOptions {
+    return { ...options, timeoutMs: Math.min(options.timeoutMs ?? this.#opts.defaultTimeoutMs, this.#opts.maxTimeoutMs) };
   }
 
   #checkCode(code: string): void {

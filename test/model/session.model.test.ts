@@ -124,7 +124,13 @@ function replay(warmup: boolean, events: SessionSpecEvent[]): string[] {
     if (event.type === 'EXECUTE_NOT_READY') expect(fresh.map((e) => e.type), where).toEqual(['executionFailed']);
     if (event.type === 'OUTPUT') expect(fresh.map((e) => e.type), where).toEqual(['output']);
     if (event.type === 'RESULT' && before.matches({ busy: 'interrupting' })) {
-      expect(answers[0]?.type === 'executed' && answers[0].result.status, where).toBe('timeout');
+      // A deadline turns the interrupted result into a timeout; the caller's interrupt leaves it interrupted.
+      const expected = before.context.interruptedBy === 'deadline' ? 'timeout' : 'interrupted';
+      expect(answers[0]?.type === 'executed' && answers[0].result.status, where).toBe(expected);
+    }
+    if (event.type === 'CRASH' && before.matches({ busy: 'killing' })) {
+      const expected = before.context.interruptedBy === 'deadline' ? 'timeout' : 'interrupted';
+      expect(answers[0]?.type === 'executed' && answers[0].result.status, where).toBe(expected);
     }
     const entered = flat(after.value);
     if (entered !== flat(before.value) && ENTRY_COMMANDS[entered] !== undefined) {

@@ -16,6 +16,8 @@ export interface SessionSpecContext {
   cause: SpecCause;
   /** An execution is in flight (its caller still waits for an answer). */
   executing: boolean;
+  /** Who interrupted the execution in flight: its result is then 'timeout' (deadline) or 'interrupted' (caller). */
+  interruptedBy: 'deadline' | 'caller' | null;
 }
 
 export type SessionSpecEvent =
@@ -51,11 +53,13 @@ export const sessionSpec = setup({
     setCause: assign((_, kind: NonNullable<SpecCause>) => ({ cause: kind })),
     report: assign({ reported: () => true }),
     recordExit: assign({ cause: ({ context }) => context.cause ?? 'exited' }),
-    finish: assign({ executing: () => false }),
+    finish: assign({ executing: () => false, interruptedBy: () => null }),
+    interruptedBy: assign((_, by: 'deadline' | 'caller') => ({ interruptedBy: by })),
+    killCause: assign(({ context }) => ({ cause: context.interruptedBy === 'caller' ? ('interruptIgnored' as const) : ('executionTimeout' as const) })),
   },
 }).createMachine({
   id: 'session',
-  context: ({ input }) => ({ warmup: input.warmup, reported: false, cause: null, executing: false }),
+  context: ({ input }) => ({ warmup: input.warmup, reported: false, cause: null, executing: false, interruptedBy: null }),
   initial: 'spawning',
   on: {
     CRASH: { target: '.dead', actions: 'recordExit' },
@@ -99,8 +103,8 @@ export const sessionSpec = setup({
       states: {
         running: {
           on: {
-            INTERRUPT: {},
-            EXECUTION_DEADLINE: 'interrupting',
+            INTERRUPT: { target: 'interrupting', actions: { type: 'interruptedBy', params: 'caller' } },
+            EXECUTION_DEADLINE: { target: 'interrupting', actions: { type: 'interruptedBy', params: 'deadline' } },
             RESULT: { target: '#session.ready', actions: 'finish' },
           },
         },
@@ -111,7 +115,7 @@ export const sessionSpec = setup({
           },
         },
         killing: {
-          entry: { type: 'setCause', params: 'executionTimeout' },
+          entry: 'killCause',
           on: { CRASH: { target: '#session.dead', actions: ['recordExit', 'finish'] } },
         },
       },
@@ -149,7 +153,7 @@ export const sessionMapping: Record<string, string | string[]> = {
   'session.ready.checking | xstate.after.pingTimeout.session.ready.checking -> session.stopping': 'session.ready.checking | PING_TIMEOUT -> session.stopping',
   'session.busy | EXECUTE -> (self)': 'session.busy | EXECUTE_WHILE_BUSY -> (self)',
   'session.busy | process.output -> (self)': 'session.busy | OUTPUT -> (self)',
-  'session.busy.running | INTERRUPT -> (self)': 'session.busy.running | INTERRUPT -> (self)',
+  'session.busy.running | INTERRUPT -> session.busy.interrupting': 'session.busy.running | INTERRUPT -> session.busy.interrupting',
   'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting': 'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting',
   'session.busy.running | process.result [isCurrentResult] -> session.ready': 'session.busy.running | RESULT -> session.ready',
   'session.busy.interrupting | process.result [isCurrentResult] -> session.ready': 'session.busy.interrupting | RESULT -> session.ready',
