@@ -26,6 +26,8 @@ interface ServeOptions {
   acquireTimeoutMs: number;
   timeoutMs: number;
   maxTimeoutMs: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
   graceMs: number;
   logLevel: string;
   /** true (a free port) or the port given to --inspect. */
@@ -43,6 +45,8 @@ async function serve(opts: ServeOptions): Promise<void> {
     acquireTimeoutMs: opts.acquireTimeoutMs,
     timeoutMs: opts.timeoutMs,
     maxTimeoutMs: opts.maxTimeoutMs,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    headersTimeoutMs: opts.headersTimeoutMs,
     shutdownGraceMs: opts.graceMs,
     ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
@@ -143,6 +147,8 @@ program
   .option('--acquire-timeout-ms <ms>', 'how long a request waits for a session before 503', integer(0), 10_000)
   .option('--timeout-ms <ms>', 'deadline of every execution that asks for none', integer(1), 60_000)
   .option('--max-timeout-ms <ms>', 'longest deadline a client may ask for (longer ones are cut to it)', integer(1), 3_600_000)
+  .option('--request-timeout-ms <ms>', 'time to receive a whole request, body included (408 after it)', integer(1), 30_000)
+  .option('--headers-timeout-ms <ms>', "time to receive a request's headers (408 after it)", integer(1), 10_000)
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')

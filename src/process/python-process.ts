@@ -56,7 +56,8 @@ class PythonProcess {
     private readonly report: (event: ProcessEvent) => void,
   ) {
     this.#log = settings.logger.child({ sessionId: input.sessionId });
-    this.#workdir = mkdtempSync(join(tmpdir(), `pyrepl3-${input.sessionId}-`));
+    // The host's pid in the name lets a later server remove the folders of one that died (src/server/leftovers.ts).
+    this.#workdir = mkdtempSync(join(tmpdir(), `pyrepl3-${process.pid}-${input.sessionId}-`));
     this.#launch(input.spawn).then(
       (worker) => this.#attach(worker),
       (error: Error) => this.#exit({ exitCode: null, signal: null, spawnError: error.message }),

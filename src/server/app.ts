@@ -7,6 +7,8 @@ import { InvalidOptionError, SessionPool, type SessionPoolOptions } from '../ind
 import { Authenticator, randomToken, type TenantToken } from './auth.js';
 import './context.js';
 import { errorBody, HttpError, mapError } from './errors.js';
+import { answerBeforeBody, clientErrorHandler, frameworkErrorHandler, httpServerOptions, type HygieneOptions } from './hygiene.js';
+import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionRegistry } from './registry.js';
@@ -32,6 +34,14 @@ export interface ServerOptions {
   maxTimeoutMs?: number;
   /** Largest request body, and WebSocket message, in bytes (413 above it). Default 1 MiB. */
   bodyLimit?: number;
+  /** Time to receive a whole request, body included (408 after it). Default 30 000. */
+  requestTimeoutMs?: number;
+  /** Time to receive a request's headers. Default 10 000. */
+  headersTimeoutMs?: number;
+  /** Largest request head in bytes (431 above it). Default 16 KiB. */
+  maxHeaderBytes?: number;
+  /** After answering a request whose body it has not read (401, 413), how many body bytes the server reads and discards so the client gets the answer. Default 64 MiB. */
+  lingerBytes?: number;
   /** Largest code in bytes (413 above it); also given to a pool the server makes. Default 512 KiB. */
   maxCodeBytes?: number;
   /** On close(), how long running executions may finish before they are interrupted. Default 10 000. */
@@ -138,8 +148,18 @@ async function build(
   });
   registryRef = registry;
 
+  const hygiene: HygieneOptions = {
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+    lingerBytes: options.lingerBytes ?? 64 * MiB,
+  };
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
+    requestTimeout: hygiene.requestTimeoutMs,
+    http: httpServerOptions(hygiene),
+    clientErrorHandler: clientErrorHandler(hygiene, logger as FastifyBaseLogger),
+    frameworkErrors: frameworkErrorHandler,
     // Our own onResponse log carries tenant and session id; fastify's would not.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
@@ -159,7 +179,16 @@ async function build(
   app.setErrorHandler((error, request, reply) => {
     const mapped = mapError(error);
     if (mapped.status >= 500) request.log.error({ err: error, tenant: request.tenant?.name, sessionId: request.sessionId }, 'request failed');
+    if (answerBeforeBody(request, reply, mapped, hygiene)) return reply;
     return reply.code(mapped.status).send(errorBody(mapped));
+  });
+  // Many clients send `content-type: application/json` with no body on bodiless routes: an empty
+  // body is no body. Routes that need one still refuse it by their schema (400).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text === '') done(null, undefined);
+    else parseJson(request, text, done);
   });
   app.setNotFoundHandler((request, reply) => {
     return reply.code(404).send(errorBody({ status: 404, code: 'not_found', message: `no route ${request.method} ${redactUrl(request.url)}` }));
@@ -211,6 +240,7 @@ async function build(
   );
 
   await app.ready();
+  await removeLeftoverSessionFolders(logger);
   try {
     await pool.start();
   } catch (error) {

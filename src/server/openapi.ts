@@ -12,8 +12,10 @@ const json = (schema: unknown): unknown => ({ content: { 'application/json': { s
 const err = (description: string): unknown => ({ description, ...(json({ $ref: '#/components/schemas/Error' }) as object) });
 
 const common = {
-  '400': err('Invalid input'),
+  '400': err('Invalid input, or a malformed request or URL'),
   '401': err('Missing or invalid bearer token'),
+  '408': err('The request was not received within the request or headers timeout'),
+  '431': err('Request headers too large'),
 };
 const sessionErrors = { ...common, '404': err('No such session for this tenant') };
 const executeErrors = {
