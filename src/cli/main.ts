@@ -26,6 +26,8 @@ interface ServeOptions {
   acquireTimeoutMs: number;
   timeoutMs: number;
   maxTimeoutMs: number;
+  tenantMaxSessions: number;
+  tenantMaxConcurrent: number;
   requestTimeoutMs: number;
   headersTimeoutMs: number;
   graceMs: number;
@@ -44,6 +46,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     idleTimeoutMs: opts.idleTimeoutMs,
     acquireTimeoutMs: opts.acquireTimeoutMs,
     timeoutMs: opts.timeoutMs,
+    tenantDefaults: { maxSessions: opts.tenantMaxSessions, maxConcurrent: opts.tenantMaxConcurrent },
     maxTimeoutMs: opts.maxTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs,
     headersTimeoutMs: opts.headersTimeoutMs,
@@ -145,6 +148,8 @@ program
   .addOption(new Option('--spawn <mode>', "'fork': fork sessions from a warmed template (milliseconds each)").choices(['exec', 'fork']).default('exec'))
   .option('--idle-timeout-ms <ms>', 'named sessions unused this long are culled', integer(1), 30 * 60_000)
   .option('--acquire-timeout-ms <ms>', 'how long a request waits for a session before 503', integer(0), 10_000)
+  .option('--tenant-max-sessions <n>', 'named sessions a tenant may hold when its token names no maxSessions', integer(0), 4)
+  .option('--tenant-max-concurrent <n>', 'executions (one-shots included) a tenant may run at once when its token names no maxConcurrent', integer(0), 4)
   .option('--timeout-ms <ms>', 'deadline of every execution that asks for none', integer(1), 60_000)
   .option('--max-timeout-ms <ms>', 'longest deadline a client may ask for (longer ones are cut to it)', integer(1), 3_600_000)
   .option('--request-timeout-ms <ms>', 'time to receive a whole request, body included (408 after it)', integer(1), 30_000)

@@ -4,7 +4,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { InvalidOptionError, SessionPool, type SessionPoolOptions } from '../index.js';
-import { Authenticator, randomToken, type TenantToken } from './auth.js';
+import { Authenticator, randomToken, type TenantDefaults, type TenantToken } from './auth.js';
 import './context.js';
 import { errorBody, HttpError, mapError } from './errors.js';
 import { answerBeforeBody, clientErrorHandler, frameworkErrorHandler, httpServerOptions, type HygieneOptions } from './hygiene.js';
@@ -24,6 +24,8 @@ export interface ServerOptions {
   poolOptions?: SessionPoolOptions;
   /** Tenants and their tokens. Absent: one tenant, "default", with a random token (see generatedToken). */
   tokens?: TenantToken[];
+  /** Quotas of tenants whose token names none. Default 4 named sessions and 4 executions at once. */
+  tenantDefaults?: Partial<TenantDefaults>;
   /** Named sessions unused this long are culled. Default 30 min. */
   idleTimeoutMs?: number;
   /** How long a request waits for the pool to grant a session before 503. Default 10 000. */
@@ -99,7 +101,7 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
     generatedToken = randomToken();
     tokens = [{ token: generatedToken, tenant: 'default', admin: true }];
   }
-  const auth = new Authenticator(tokens);
+  const auth = new Authenticator(tokens, { maxSessions: 4, maxConcurrent: 4, ...options.tenantDefaults });
   if (options.inspect && !ownsPool) throw new InvalidOptionError('inspect needs a pool the server makes; give an injected pool its own inspect option');
   const inspector = options.inspect
     ? await startInspector({
@@ -179,6 +181,7 @@ async function build(
   app.setErrorHandler((error, request, reply) => {
     const mapped = mapError(error);
     if (mapped.status >= 500) request.log.error({ err: error, tenant: request.tenant?.name, sessionId: request.sessionId }, 'request failed');
+    if (mapped.retryAfter !== undefined) void reply.header('retry-after', String(mapped.retryAfter));
     if (answerBeforeBody(request, reply, mapped, hygiene)) return reply;
     return reply.code(mapped.status).send(errorBody(mapped));
   });

@@ -6,16 +6,25 @@ import { InvalidOptionError } from '../index.js';
 export interface TenantToken {
   token: string;
   tenant: string;
-  /** Named sessions this tenant may hold at once; unlimited (the pool's cap) when absent. */
+  /** Named sessions this tenant may hold at once; the server's default (4) when absent. */
   maxSessions?: number;
+  /** Executions this tenant may run or wait for at once, one-shots included; the server's default (4) when absent. */
+  maxConcurrent?: number;
   /** An operator: GET /v1/pool shows every session, waiter and the template. Default false. */
   admin?: boolean;
 }
 
 export interface Tenant {
   name: string;
-  maxSessions: number | null;
+  maxSessions: number;
+  maxConcurrent: number;
   admin: boolean;
+}
+
+/** The quotas of a tenant whose token names none. */
+export interface TenantDefaults {
+  maxSessions: number;
+  maxConcurrent: number;
 }
 
 /** A fresh random bearer token (256 bits, base64url). */
@@ -31,8 +40,9 @@ export function validateTokens(value: unknown): TenantToken[] {
     if (typeof e !== 'object' || e === null) throw new InvalidOptionError(`tokens[${i}] must be an object`);
     if (typeof e.token !== 'string' || e.token.length < 8) throw new InvalidOptionError(`tokens[${i}].token must be a string of at least 8 characters`);
     if (typeof e.tenant !== 'string' || e.tenant === '') throw new InvalidOptionError(`tokens[${i}].tenant must be a non-empty string`);
-    if (e.maxSessions !== undefined && (!Number.isInteger(e.maxSessions) || e.maxSessions < 0)) {
-      throw new InvalidOptionError(`tokens[${i}].maxSessions must be an integer >= 0`);
+    for (const quota of ['maxSessions', 'maxConcurrent'] as const) {
+      const value = e[quota];
+      if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new InvalidOptionError(`tokens[${i}].${quota} must be an integer >= 0`);
     }
     if (e.admin !== undefined && typeof e.admin !== 'boolean') throw new InvalidOptionError(`tokens[${i}].admin must be true or false`);
     if (seen.has(e.token)) throw new InvalidOptionError(`tokens[${i}].token is used twice`);
@@ -41,6 +51,7 @@ export function validateTokens(value: unknown): TenantToken[] {
       token: e.token,
       tenant: e.tenant,
       ...(e.maxSessions !== undefined ? { maxSessions: e.maxSessions } : {}),
+      ...(e.maxConcurrent !== undefined ? { maxConcurrent: e.maxConcurrent } : {}),
       ...(e.admin !== undefined ? { admin: e.admin } : {}),
     };
   });
@@ -66,9 +77,14 @@ const digest = (token: string): string => createHash('sha256').update(token).dig
 export class Authenticator {
   readonly #byDigest = new Map<string, Tenant>();
 
-  constructor(tokens: readonly TenantToken[]) {
+  constructor(tokens: readonly TenantToken[], defaults: TenantDefaults = { maxSessions: 4, maxConcurrent: 4 }) {
     for (const t of validateTokens(tokens)) {
-      this.#byDigest.set(digest(t.token), { name: t.tenant, maxSessions: t.maxSessions ?? null, admin: t.admin === true });
+      this.#byDigest.set(digest(t.token), {
+        name: t.tenant,
+        maxSessions: t.maxSessions ?? defaults.maxSessions,
+        maxConcurrent: t.maxConcurrent ?? defaults.maxConcurrent,
+        admin: t.admin === true,
+      });
     }
   }
 

@@ -20,6 +20,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     readonly code: string,
     message: string,
+    /** For 429: when to try again, in seconds (the Retry-After header). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -32,6 +34,8 @@ export interface MappedError {
   status: number;
   code: string;
   message: string;
+  /** Seconds, sent as Retry-After. */
+  retryAfter?: number;
 }
 
 interface FastifyLikeError {
@@ -43,7 +47,10 @@ interface FastifyLikeError {
 
 /** The single mapping from anything thrown (library, fastify, server) to an HTTP status and code. */
 export function mapError(error: unknown): MappedError {
-  if (error instanceof HttpError) return { status: error.statusCode, code: error.code, message: error.message };
+  if (error instanceof HttpError) {
+    const mapped = { status: error.statusCode, code: error.code, message: error.message };
+    return error.retryAfterSeconds === undefined ? mapped : { ...mapped, retryAfter: error.retryAfterSeconds };
+  }
   if (error instanceof SessionBusyError) return { status: 409, code: 'session_busy', message: error.message };
   if (error instanceof CodeTooLargeError) return { status: 413, code: 'code_too_large', message: error.message };
   if (error instanceof AcquireTimeoutError) return { status: 503, code: 'pool_exhausted', message: error.message };

@@ -21,6 +21,7 @@ const sessionErrors = { ...common, '404': err('No such session for this tenant')
 const executeErrors = {
   ...sessionErrors,
   '409': err('The session is already executing'),
+  '429': err("The tenant runs its maxConcurrent executions already (Retry-After says when to try again)"),
   '413': err('Code or body over the limit'),
   '503': err('The pool could not grant a session in time, or the server is shutting down'),
 };
@@ -105,6 +106,7 @@ export const openApiDocument = {
           '200': { description: 'The result', ...(json({ $ref: '#/components/schemas/ExecutionResult' }) as object) },
           ...common,
           '413': err('Code or body over the limit'),
+          '429': err("The tenant runs its maxConcurrent executions already (Retry-After says when to try again)"),
           '503': err('The pool could not grant a session in time'),
         },
       },

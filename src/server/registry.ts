@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { SessionDiedError, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
 import type { Tenant } from './auth.js';
 import { HttpError, notFound } from './errors.js';
+import { FairShare } from './fair-share.js';
 
 /** What the registry reports to metrics; every method is optional to implement. */
 export interface RegistryObserver {
@@ -68,10 +69,15 @@ export class SessionRegistry {
   readonly #inFlight = new Map<Promise<unknown>, Session>();
   /** Pool session id → tenant, for one-shot runs in progress. */
   readonly #oneShots = new Map<string, string>();
+  /** Executions running or waiting, per tenant: maxConcurrent is checked against it. */
+  readonly #concurrent = new Map<string, number>();
+  /** Who gets the pool's capacity next: tenants in turn. */
+  readonly #share: FairShare;
   #draining = false;
 
   constructor(options: RegistryOptions) {
     this.#opts = options;
+    this.#share = new FairShare(options.pool.snapshot().capacity.maxSessions);
   }
 
   get draining(): boolean {
@@ -89,20 +95,20 @@ export class SessionRegistry {
   async create(tenant: Tenant): Promise<NamedSession> {
     this.#refuseWhenDraining();
     const held = this.#reserved.get(tenant.name) ?? 0;
-    if (tenant.maxSessions !== null && held >= tenant.maxSessions) {
-      throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions`);
+    if (held >= tenant.maxSessions) {
+      throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions`, 1);
     }
     this.#reserved.set(tenant.name, held + 1);
     let session: Session;
     try {
-      session = await this.#acquire();
+      session = await this.#acquire(tenant.name);
     } catch (error) {
       this.#unreserve(tenant.name);
       throw error;
     }
     if (this.#draining) {
       this.#unreserve(tenant.name);
-      await session.destroy();
+      await this.#endLease(session);
       this.#refuseWhenDraining();
     }
     const now = new Date();
@@ -135,14 +141,16 @@ export class SessionRegistry {
     await this.#remove(entry, 'deleted');
   }
 
-  async execute(entry: NamedSession, code: string, options: RunOptions = {}): Promise<ExecutionResult> {
+  async execute(tenant: Tenant, entry: NamedSession, code: string, options: RunOptions = {}): Promise<ExecutionResult> {
     this.#refuseWhenDraining();
     this.#checkCode(code);
     this.touch(entry);
+    // A refused execution (busy) must not replace the running one, nor count against the quota.
+    if (entry.running !== null) return entry.session.execute(code, options);
+    const admitted = this.#admit(tenant);
     const started = performance.now();
     const promise = entry.session.execute(code, this.#withDeadline(options));
-    // A refused execution (busy) must not replace the running one.
-    if (entry.running !== null) return promise;
+    promise.then(admitted, admitted);
     entry.running = promise;
     this.#track(promise, entry.session);
     try {
@@ -176,21 +184,43 @@ export class SessionRegistry {
   }
 
   /** A one-shot run on a session from the pool; the session is destroyed afterwards. */
-  async runOnce(code: string, options: RunOptions & { tenant?: string } = {}): Promise<ExecutionResult> {
+  async runOnce(tenant: Tenant, code: string, options: RunOptions = {}): Promise<ExecutionResult> {
     this.#refuseWhenDraining();
     this.#checkCode(code);
-    const { tenant, ...runOptions } = options;
-    const session = await this.#acquire();
-    if (tenant !== undefined) this.#oneShots.set(session.id, tenant);
-    const started = performance.now();
-    const promise = session.execute(code, this.#withDeadline(runOptions));
-    this.#track(promise, session);
+    // A one-shot counts against its tenant from the moment it asks, waiting included.
+    const admitted = this.#admit(tenant);
     try {
-      return await this.#observed('oneshot', started, promise);
+      const session = await this.#acquire(tenant.name);
+      this.#oneShots.set(session.id, tenant.name);
+      const started = performance.now();
+      const promise = session.execute(code, this.#withDeadline(options));
+      this.#track(promise, session);
+      try {
+        return await this.#observed('oneshot', started, promise);
+      } finally {
+        this.#oneShots.delete(session.id);
+        void this.#endLease(session);
+      }
     } finally {
-      this.#oneShots.delete(session.id);
-      void session.destroy().catch(() => undefined);
+      admitted();
     }
+  }
+
+  /** Counts an execution against its tenant's maxConcurrent (429 over it); returns the function that uncounts it, once. */
+  #admit(tenant: Tenant): () => void {
+    const running = this.#concurrent.get(tenant.name) ?? 0;
+    if (running >= tenant.maxConcurrent) {
+      throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already runs its ${tenant.maxConcurrent} executions`, 1);
+    }
+    this.#concurrent.set(tenant.name, running + 1);
+    let counted = true;
+    return () => {
+      if (!counted) return;
+      counted = false;
+      const left = (this.#concurrent.get(tenant.name) ?? 1) - 1;
+      if (left <= 0) this.#concurrent.delete(tenant.name);
+      else this.#concurrent.set(tenant.name, left);
+    };
   }
 
   /** Reports the execution's outcome and duration to the metrics observer, whatever it is. */
@@ -250,11 +280,31 @@ export class SessionRegistry {
     promise.then(untrack, untrack);
   }
 
-  async #acquire(): Promise<Session> {
+  /** A lease from the pool, when it is the tenant's turn; give it back with #endLease. */
+  async #acquire(tenant: string): Promise<Session> {
     const started = performance.now();
-    const session = await this.#opts.pool.acquire({ timeoutMs: this.#opts.acquireTimeoutMs });
+    const timeoutMs = this.#opts.acquireTimeoutMs;
+    await this.#share.enter(tenant, timeoutMs);
+    let session: Session;
+    try {
+      session = await this.#opts.pool.acquire({ timeoutMs: Math.max(1, timeoutMs - (performance.now() - started)) });
+    } catch (error) {
+      this.#share.leave();
+      throw error;
+    }
     this.#opts.observer?.acquired((performance.now() - started) / 1000);
     return session;
+  }
+
+  /** Destroys a lease's session (no state reaches anyone else) and hands its place to the next tenant in turn. */
+  async #endLease(session: Session): Promise<void> {
+    try {
+      await session.destroy();
+    } catch (error) {
+      this.#opts.logger.warn({ sessionId: session.id, err: error }, 'destroying a session failed');
+    } finally {
+      this.#share.leave();
+    }
   }
 
   /** Every execution has a deadline: the client's, within maxTimeoutMs, or the default. */
@@ -298,9 +348,7 @@ export class SessionRegistry {
     if (entry.timer !== null) clearTimeout(entry.timer);
     entry.timer = null;
     this.#opts.logger.debug({ tenant: entry.tenant, sessionId: entry.id, why }, 'session removed');
-    await entry.session.destroy().catch((error: unknown) => {
-      this.#opts.logger.warn({ sessionId: entry.id, err: error }, 'destroying a session failed');
-    });
+    await this.#endLease(entry.session);
   }
 
   #unreserve(tenant: string): void {

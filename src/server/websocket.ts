@@ -81,7 +81,7 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry): vo
         }
         const { id, code, timeoutMs } = message;
         registry
-          .execute(entry, code, {
+          .execute(tenant, entry, code, {
             ...(timeoutMs !== undefined ? { timeoutMs } : {}),
             onOutput: (chunk) => send({ type: 'output', id, stream: chunk.stream, text: chunk.text }),
           })

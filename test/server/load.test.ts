@@ -12,8 +12,8 @@ describe('load', () => {
     const server = await serve({
       acquireTimeoutMs: 45_000,
       tokens: [
-        { token: TOKENS.alice, tenant: 'alice', maxSessions: CLIENTS },
-        { token: TOKENS.bob, tenant: 'bob', maxSessions: CLIENTS },
+        { token: TOKENS.alice, tenant: 'alice', maxSessions: CLIENTS, maxConcurrent: CLIENTS },
+        { token: TOKENS.bob, tenant: 'bob', maxSessions: CLIENTS, maxConcurrent: CLIENTS },
       ],
       poolOptions: { minIdle: 1, maxSessions: CLIENTS },
     });

@@ -16,7 +16,7 @@ export function executeRoute(app: FastifyInstance, registry: SessionRegistry): v
     async (request) => {
       const { code, timeoutMs } = request.body;
       request.log.debug({ code }, 'one-shot execute');
-      return registry.runOnce(code, { tenant: tenantOf(request).name, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      return registry.runOnce(tenantOf(request), code, timeoutMs !== undefined ? { timeoutMs } : {});
     },
   );
 }

@@ -55,10 +55,11 @@ export function sessionRoutes(app: FastifyInstance, registry: SessionRegistry): 
     { schema: { params: sessionParamsSchema, body: executeBodySchema, response: { 200: resultSchema, ...errors } } },
     async (request) => {
       request.sessionId = request.params.id;
-      const entry = registry.get(tenantOf(request), request.params.id);
+      const tenant = tenantOf(request);
+      const entry = registry.get(tenant, request.params.id);
       const { code, timeoutMs } = request.body;
       request.log.debug({ code }, 'execute');
-      return registry.execute(entry, code, timeoutMs !== undefined ? { timeoutMs } : {});
+      return registry.execute(tenant, entry, code, timeoutMs !== undefined ? { timeoutMs } : {});
     },
   );
 
