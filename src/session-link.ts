@@ -12,6 +12,8 @@ interface InFlight {
   resolve: (result: ExecutionResult) => void;
   reject: (error: Error) => void;
   onOutput: ExecuteOptions['onOutput'];
+  /** Whether the result carries the output (collectOutput). */
+  collect: boolean;
   stdout: string[];
   stderr: string[];
   outputChars: number;
@@ -70,10 +72,10 @@ export class SessionLink {
       if (sizeBytes > maxCodeBytes) return Promise.reject(new CodeTooLargeError(sizeBytes, maxCodeBytes));
     }
     const requestId = ++this.#requestSerial;
-    const { signal, onOutput, timeoutMs } = options;
+    const { signal, onOutput, timeoutMs, collectOutput = true } = options;
     const abort = (): void => this.interrupt();
     const promise = new Promise<ExecutionResult>((resolve, reject) => {
-      this.#inFlight = { requestId, resolve, reject, onOutput, stdout: [], stderr: [], outputChars: 0, truncated: false, whenSettled: [] };
+      this.#inFlight = { requestId, resolve, reject, onOutput, collect: collectOutput, stdout: [], stderr: [], outputChars: 0, truncated: false, whenSettled: [] };
     });
     if (signal !== undefined) {
       signal.addEventListener('abort', abort, { once: true });
@@ -115,7 +117,7 @@ export class SessionLink {
     if (text.length < event.text.length) run.truncated = true;
     if (text.length === 0) return;
     run.outputChars += text.length;
-    run[event.stream].push(text);
+    if (run.collect) run[event.stream].push(text);
     try {
       run.onOutput?.({ stream: event.stream, text });
     } catch {

@@ -32,6 +32,11 @@ export interface ExecuteOptions {
   onOutput?: (chunk: OutputChunk) => void;
   /** Aborting interrupts the execution. */
   signal?: AbortSignal;
+  /**
+   * False: output goes only to onOutput and the result's stdout and stderr are empty, so output
+   * is never held twice (a streaming server). Default true.
+   */
+  collectOutput?: boolean;
 }
 
 export interface AcquireOptions {

@@ -30,6 +30,7 @@ interface ServeOptions {
   tenantMaxConcurrent: number;
   requestTimeoutMs: number;
   headersTimeoutMs: number;
+  streamStuckMs: number;
   graceMs: number;
   logLevel: string;
   /** true (a free port) or the port given to --inspect. */
@@ -50,6 +51,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     maxTimeoutMs: opts.maxTimeoutMs,
     requestTimeoutMs: opts.requestTimeoutMs,
     headersTimeoutMs: opts.headersTimeoutMs,
+    streamStuckMs: opts.streamStuckMs,
     shutdownGraceMs: opts.graceMs,
     ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
@@ -154,6 +156,7 @@ program
   .option('--max-timeout-ms <ms>', 'longest deadline a client may ask for (longer ones are cut to it)', integer(1), 3_600_000)
   .option('--request-timeout-ms <ms>', 'time to receive a whole request, body included (408 after it)', integer(1), 30_000)
   .option('--headers-timeout-ms <ms>', "time to receive a request's headers (408 after it)", integer(1), 10_000)
+  .option('--stream-stuck-ms <ms>', 'a WebSocket client that reads nothing of its full 8 MiB buffer this long is closed (code 4001)', integer(1), 60_000)
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')

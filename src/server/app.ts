@@ -44,6 +44,12 @@ export interface ServerOptions {
   maxHeaderBytes?: number;
   /** After answering a request whose body it has not read (401, 413), how many body bytes the server reads and discards so the client gets the answer. Default 64 MiB. */
   lingerBytes?: number;
+  /** Per WebSocket client, output waiting to be taken by the client before the server waits. Default 8 MiB. */
+  streamBufferBytes?: number;
+  /** A WebSocket client whose buffer stays full this long is closed (code 4001). Default 60 000. */
+  streamStuckMs?: number;
+  /** Per named session, the stream kept for clients that reconnect (?since=), in characters. Default 4 Mi. */
+  streamLogChars?: number;
   /** Largest code in bytes (413 above it); also given to a pool the server makes. Default 512 KiB. */
   maxCodeBytes?: number;
   /** On close(), how long running executions may finish before they are interrupted. Default 10 000. */
@@ -146,6 +152,7 @@ async function build(
     defaultTimeoutMs: options.timeoutMs ?? 60_000,
     maxTimeoutMs: options.maxTimeoutMs ?? 3_600_000,
     maxCodeBytes,
+    logChars: options.streamLogChars ?? 4 * MiB,
     observer: metrics,
   });
   registryRef = registry;
@@ -237,7 +244,10 @@ async function build(
       sessionRoutes(v1, registry);
       executeRoute(v1, registry);
       poolRoute(v1, pool, registry);
-      streamRoute(v1, registry);
+      streamRoute(v1, registry, {
+        maxBufferedBytes: options.streamBufferBytes ?? 8 * MiB,
+        stuckMs: options.streamStuckMs ?? 60_000,
+      });
     },
     { prefix: '/v1' },
   );

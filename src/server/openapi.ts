@@ -2,6 +2,7 @@ import {
   createdSessionSchema,
   errorSchema,
   executeBodySchema,
+  executionSchema,
   poolSnapshotSchema,
   resultSchema,
   sessionListSchema,
@@ -46,6 +47,7 @@ export const openApiDocument = {
       CreatedSession: createdSessionSchema,
       SessionList: sessionListSchema,
       PoolSnapshot: poolSnapshotSchema,
+      Execution: executionSchema,
     },
   },
   paths: {
@@ -87,6 +89,13 @@ export const openApiDocument = {
         },
       },
     },
+    '/v1/sessions/{id}/executions/{execId}': {
+      parameters: [...idParam, { name: 'execId', in: 'path', required: true, schema: { type: 'string' } }],
+      get: {
+        summary: "An execution's status, its result once done, and its output still in the session's log",
+        responses: { '200': { description: 'OK', ...(json({ $ref: '#/components/schemas/Execution' }) as object) }, ...sessionErrors },
+      },
+    },
     '/v1/sessions/{id}/interrupt': {
       parameters: idParam,
       post: { summary: 'Raise KeyboardInterrupt in the running code', responses: { '202': { description: 'Accepted' }, ...sessionErrors } },
@@ -94,7 +103,12 @@ export const openApiDocument = {
     '/v1/sessions/{id}/stream': {
       parameters: idParam,
       get: {
-        summary: 'WebSocket: send {type:"execute",id,code,timeoutMs?} or {type:"interrupt"}; receive {type:"output",id,stream,text}… then {type:"result",id,result}. Auth by header or ?token=',
+        summary:
+          'WebSocket: send {type:"execute",id,code,timeoutMs?} or {type:"interrupt"}; receive every execution of the session as {type:"output",id,seq,stream,text}… then {type:"result",id,seq,result} (stdout/stderr empty: streamed) or {type:"error",id,seq,error}; {type:"gap",from,to} for events the log lost. ?since=SEQ replays what came after SEQ first. A client that stops reading is closed with code 4001. Auth by header or ?token=',
+        parameters: [
+          { name: 'since', in: 'query', required: false, schema: { type: 'integer', minimum: 0 } },
+          { name: 'token', in: 'query', required: false, schema: { type: 'string' } },
+        ],
         responses: { '101': { description: 'Switching protocols' }, ...sessionErrors },
       },
     },

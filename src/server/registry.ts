@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SessionDiedError, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
+import { SessionBusyError, SessionDiedError, type ExecutionResult, type Session, type SessionPool } from '../index.js';
 import type { Tenant } from './auth.js';
-import { HttpError, notFound } from './errors.js';
+import { errorBody, HttpError, mapError, notFound } from './errors.js';
 import { FairShare } from './fair-share.js';
+import { SessionLog } from './session-log.js';
 
 /** What the registry reports to metrics; every method is optional to implement. */
 export interface RegistryObserver {
@@ -19,6 +20,8 @@ export interface NamedSession {
   lastUsedAt: Date;
   /** The running execution, if any. */
   running: Promise<unknown> | null;
+  /** The session's stream: every execution's output, result and error, numbered, bounded. */
+  readonly log: SessionLog;
   timer: NodeJS.Timeout | null;
 }
 
@@ -38,6 +41,8 @@ export interface RegistryOptions {
   defaultTimeoutMs: number;
   /** The longest deadline a client may ask for; longer ones are cut to it. */
   maxTimeoutMs: number;
+  /** How much of each named session's stream is kept for clients that reconnect, in characters. */
+  logChars: number;
   /** Checked here too, so an injected pool without limits.maxCodeBytes still refuses big code. */
   maxCodeBytes: number | null;
   observer?: RegistryObserver;
@@ -45,7 +50,13 @@ export interface RegistryOptions {
 
 export interface RunOptions {
   timeoutMs?: number;
-  onOutput?: (chunk: OutputChunk) => void;
+}
+
+export interface SessionRunOptions extends RunOptions {
+  /** The execution's id in the session's log. */
+  execId: string;
+  /** False: the result's stdout and stderr stay empty (a stream client had the output already). Default true. */
+  collectOutput?: boolean;
 }
 
 /** Who holds a pool session through the server: a tenant, by a named session or a one-shot run. */
@@ -112,7 +123,16 @@ export class SessionRegistry {
       this.#refuseWhenDraining();
     }
     const now = new Date();
-    const entry: NamedSession = { id: randomUUID(), tenant: tenant.name, session, createdAt: now, lastUsedAt: now, running: null, timer: null };
+    const entry: NamedSession = {
+      id: randomUUID(),
+      tenant: tenant.name,
+      session,
+      createdAt: now,
+      lastUsedAt: now,
+      running: null,
+      timer: null,
+      log: new SessionLog(this.#opts.logChars),
+    };
     this.#byId.set(entry.id, entry);
     this.#schedule(entry);
     this.#opts.logger.info({ tenant: tenant.name, sessionId: entry.id, pid: session.pid }, 'session created');
@@ -141,30 +161,50 @@ export class SessionRegistry {
     await this.#remove(entry, 'deleted');
   }
 
-  async execute(tenant: Tenant, entry: NamedSession, code: string, options: RunOptions = {}): Promise<ExecutionResult> {
+  /**
+   * Starts an execution in a named session. Refusals (draining, code too large, busy, quota) throw
+   * at once; once started, the execution's output, result or error also go to the session's log,
+   * where every stream of the session (and GET .../executions/:execId) finds them.
+   */
+  execute(tenant: Tenant, entry: NamedSession, code: string, options: SessionRunOptions): Promise<ExecutionResult> {
     this.#refuseWhenDraining();
     this.#checkCode(code);
     this.touch(entry);
-    // A refused execution (busy) must not replace the running one, nor count against the quota.
-    if (entry.running !== null) return entry.session.execute(code, options);
+    if (entry.running !== null) throw new SessionBusyError(entry.session.id);
     const admitted = this.#admit(tenant);
+    const { execId, collectOutput = true } = options;
     const started = performance.now();
-    const promise = entry.session.execute(code, this.#withDeadline(options));
-    promise.then(admitted, admitted);
+    entry.log.begin(execId);
+    const promise = entry.session.execute(code, {
+      ...this.#withDeadline(options),
+      collectOutput,
+      onOutput: ({ stream, text }) => entry.log.append({ type: 'output', id: execId, stream, text }),
+    });
     entry.running = promise;
     this.#track(promise, entry.session);
-    try {
-      return await this.#observed('session', started, promise);
-    } catch (error) {
-      if (error instanceof SessionDiedError) {
-        this.#opts.logger.warn({ tenant: entry.tenant, sessionId: entry.id, err: error }, 'named session died');
-        void this.#remove(entry, 'died');
-      }
-      throw error;
-    } finally {
-      if (entry.running === promise) entry.running = null;
-      this.touch(entry);
-    }
+    return this.#observed('session', started, promise).then(
+      (result) => {
+        this.#ended(entry, promise, admitted);
+        // The log's result does not repeat the output the log already holds.
+        entry.log.append({ type: 'result', id: execId, result: { ...result, stdout: '', stderr: '' } });
+        return result;
+      },
+      (error: unknown) => {
+        this.#ended(entry, promise, admitted);
+        entry.log.append({ type: 'error', id: execId, ...errorBody(mapError(error)) });
+        if (error instanceof SessionDiedError) {
+          this.#opts.logger.warn({ tenant: entry.tenant, sessionId: entry.id, err: error }, 'named session died');
+          void this.#remove(entry, 'died');
+        }
+        throw error;
+      },
+    );
+  }
+
+  #ended(entry: NamedSession, promise: Promise<ExecutionResult>, admitted: () => void): void {
+    admitted();
+    if (entry.running === promise) entry.running = null;
+    this.touch(entry);
   }
 
   interrupt(entry: NamedSession): void {

@@ -139,3 +139,35 @@ export const poolSnapshotSchema = {
     },
   },
 } as const;
+
+export const executionParamsSchema = {
+  type: 'object',
+  required: ['id', 'execId'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 100 }, execId: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
+const gapSchema = {
+  type: ['object', 'null'],
+  required: ['from', 'to'],
+  properties: { from: { type: 'integer' }, to: { type: 'integer' } },
+} as const;
+
+export const executionSchema = {
+  type: 'object',
+  required: ['id', 'status', 'result', 'error', 'output', 'gap'],
+  properties: {
+    id: { type: 'string' },
+    status: { type: 'string', enum: ['running', 'done', 'failed'] },
+    result: { anyOf: [resultSchema, { type: 'null' }] },
+    error: { anyOf: [errorSchema.properties.error, { type: 'null' }] },
+    output: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['type', 'id', 'seq', 'stream', 'text'],
+        properties: { type: { type: 'string', enum: ['output'] }, id: { type: 'string' }, seq: { type: 'integer' }, stream: { type: 'string', enum: ['stdout', 'stderr'] }, text: { type: 'string' } },
+      },
+    },
+    gap: { ...gapSchema, description: 'Events since the execution began that the log no longer holds' },
+  },
+} as const;

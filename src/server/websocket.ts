@@ -4,6 +4,7 @@ import { tenantOf } from './context.js';
 import { errorBody, HttpError, mapError } from './errors.js';
 import type { SessionRegistry } from './registry.js';
 import { sessionParamsSchema } from './schemas.js';
+import { StreamPump, type PumpOptions } from './stream-pump.js';
 
 /** Client → server messages. */
 export type ClientMessage = { type: 'execute'; id: string; code: string; timeoutMs?: number } | { type: 'interrupt' };
@@ -28,12 +29,21 @@ function parse(raw: string): ClientMessage {
   return { type: 'execute', id: m.id, code: m.code, ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
 }
 
+/** `?since=SEQ`: a non-negative integer, or absent (null). */
+function sinceOf(query: unknown): number | null {
+  const since = (query as Record<string, unknown> | undefined)?.since;
+  if (since === undefined) return null;
+  if (typeof since !== 'string' || !/^\d{1,15}$/.test(since)) throw new HttpError(400, 'invalid_request', 'since must be a non-negative integer');
+  return Number(since);
+}
+
 /**
  * GET /v1/sessions/:id/stream. Auth and ownership are checked before the upgrade (401/404 as plain
- * HTTP). The socket is only a view of the session: closing it leaves the session and any running
- * execution alone, and a new socket can pick the session up.
+ * HTTP). The socket is only a view of the session's log: it gets every execution's events as they
+ * are logged (after `since` first, when given), whoever started them; closing it leaves the session
+ * and any running execution alone, and a new socket can pick the session up where it left.
  */
-export function streamRoute(app: FastifyInstance, registry: SessionRegistry): void {
+export function streamRoute(app: FastifyInstance, registry: SessionRegistry, pumpOptions: PumpOptions): void {
   app.get<{ Params: { id: string } }>(
     '/sessions/:id/stream',
     {
@@ -42,6 +52,7 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry): vo
       preValidation: async (request) => {
         request.sessionId = request.params.id;
         registry.get(tenantOf(request), request.params.id);
+        sinceOf(request.query);
       },
     },
     (socket: WebSocket, request) => {
@@ -58,6 +69,15 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry): vo
         if (mapped.status >= 500) log.warn({ err: error }, 'stream execution failed');
         send({ type: 'error', ...(id !== undefined ? { id } : {}), ...errorBody(mapped) });
       };
+
+      try {
+        new StreamPump(socket, registry.get(tenant, sessionId).log, sinceOf(request.query), pumpOptions);
+      } catch (error) {
+        // The session went between the upgrade's checks and now.
+        fail(error);
+        socket.close();
+        return;
+      }
 
       socket.on('message', (data, isBinary) => {
         let message: ClientMessage;
@@ -80,15 +100,13 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry): vo
           return;
         }
         const { id, code, timeoutMs } = message;
-        registry
-          .execute(tenant, entry, code, {
-            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-            onOutput: (chunk) => send({ type: 'output', id, stream: chunk.stream, text: chunk.text }),
-          })
-          .then(
-            (result) => send({ type: 'result', id, result }),
-            (error: unknown) => fail(error, id),
-          );
+        try {
+          // The output, result or error reach this socket (and every other on the session) through the log.
+          const execution = registry.execute(tenant, entry, code, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), execId: id, collectOutput: false });
+          execution.catch(() => undefined);
+        } catch (error) {
+          fail(error, id);
+        }
       });
       socket.on('close', () => log.info('stream closed'));
       socket.on('error', (error) => log.warn({ err: error }, 'stream socket error'));

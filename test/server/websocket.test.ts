@@ -24,7 +24,9 @@ describe('WebSocket stream', () => {
     const stdout = outputs.filter((m) => m.stream === 'stdout').map((m) => m.text).join('');
     expect(stdout).toBe(Array.from({ length: 200 }, (_, i) => `${i}\n`).join(''));
     expect(outputs.filter((m) => m.stream === 'stderr').map((m) => m.text).join('')).toBe('err\n');
-    expect(result.result).toMatchObject({ status: 'ok', value: "'done'", stdout, stderr: 'err\n' });
+    // The result does not repeat the output the stream already carried.
+    expect(result.result).toMatchObject({ status: 'ok', value: "'done'", stdout: '', stderr: '' });
+    expect(outputs.map((m) => m.seq)).toEqual(outputs.map((_, i) => i + 1));
     await stream.close();
   });
 

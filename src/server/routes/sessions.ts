@@ -1,10 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { tenantOf } from '../context.js';
+import { notFound } from '../errors.js';
 import type { SessionRegistry } from '../registry.js';
 import {
   createdSessionSchema,
   errorSchema,
   executeBodySchema,
+  executionParamsSchema,
+  executionSchema,
   resultSchema,
   sessionListSchema,
   sessionParamsSchema,
@@ -53,13 +57,26 @@ export function sessionRoutes(app: FastifyInstance, registry: SessionRegistry): 
   app.post<{ Params: IdParams; Body: ExecuteBody }>(
     '/sessions/:id/execute',
     { schema: { params: sessionParamsSchema, body: executeBodySchema, response: { 200: resultSchema, ...errors } } },
-    async (request) => {
+    async (request, reply) => {
       request.sessionId = request.params.id;
       const tenant = tenantOf(request);
       const entry = registry.get(tenant, request.params.id);
       const { code, timeoutMs } = request.body;
       request.log.debug({ code }, 'execute');
-      return registry.execute(tenant, entry, code, timeoutMs !== undefined ? { timeoutMs } : {});
+      const execId = randomUUID();
+      void reply.header('x-execution-id', execId);
+      return registry.execute(tenant, entry, code, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), execId });
+    },
+  );
+
+  app.get<{ Params: IdParams & { execId: string } }>(
+    '/sessions/:id/executions/:execId',
+    { schema: { params: executionParamsSchema, response: { 200: executionSchema, ...errors } } },
+    async (request) => {
+      request.sessionId = request.params.id;
+      const execution = registry.get(tenantOf(request), request.params.id).log.execution(request.params.execId);
+      if (execution === null) throw notFound('execution');
+      return execution;
     },
   );
 
