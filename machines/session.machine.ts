@@ -2,6 +2,8 @@ import { assign, cancel, emit, enqueueActions, fromCallback, raise, sendParent, 
 import { UNEXPLAINED_EXIT } from './session.types.js';
 import type {
   DeathCause,
+  FileError,
+  FileRequest,
   OutputStream,
   ProcessCommand,
   ProcessEvent,
@@ -57,6 +59,7 @@ export interface SessionContext {
 
 export type SessionEvent =
   | { type: 'EXECUTE'; requestId: number; code: string; timeoutMs?: number }
+  | { type: 'FILE'; requestId: number; request: FileRequest }
   | { type: 'INTERRUPT' }
   | { type: 'HEALTH_CHECK' }
   | { type: 'STOP'; reason: StopReason }
@@ -67,6 +70,7 @@ export type SessionEvent =
 export type SessionEmitted =
   | { type: 'output'; requestId: number; stream: OutputStream; text: string }
   | { type: 'executed'; requestId: number; result: WorkerResult }
+  | { type: 'fileDone'; requestId: number; data: string | null; error: FileError | null }
   | { type: 'executionFailed'; requestId: number; cause: DeathCause; exit: ProcessExit | null }
   | { type: 'rejected'; requestId: number; reason: 'busy' };
 
@@ -150,7 +154,7 @@ export const sessionMachine = setup({
     needsWarmup: ({ context, event }) => context.warmupCode !== null && event.type === 'process.ready' && !event.warmed,
     warmupSucceeded: ({ event }) => event.type === 'process.result' && event.result.status === 'ok',
     isCurrentResult: ({ context, event }) =>
-      event.type === 'process.result' && event.requestId === context.current?.requestId,
+      (event.type === 'process.result' || event.type === 'process.file') && event.requestId === context.current?.requestId,
   },
   actions: {
     sendToProcess: sendTo('process', (_, command: ProcessCommand) => command),
@@ -185,6 +189,18 @@ export const sessionMachine = setup({
       } satisfies ProcessCommand);
       if (timeoutMs !== null) enqueue(raise({ type: 'EXECUTION_DEADLINE' }, { delay: timeoutMs, id: DEADLINE_TIMER }));
     }),
+    // A file request is one thing the session does at a time, like an execution (without a deadline:
+    // the worker answers it between cells, and a process that dies ends it like an execution).
+    startFile: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'FILE') return;
+      enqueue.assign({ current: { requestId: event.requestId, timeoutMs: null, interruptedBy: null } });
+      enqueue.sendTo('process', { type: 'process.file', requestId: event.requestId, request: event.request } satisfies ProcessCommand);
+    }),
+    finishFile: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'process.file') return;
+      enqueue.emit({ type: 'fileDone', requestId: event.requestId, data: event.data, error: event.error });
+      enqueue.assign({ current: null });
+    }),
     forwardOutput: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'process.output' || context.current === null) return;
       if (event.requestId !== context.current.requestId) return;
@@ -214,14 +230,14 @@ export const sessionMachine = setup({
       enqueue.assign({ current: null });
     }),
     refuseExecution: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'EXECUTE') return;
+      if (event.type !== 'EXECUTE' && event.type !== 'FILE') return;
       const cause = context.cause ?? { kind: 'protocolError' as const, message: 'the session is not ready for work' };
       enqueue.emit({ type: 'executionFailed', requestId: event.requestId, cause, exit: context.exit });
     }),
     reportStopping: sendParent(({ context }) => ({ type: 'session.stopping' as const, sessionId: context.id })),
     rejectBusy: emit(({ event }) => ({
       type: 'rejected' as const,
-      requestId: event.type === 'EXECUTE' ? event.requestId : -1,
+      requestId: event.type === 'EXECUTE' || event.type === 'FILE' ? event.requestId : -1,
       reason: 'busy' as const,
     })),
     cancelDeadline: cancel(DEADLINE_TIMER),
@@ -256,6 +272,7 @@ export const sessionMachine = setup({
   on: {
     // Only a ready session takes work (busy refuses with 'rejected'): anywhere else the call fails at once.
     EXECUTE: { actions: 'refuseExecution' },
+    FILE: { actions: 'refuseExecution' },
     // Wherever the session is, a process that exits on its own kills the session.
     'process.exited': { target: '.dead', actions: 'recordExit' },
     'process.protocolError': {
@@ -309,6 +326,7 @@ export const sessionMachine = setup({
       initial: 'idle',
       on: {
         EXECUTE: { target: 'busy', actions: 'startExecution' },
+        FILE: { target: 'busy.transferring', actions: 'startFile' },
       },
       states: {
         idle: {
@@ -331,9 +349,15 @@ export const sessionMachine = setup({
       exit: 'cancelDeadline',
       on: {
         EXECUTE: { actions: 'rejectBusy' },
+        FILE: { actions: 'rejectBusy' },
         'process.output': { actions: 'forwardOutput' },
       },
       states: {
+        transferring: {
+          on: {
+            'process.file': { guard: 'isCurrentResult', target: '#session.ready', actions: 'finishFile' },
+          },
+        },
         running: {
           on: {
             // The caller's interrupt escalates like a deadline: code that ignores it is killed, so

@@ -51,9 +51,19 @@ export interface ProcessExit {
   signal: string | null;
 }
 
+/** Why a file could not be written or read: the path leaves the session's folder, no such file, over a size limit, or the OS refused. */
+export interface FileError {
+  code: 'invalid_path' | 'not_found' | 'too_large' | 'io_error';
+  message: string;
+}
+
+/** A file into (data: base64) or out of (maxBytes) the session's folder. */
+export type FileRequest = { op: 'writeFile'; path: string; data: string } | { op: 'readFile'; path: string; maxBytes: number };
+
 /** Commands the session machine sends to its process actor. */
 export type ProcessCommand =
   | { type: 'process.execute'; requestId: number; code: string; silent: boolean }
+  | { type: 'process.file'; requestId: number; request: FileRequest }
   | { type: 'process.ping' }
   | { type: 'process.interrupt' }
   | { type: 'process.kill' };
@@ -68,6 +78,8 @@ export type ProcessEvent =
   | { type: 'process.output'; requestId: number | null; stream: OutputStream; text: string }
   | { type: 'process.result'; requestId: number; result: WorkerResult }
   | { type: 'process.pong' }
+  /** A file request's answer: data (base64) of a read, or why it failed. */
+  | { type: 'process.file'; requestId: number; data: string | null; error: FileError | null }
   | { type: 'process.protocolError'; message: string }
   | {
       type: 'process.exited';

@@ -1,4 +1,4 @@
-import type { DeathCause, ProcessExit } from '../machines/session.types.js';
+import type { DeathCause, FileError, ProcessExit } from '../machines/session.types.js';
 
 /** Base class of every error PyREPL3 throws; `name` is always the concrete class name. */
 export class PyRepl3Error extends Error {
@@ -67,6 +67,15 @@ export class CodeTooLargeError extends PyRepl3Error {
     readonly maxCodeBytes: number,
   ) {
     super(`code is ${sizeBytes} bytes, over the limit of ${maxCodeBytes} bytes`);
+  }
+}
+
+/** writeFile()/readFile() refused: the path leaves the session's folder, no such file, over a size limit, or the OS refused. */
+export class SessionFileError extends PyRepl3Error {
+  readonly code: FileError['code'];
+  constructor(error: FileError) {
+    super(error.message);
+    this.code = error.code;
   }
 }
 

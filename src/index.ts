@@ -9,6 +9,7 @@ export type {
   AcquireOptions,
   DeathCause,
   ExecuteOptions,
+  FileError,
   ExecutionResult,
   ExecutionStatus,
   OutputChunk,
@@ -25,6 +26,7 @@ export {
   PyRepl3Error,
   SessionBusyError,
   SessionDiedError,
+  SessionFileError,
   SessionReleasedError,
   SessionStartError,
 } from './errors.js';

@@ -1,7 +1,7 @@
 import type { ActorRefFrom } from 'xstate';
 import type { sessionMachine, SessionEmitted } from '../machines/session.machine.js';
-import { UNEXPLAINED_EXIT, type DeathCause, type ProcessExit } from '../machines/session.types.js';
-import { CodeTooLargeError, PoolClosedError, SessionBusyError, SessionDiedError } from './errors.js';
+import { UNEXPLAINED_EXIT, type DeathCause, type FileError, type FileRequest, type ProcessExit } from '../machines/session.types.js';
+import { CodeTooLargeError, PoolClosedError, SessionBusyError, SessionDiedError, SessionFileError } from './errors.js';
 import type { SessionLimits } from './options.js';
 import type { ExecuteOptions, ExecutionResult } from './types.js';
 
@@ -29,9 +29,18 @@ interface InFlight {
 /** Host-side bound on one result's output when no maxOutputBytes is set. */
 const DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
 
+/** A file request in flight: it settles with the data of a read (base64), null for a write. */
+interface FileInFlight {
+  requestId: number;
+  resolve: (data: string | null) => void;
+  reject: (error: Error) => void;
+  whenSettled: (() => void)[];
+}
+
 export class SessionLink {
   private readonly maxOutputChars: number;
   #inFlight: InFlight | null = null;
+  #file: FileInFlight | null = null;
   #requestSerial = 0;
   /** The last thing that went wrong in this session, for pool.snapshot(). */
   lastError: string | null = null;
@@ -45,6 +54,7 @@ export class SessionLink {
     this.maxOutputChars = limits.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_CHARS;
     ref.on('output', (event) => this.#onOutput(event));
     ref.on('executed', (event) => this.#onExecuted(event));
+    ref.on('fileDone', (event) => this.#onFileDone(event.requestId, event.data, event.error));
     ref.on('executionFailed', (event) => this.#onFailed(event.requestId, deathError(event.cause, event.exit)));
     ref.on('rejected', (event) => this.#onFailed(event.requestId, new SessionBusyError(this.id)));
   }
@@ -59,13 +69,31 @@ export class SessionLink {
   }
 
   get executing(): boolean {
-    return this.#inFlight !== null;
+    return this.#inFlight !== null || this.#file !== null;
+  }
+
+  /** Why the session cannot take work now (dead, or busy), or null. */
+  #refusal(): Error | null {
+    const snapshot = this.ref.getSnapshot();
+    if (snapshot.status !== 'active') return deathError(snapshot.context.cause, snapshot.context.exit);
+    return this.executing ? new SessionBusyError(this.id) : null;
+  }
+
+  /** Writes (data, base64) or reads a file in the session's folder: one thing at a time, like execute(). */
+  file(request: FileRequest): Promise<string | null> {
+    const refusal = this.#refusal();
+    if (refusal !== null) return Promise.reject(refusal);
+    const requestId = ++this.#requestSerial;
+    const promise = new Promise<string | null>((resolve, reject) => {
+      this.#file = { requestId, resolve, reject, whenSettled: [] };
+    });
+    this.ref.send({ type: 'FILE', requestId, request });
+    return promise;
   }
 
   execute(code: string, options: ExecuteOptions): Promise<ExecutionResult> {
-    const snapshot = this.ref.getSnapshot();
-    if (snapshot.status !== 'active') return Promise.reject(deathError(snapshot.context.cause, snapshot.context.exit));
-    if (this.#inFlight !== null) return Promise.reject(new SessionBusyError(this.id));
+    const refusal = this.#refusal();
+    if (refusal !== null) return Promise.reject(refusal);
     const { maxCodeBytes } = this.limits;
     if (maxCodeBytes !== undefined && code.length > maxCodeBytes / 3) {
       const sizeBytes = Buffer.byteLength(code);
@@ -89,11 +117,27 @@ export class SessionLink {
     if (this.#inFlight !== null) this.ref.send({ type: 'INTERRUPT' });
   }
 
-  /** Resolves once no execution is in flight (whatever its outcome). */
+  /** Resolves once no execution or file request is in flight (whatever its outcome). */
   idle(): Promise<void> {
-    const run = this.#inFlight;
+    const run = this.#inFlight ?? this.#file;
     if (run === null) return Promise.resolve();
     return new Promise((resolve) => run.whenSettled.push(resolve));
+  }
+
+  /** Ends the file request in flight; returns it, or null when `requestId` is not that one. */
+  #settleFile(requestId: number): FileInFlight | null {
+    const file = this.#file;
+    if (file?.requestId !== requestId) return null;
+    this.#file = null;
+    for (const callback of file.whenSettled) callback();
+    return file;
+  }
+
+  #onFileDone(requestId: number, data: string | null, error: FileError | null): void {
+    const file = this.#settleFile(requestId);
+    if (file === null) return;
+    if (error !== null) file.reject(new SessionFileError(error));
+    else file.resolve(data);
   }
 
   /** Ends the in-flight execution; returns it, or null when `requestId` is not the one in flight. */
@@ -144,7 +188,7 @@ export class SessionLink {
   }
 
   #onFailed(requestId: number, error: Error): void {
-    const run = this.#settle(requestId);
+    const run = this.#settle(requestId) ?? this.#settleFile(requestId);
     if (run === null) return;
     this.lastError = error.message;
     run.reject(error);

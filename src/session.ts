@@ -3,6 +3,9 @@ import { deadline } from './options.js';
 import type { SessionLink } from './session-link.js';
 import type { ExecuteOptions, ExecutionResult } from './types.js';
 
+/** Largest file readFile() returns by default; the channel's frames carry it base64-encoded, within their 64 MiB. */
+const DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+
 /**
  * One lease of a session: what acquire() hands out. It is valid until released; after that every
  * use throws SessionReleasedError, so a late caller can never reach the next holder's session.
@@ -38,6 +41,27 @@ export class Session implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Writes a file in the session's working folder (its directories made as needed). `path` is
+   * relative to the folder, or absolute inside it; a path that leaves it (`..`, a symlink) is
+   * refused with SessionFileError (code 'invalid_path'). One thing at a time, like execute().
+   */
+  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    this.#usable();
+    await this.link.file({ op: 'writeFile', path, data: Buffer.from(data).toString('base64') });
+  }
+
+  /** Reads a file of the session's working folder; SessionFileError 'not_found', 'invalid_path', or 'too_large' above maxBytes (default 32 MiB). */
+  async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
+    this.#usable();
+    const data = await this.link.file({ op: 'readFile', path, maxBytes: options.maxBytes ?? DEFAULT_MAX_FILE_BYTES });
+    return Buffer.from(data ?? '', 'base64');
+  }
+
+  #usable(): void {
+    if (this.#released !== null) throw new SessionReleasedError(this.id);
   }
 
   /** Raises KeyboardInterrupt in the running code; the session keeps its state. */

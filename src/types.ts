@@ -1,7 +1,7 @@
 import type { PoolCounters } from '../machines/pool.ledger.js';
 import type { ExecutionStatus, OutputStream, PythonError } from '../machines/session.types.js';
 
-export type { DeathCause, ExecutionStatus, OutputStream, PythonError, StopReason } from '../machines/session.types.js';
+export type { DeathCause, ExecutionStatus, FileError, OutputStream, PythonError, StopReason } from '../machines/session.types.js';
 
 /** The outcome of one execution. A Python exception is a result (status 'error'), not a throw. */
 export interface ExecutionResult {

@@ -238,8 +238,8 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
         const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, env: { GREETING: 'hello' } });
         const s = await pool.acquire();
         const r = await s.execute('import os\nos.environ.get("PYREPL3_TEST_SECRET"), os.environ.get("GREETING"), os.getcwd()');
-        expect(r.value).toMatch(/^\(None, 'hello', '.*pyrepl3-s1-.*'\)$/);
-        const cwd = /'([^']*pyrepl3-s1-[^']*)'/.exec(r.value ?? '')![1]!;
+        expect(r.value).toMatch(/^\(None, 'hello', '.*pyrepl3-\d+-s1-.*'\)$/);
+        const cwd = /'([^']*pyrepl3-\d+-s1-[^']*)'/.exec(r.value ?? '')![1]!;
         expect(existsSync(cwd)).toBe(true);
         await pool.shutdown();
         expect(existsSync(cwd)).toBe(false);

@@ -1,4 +1,4 @@
-import type { ProcessCommand, ProcessEvent, WorkerResult } from '../../machines/session.types.js';
+import type { FileError, ProcessCommand, ProcessEvent, WorkerResult } from '../../machines/session.types.js';
 
 /**
  * The wire format between the host and the worker (src/python/pyrepl3_worker): one JSON object per line on the
@@ -16,6 +16,8 @@ export function encodeCommand(command: ProcessCommand): string | null {
       return `${JSON.stringify({ op: 'exec', id: command.requestId, code: command.code, silent: command.silent })}\n`;
     case 'process.ping':
       return '{"op":"ping","id":0}\n';
+    case 'process.file':
+      return `${JSON.stringify({ ...command.request, id: command.requestId })}\n`;
     case 'process.interrupt':
     case 'process.kill':
       return null;
@@ -44,6 +46,14 @@ export function decodeFrame(line: string): ProcessEvent {
       return { type: 'process.result', requestId: frame.id, result: toResult(frame) };
     case 'pong':
       return { type: 'process.pong' };
+    case 'file':
+      if (typeof frame.id !== 'number') return protocolError('file answer without an id');
+      return {
+        type: 'process.file',
+        requestId: frame.id,
+        data: typeof frame.data === 'string' ? frame.data : null,
+        error: (frame.error ?? null) as FileError | null,
+      };
     case 'ready':
       return typeof frame.pid === 'number' ? { type: 'process.ready', pid: frame.pid, warmed: false } : protocolError('ready without a pid');
     default:

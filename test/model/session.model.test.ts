@@ -20,7 +20,7 @@ const EXECUTION_TIMEOUT = 500;
 const ALL_EVENTS: SessionSpecEvent[] = (
   [
     'READY', 'READY_WARMED', 'WARMUP_OK', 'WARMUP_FAIL', 'START_TIMEOUT', 'WARMUP_TIMEOUT', 'HEALTH_CHECK', 'PONG', 'PING_TIMEOUT', 'EXECUTE',
-    'EXECUTE_WHILE_BUSY', 'EXECUTE_NOT_READY', 'OUTPUT', 'INTERRUPT', 'EXECUTION_DEADLINE', 'RESULT', 'INTERRUPT_GRACE', 'CRASH', 'PROTOCOL_ERROR',
+    'EXECUTE_WHILE_BUSY', 'EXECUTE_NOT_READY', 'FILE', 'FILE_WHILE_BUSY', 'FILE_NOT_READY', 'FILE_DONE', 'OUTPUT', 'INTERRUPT', 'EXECUTION_DEADLINE', 'RESULT', 'INTERRUPT_GRACE', 'CRASH', 'PROTOCOL_ERROR',
     'STOP', 'PROCESS_ACTOR_ERROR',
   ] as const
 ).map((type) => ({ type }));
@@ -69,6 +69,10 @@ function realSession(warmup: boolean) {
     EXECUTE: () => ref.send({ type: 'EXECUTE', requestId: ++requestId, code: 'x', timeoutMs: EXECUTION_TIMEOUT }),
     EXECUTE_WHILE_BUSY: () => ref.send({ type: 'EXECUTE', requestId: 1000 + requestId, code: 'y' }),
     EXECUTE_NOT_READY: () => ref.send({ type: 'EXECUTE', requestId: 2000 + requestId, code: 'z' }),
+    FILE: () => ref.send({ type: 'FILE', requestId: ++requestId, request: { op: 'readFile', path: 'f', maxBytes: 10 } }),
+    FILE_WHILE_BUSY: () => ref.send({ type: 'FILE', requestId: 1000 + requestId, request: { op: 'writeFile', path: 'f', data: '' } }),
+    FILE_NOT_READY: () => ref.send({ type: 'FILE', requestId: 2000 + requestId, request: { op: 'writeFile', path: 'f', data: '' } }),
+    FILE_DONE: () => report({ type: 'process.file', requestId, data: 'eA==', error: null }),
     OUTPUT: () => report({ type: 'process.output', requestId, stream: 'stdout', text: 'out' }),
     INTERRUPT: () => ref.send({ type: 'INTERRUPT' }),
     EXECUTION_DEADLINE: () => clock.increment(EXECUTION_TIMEOUT),
@@ -87,6 +91,7 @@ const ENTRY_COMMANDS: Record<string, ProcessCommand['type']> = {
   'ready.checking': 'process.ping',
   'busy.interrupting': 'process.interrupt',
   'busy.killing': 'process.kill',
+  'busy.transferring': 'process.file',
   stopping: 'process.kill',
 };
 
@@ -116,12 +121,14 @@ function replay(warmup: boolean, events: SessionSpecEvent[]): string[] {
     expect(real.errors, where).toEqual([]);
     const fresh = real.emitted.slice(emittedBefore);
     // The caller of an execution hears exactly once, when the spec says the execution ended.
-    const answers = fresh.filter((e) => e.type === 'executed' || e.type === 'executionFailed');
-    // A refused execution (EXECUTE_NOT_READY) also ends, at once.
-    const ended = (before.context.executing && !after.context.executing) || event.type === 'EXECUTE_NOT_READY';
+    const answers = fresh.filter((e) => e.type === 'executed' || e.type === 'executionFailed' || e.type === 'fileDone');
+    // A refused execution or file request (…_NOT_READY) also ends, at once.
+    const refused = event.type === 'EXECUTE_NOT_READY' || event.type === 'FILE_NOT_READY';
+    const ended = (before.context.executing && !after.context.executing) || refused;
     expect(answers.length, where).toBe(ended ? 1 : 0);
-    if (event.type === 'EXECUTE_WHILE_BUSY') expect(fresh.map((e) => e.type), where).toEqual(['rejected']);
-    if (event.type === 'EXECUTE_NOT_READY') expect(fresh.map((e) => e.type), where).toEqual(['executionFailed']);
+    if (event.type === 'EXECUTE_WHILE_BUSY' || event.type === 'FILE_WHILE_BUSY') expect(fresh.map((e) => e.type), where).toEqual(['rejected']);
+    if (refused) expect(fresh.map((e) => e.type), where).toEqual(['executionFailed']);
+    if (event.type === 'FILE_DONE') expect(fresh.map((e) => e.type), where).toEqual(['fileDone']);
     if (event.type === 'OUTPUT') expect(fresh.map((e) => e.type), where).toEqual(['output']);
     if (event.type === 'RESULT' && before.matches({ busy: 'interrupting' })) {
       // A deadline turns the interrupted result into a timeout; the caller's interrupt leaves it interrupted.

@@ -36,6 +36,12 @@ export type SessionSpecEvent =
   /** An EXECUTE that reaches a session not ready for work (starting, or stopping): refused at once. */
   | { type: 'EXECUTE_NOT_READY' }
   | { type: 'OUTPUT' }
+  /** A file request (writeFile/readFile): one thing at a time, like an execution. */
+  | { type: 'FILE' }
+  | { type: 'FILE_WHILE_BUSY' }
+  | { type: 'FILE_NOT_READY' }
+  /** The worker's answer to the file request. */
+  | { type: 'FILE_DONE' }
   | { type: 'INTERRUPT' }
   | { type: 'EXECUTION_DEADLINE' }
   | { type: 'RESULT' }
@@ -74,6 +80,7 @@ export const sessionSpec = setup({
         READY_WARMED: { target: 'ready', actions: 'report' },
         START_TIMEOUT: { target: 'stopping', actions: { type: 'setCause', params: 'startTimeout' } },
         EXECUTE_NOT_READY: {},
+        FILE_NOT_READY: {},
       },
     },
     warming: {
@@ -82,11 +89,15 @@ export const sessionSpec = setup({
         WARMUP_FAIL: { target: 'stopping', actions: { type: 'setCause', params: 'warmupFailed' } },
         WARMUP_TIMEOUT: { target: 'stopping', actions: { type: 'setCause', params: 'warmupTimeout' } },
         EXECUTE_NOT_READY: {},
+        FILE_NOT_READY: {},
       },
     },
     ready: {
       initial: 'idle',
-      on: { EXECUTE: { target: 'busy', actions: assign({ executing: () => true }) } },
+      on: {
+        EXECUTE: { target: 'busy', actions: assign({ executing: () => true }) },
+        FILE: { target: 'busy.transferring', actions: assign({ executing: () => true }) },
+      },
       states: {
         idle: { on: { HEALTH_CHECK: 'checking' } },
         checking: {
@@ -99,8 +110,11 @@ export const sessionSpec = setup({
     },
     busy: {
       initial: 'running',
-      on: { EXECUTE_WHILE_BUSY: {}, OUTPUT: {} },
+      on: { EXECUTE_WHILE_BUSY: {}, FILE_WHILE_BUSY: {}, OUTPUT: {} },
       states: {
+        transferring: {
+          on: { FILE_DONE: { target: '#session.ready', actions: 'finish' } },
+        },
         running: {
           on: {
             INTERRUPT: { target: 'interrupting', actions: { type: 'interruptedBy', params: 'caller' } },
@@ -121,7 +135,7 @@ export const sessionSpec = setup({
       },
     },
     stopping: {
-      on: { CRASH: { target: 'dead', actions: 'recordExit' }, STOP: {}, PROTOCOL_ERROR: {}, EXECUTE_NOT_READY: {} },
+      on: { CRASH: { target: 'dead', actions: 'recordExit' }, STOP: {}, PROTOCOL_ERROR: {}, EXECUTE_NOT_READY: {}, FILE_NOT_READY: {} },
     },
     dead: { type: 'final', entry: 'finish' },
   },
@@ -140,6 +154,14 @@ export const sessionMapping: Record<string, string | string[]> = {
     'session.warming | EXECUTE_NOT_READY -> (self)',
     'session.stopping | EXECUTE_NOT_READY -> (self)',
   ],
+  'session | FILE -> (self)': [
+    'session.spawning | FILE_NOT_READY -> (self)',
+    'session.warming | FILE_NOT_READY -> (self)',
+    'session.stopping | FILE_NOT_READY -> (self)',
+  ],
+  'session.ready | FILE -> session.busy.transferring': 'session.ready | FILE -> session.busy.transferring',
+  'session.busy | FILE -> (self)': 'session.busy | FILE_WHILE_BUSY -> (self)',
+  'session.busy.transferring | process.file [isCurrentResult] -> session.ready': 'session.busy.transferring | FILE_DONE -> session.ready',
   'session | xstate.error.actor.process -> session.dead': 'session | PROCESS_ACTOR_ERROR -> session.dead',
   'session.spawning | process.ready [needsWarmup] -> session.warming': 'session.spawning | READY [needsWarmup] -> session.warming',
   'session.spawning | process.ready -> session.ready': ['session.spawning | READY -> session.ready', 'session.spawning | READY_WARMED -> session.ready'],

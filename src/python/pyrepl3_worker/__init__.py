@@ -5,7 +5,8 @@ fd 2 = startup diagnostics and fd 3 = the protocol socket. The protocol is
 newline-delimited JSON on fd 3:
 
   host -> worker   {"op": "exec", "id", "code", "silent"?} | {"op": "ping", "id"} | {"op": "exit"}
-  worker -> host   {"op": "ready"} once, then "output", "result" and "pong" frames
+                   | {"op": "writeFile" | "readFile", ...} (files.py)
+  worker -> host   {"op": "ready"} once, then "output", "result", "pong" and "file" frames
 
 Everything the session prints, at any level (print, os.write, child
 processes, C extensions), goes through two pipes that replace fds 1 and 2 and

@@ -10,6 +10,7 @@ import time
 from .capture import OutputCapture
 from .cells import compile_cell, failure, is_worker_file, main_namespace
 from .channel import CHANNEL_FD, Channel
+from .files import Files
 from .rich import mime_bundle
 from .system import apply_limits, limit_value
 
@@ -27,11 +28,14 @@ class Session:
         self._interruptible = False
         self._pid = os.getpid()
         self._stdin = sys.stdin
+        self._files = None
 
     def start(self, config):
         """Apply the session's config (working directory, limits), say ready, and serve."""
         if config.get("cwd"):
             os.chdir(config["cwd"])
+        # Files in and out stay inside the folder the session started in, wherever its code goes.
+        self._files = Files(os.getcwd())
         limits = config.get("limits") or {}
         self._capture.max_bytes = limit_value(limits, "maxOutputBytes")
         # Limits come after the pipes and the reader thread exist: low
@@ -60,6 +64,8 @@ class Session:
             op = request.get("op")
             if op == "exec":
                 self.execute(request)
+            elif op in ("writeFile", "readFile"):
+                self._channel.send(self._files.handle(request))
             elif op == "ping":
                 self._channel.send({"op": "pong", "id": request.get("id")})
             elif op == "exit":
