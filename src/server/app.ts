@@ -13,6 +13,7 @@ import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionRegistry } from './registry.js';
 import { executeRoute } from './routes/execute.js';
+import { fileRoutes } from './routes/files.js';
 import { poolRoute } from './routes/pool.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
@@ -244,6 +245,7 @@ async function build(
       sessionRoutes(v1, registry);
       executeRoute(v1, registry);
       poolRoute(v1, pool, registry);
+      await v1.register(async (files) => fileRoutes(files, registry, bodyLimit));
       streamRoute(v1, registry, {
         maxBufferedBytes: options.streamBufferBytes ?? 8 * MiB,
         stuckMs: options.streamStuckMs ?? 60_000,

@@ -5,6 +5,7 @@ import {
   PoolClosedError,
   SessionBusyError,
   SessionDiedError,
+  SessionFileError,
   SessionReleasedError,
   SessionStartError,
 } from '../index.js';
@@ -58,6 +59,7 @@ export function mapError(error: unknown): MappedError {
   if (error instanceof SessionStartError) return { status: 503, code: 'session_start_failed', message: error.message };
   if (error instanceof SessionDiedError) return { status: 500, code: 'session_died', message: error.message };
   if (error instanceof SessionReleasedError) return { status: 404, code: 'not_found', message: 'session not found' };
+  if (error instanceof SessionFileError) return fileErrorOf(error);
   if (error instanceof InvalidOptionError) return { status: 400, code: 'invalid_request', message: error.message };
   const e = (typeof error === 'object' && error !== null ? error : {}) as FastifyLikeError;
   const message = typeof e.message === 'string' ? e.message : 'internal error';
@@ -68,6 +70,18 @@ export function mapError(error: unknown): MappedError {
     return { status: e.statusCode, code: 'invalid_request', message };
   }
   return { status: 500, code: 'internal', message: 'internal error' };
+}
+
+const FILE_STATUS: Record<SessionFileError['code'], [number, string]> = {
+  invalid_path: [400, 'invalid_path'],
+  not_found: [404, 'not_found'],
+  too_large: [413, 'file_too_large'],
+  io_error: [500, 'io_error'],
+};
+
+function fileErrorOf(error: SessionFileError): MappedError {
+  const [status, code] = FILE_STATUS[error.code];
+  return { status, code, message: error.message };
 }
 
 export function errorBody(mapped: MappedError): ErrorBody {

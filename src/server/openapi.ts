@@ -96,6 +96,30 @@ export const openApiDocument = {
         responses: { '200': { description: 'OK', ...(json({ $ref: '#/components/schemas/Execution' }) as object) }, ...sessionErrors },
       },
     },
+    '/v1/sessions/{id}/files/{path}': {
+      parameters: [...idParam, { name: 'path', in: 'path', required: true, description: 'Relative to the session folder; may contain /', schema: { type: 'string' } }],
+      put: {
+        summary: "Write a file (the raw body, any content type) in the session's folder, making directories as needed",
+        requestBody: { required: false, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          '204': { description: 'Written' },
+          ...sessionErrors,
+          '400': err('invalid_path: the path leaves the session folder (.., elsewhere, a symlink)'),
+          '409': err('The session is executing'),
+          '413': err('Over bodyLimit, or over the session disk limit (file_too_large)'),
+        },
+      },
+      get: {
+        summary: "Read a file of the session's folder (raw bytes)",
+        responses: {
+          '200': { description: 'The file', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          ...sessionErrors,
+          '400': err('invalid_path: the path leaves the session folder'),
+          '409': err('The session is executing'),
+          '413': err('file_too_large: larger than bodyLimit'),
+        },
+      },
+    },
     '/v1/sessions/{id}/interrupt': {
       parameters: idParam,
       post: { summary: 'Raise KeyboardInterrupt in the running code', responses: { '202': { description: 'Accepted' }, ...sessionErrors } },

@@ -207,6 +207,29 @@ export class SessionRegistry {
     this.touch(entry);
   }
 
+  /** Writes a file in a named session's folder; the session does one thing at a time (409 while busy). */
+  writeFile(entry: NamedSession, path: string, data: Buffer): Promise<void> {
+    return this.#occupy(entry, () => entry.session.writeFile(path, data));
+  }
+
+  readFile(entry: NamedSession, path: string, maxBytes: number): Promise<Buffer> {
+    return this.#occupy(entry, () => entry.session.readFile(path, { maxBytes }));
+  }
+
+  async #occupy<T>(entry: NamedSession, work: () => Promise<T>): Promise<T> {
+    this.#refuseWhenDraining();
+    this.touch(entry);
+    if (entry.running !== null) throw new SessionBusyError(entry.session.id);
+    const promise = work();
+    entry.running = promise;
+    try {
+      return await promise;
+    } finally {
+      if (entry.running === promise) entry.running = null;
+      this.touch(entry);
+    }
+  }
+
   interrupt(entry: NamedSession): void {
     this.touch(entry);
     entry.session.interrupt();
