@@ -191,7 +191,8 @@ export class SessionRegistry {
       },
       (error: unknown) => {
         this.#ended(entry, promise, admitted);
-        entry.log.append({ type: 'error', id: execId, ...errorBody(mapError(error)) });
+        const mapped = mapError(error);
+        entry.log.append({ type: 'error', id: execId, status: mapped.status, ...errorBody(mapped) });
         if (error instanceof SessionDiedError) {
           this.#opts.logger.warn({ tenant: entry.tenant, sessionId: entry.id, err: error }, 'named session died');
           void this.#remove(entry, 'died');

@@ -5,7 +5,7 @@ import type { ErrorBody } from './errors.js';
 export type StreamEvent =
   | { type: 'output'; id: string; seq: number; stream: OutputStream; text: string }
   | { type: 'result'; id: string; seq: number; result: ExecutionResult }
-  | ({ type: 'error'; id: string; seq: number } & ErrorBody);
+  | ({ type: 'error'; id: string; seq: number; status: number } & ErrorBody);
 
 /** Distributes Omit over the union, so each event keeps its own fields. */
 export type NewStreamEvent = StreamEvent extends infer E ? (E extends StreamEvent ? Omit<E, 'seq'> : never) : never;

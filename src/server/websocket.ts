@@ -67,7 +67,7 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry, pum
       const fail = (error: unknown, id?: string): void => {
         const mapped = mapError(error);
         if (mapped.status >= 500) log.warn({ err: error }, 'stream execution failed');
-        send({ type: 'error', ...(id !== undefined ? { id } : {}), ...errorBody(mapped) });
+        send({ type: 'error', ...(id !== undefined ? { id } : {}), status: mapped.status, ...errorBody(mapped) });
       };
 
       try {
