@@ -9,6 +9,7 @@ import type {
   ProcessEvent,
   ProcessExit,
   ProcessInput,
+  PythonError,
   SpawnMode,
   StopReason,
   WorkerResult,
@@ -95,30 +96,19 @@ function timeoutResult(timeoutMs: number, killed: boolean, executionCount: numbe
   const message = killed
     ? `execution exceeded ${timeoutMs} ms and did not stop when interrupted; its process was killed`
     : `execution exceeded ${timeoutMs} ms and was interrupted`;
-  return {
-    status: 'timeout',
-    value: null,
-    data: null,
-    error: { name: 'TimeoutError', message, traceback: '' },
-    executionCount,
-    truncated: false,
-    durationMs: timeoutMs,
-  };
+  return endedResult('timeout', { name: 'TimeoutError', message, traceback: '' }, executionCount, timeoutMs);
+}
+
+/** The result the host makes up for an execution the worker could not end itself. */
+function endedResult(status: 'timeout' | 'interrupted', error: PythonError, executionCount: number, durationMs: number): WorkerResult {
+  return { status, value: null, data: null, error, executionCount, truncated: false, durationMs };
 }
 
 /** The result of an execution whose process was killed because it ignored its interrupt. */
 function killedResult(execution: Execution, graceMs: number, executionCount: number): WorkerResult {
   if (execution.interruptedBy === 'deadline') return timeoutResult(execution.timeoutMs ?? 0, true, executionCount);
   const message = `execution did not stop within ${graceMs} ms of its interrupt; its process was killed`;
-  return {
-    status: 'interrupted',
-    value: null,
-    data: null,
-    error: { name: 'KeyboardInterrupt', message, traceback: '' },
-    executionCount,
-    truncated: false,
-    durationMs: 0,
-  };
+  return endedResult('interrupted', { name: 'KeyboardInterrupt', message, traceback: '' }, executionCount, 0);
 }
 
 /** Why a session whose execution ignored its interrupt was killed. */

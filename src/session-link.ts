@@ -8,6 +8,7 @@ import type { ExecuteOptions, ExecutionResult } from './types.js';
 export type SessionActorRef = ActorRefFrom<typeof sessionMachine>;
 
 interface InFlight {
+  kind: 'execute';
   requestId: number;
   resolve: (result: ExecutionResult) => void;
   reject: (error: Error) => void;
@@ -31,6 +32,7 @@ const DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
 
 /** A file request in flight: it settles with the data of a read (base64), null for a write. */
 interface FileInFlight {
+  kind: 'file';
   requestId: number;
   resolve: (data: string | null) => void;
   reject: (error: Error) => void;
@@ -39,8 +41,8 @@ interface FileInFlight {
 
 export class SessionLink {
   private readonly maxOutputChars: number;
-  #inFlight: InFlight | null = null;
-  #file: FileInFlight | null = null;
+  /** The one thing the session does now: an execution or a file request. */
+  #inFlight: InFlight | FileInFlight | null = null;
   #requestSerial = 0;
   /** The last thing that went wrong in this session, for pool.snapshot(). */
   lastError: string | null = null;
@@ -69,7 +71,7 @@ export class SessionLink {
   }
 
   get executing(): boolean {
-    return this.#inFlight !== null || this.#file !== null;
+    return this.#inFlight !== null;
   }
 
   /** Why the session cannot take work now (dead, or busy), or null. */
@@ -85,7 +87,7 @@ export class SessionLink {
     if (refusal !== null) return Promise.reject(refusal);
     const requestId = ++this.#requestSerial;
     const promise = new Promise<string | null>((resolve, reject) => {
-      this.#file = { requestId, resolve, reject, whenSettled: [] };
+      this.#inFlight = { kind: 'file', requestId, resolve, reject, whenSettled: [] };
     });
     this.ref.send({ type: 'FILE', requestId, request });
     return promise;
@@ -103,7 +105,7 @@ export class SessionLink {
     const { signal, onOutput, timeoutMs, collectOutput = true } = options;
     const abort = (): void => this.interrupt();
     const promise = new Promise<ExecutionResult>((resolve, reject) => {
-      this.#inFlight = { requestId, resolve, reject, onOutput, collect: collectOutput, stdout: [], stderr: [], outputChars: 0, truncated: false, whenSettled: [] };
+      this.#inFlight = { kind: 'execute', requestId, resolve, reject, onOutput, collect: collectOutput, stdout: [], stderr: [], outputChars: 0, truncated: false, whenSettled: [] };
     });
     if (signal !== undefined) {
       signal.addEventListener('abort', abort, { once: true });
@@ -119,29 +121,20 @@ export class SessionLink {
 
   /** Resolves once no execution or file request is in flight (whatever its outcome). */
   idle(): Promise<void> {
-    const run = this.#inFlight ?? this.#file;
+    const run = this.#inFlight;
     if (run === null) return Promise.resolve();
     return new Promise((resolve) => run.whenSettled.push(resolve));
   }
 
-  /** Ends the file request in flight; returns it, or null when `requestId` is not that one. */
-  #settleFile(requestId: number): FileInFlight | null {
-    const file = this.#file;
-    if (file?.requestId !== requestId) return null;
-    this.#file = null;
-    for (const callback of file.whenSettled) callback();
-    return file;
-  }
-
   #onFileDone(requestId: number, data: string | null, error: FileError | null): void {
-    const file = this.#settleFile(requestId);
-    if (file === null) return;
+    const file = this.#settle(requestId);
+    if (file?.kind !== 'file') return;
     if (error !== null) file.reject(new SessionFileError(error));
     else file.resolve(data);
   }
 
-  /** Ends the in-flight execution; returns it, or null when `requestId` is not the one in flight. */
-  #settle(requestId: number): InFlight | null {
+  /** Ends what is in flight; returns it, or null when `requestId` is not the one in flight. */
+  #settle(requestId: number): InFlight | FileInFlight | null {
     const run = this.#inFlight;
     if (run?.requestId !== requestId) return null;
     this.#inFlight = null;
@@ -150,7 +143,8 @@ export class SessionLink {
   }
 
   #current(requestId: number): InFlight | null {
-    return this.#inFlight?.requestId === requestId ? this.#inFlight : null;
+    const run = this.#inFlight;
+    return run?.kind === 'execute' && run.requestId === requestId ? run : null;
   }
 
   #onOutput(event: Extract<SessionEmitted, { type: 'output' }>): void {
@@ -171,7 +165,7 @@ export class SessionLink {
 
   #onExecuted(event: Extract<SessionEmitted, { type: 'executed' }>): void {
     const run = this.#settle(event.requestId);
-    if (run === null) return;
+    if (run?.kind !== 'execute') return;
     const { result } = event;
     if (result.error !== null) this.lastError = `${result.error.name}: ${result.error.message}`;
     run.resolve({
@@ -188,7 +182,7 @@ export class SessionLink {
   }
 
   #onFailed(requestId: number, error: Error): void {
-    const run = this.#settle(requestId) ?? this.#settleFile(requestId);
+    const run = this.#settle(requestId);
     if (run === null) return;
     this.lastError = error.message;
     run.reject(error);

@@ -57,10 +57,10 @@ export class RawClient {
   readonly closed: Promise<void>;
   readonly socket: Socket;
 
-  constructor(url: string) {
+  /** keepSending: after the server's FIN, go on sending, as a client that never reads would; otherwise close too. */
+  constructor(url: string, options: { keepSending?: boolean } = {}) {
     const { hostname, port } = new URL(url);
-    // Half-open: it goes on sending after the server's FIN, as a client that never reads would.
-    this.socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+    this.socket = connect({ port: Number(port), host: hostname, allowHalfOpen: options.keepSending === true });
     this.socket.on('data', (chunk: Buffer) => (this.received += chunk.toString()));
     this.socket.on('error', () => undefined);
     this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
