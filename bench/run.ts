@@ -17,11 +17,12 @@ import { forkRow } from './rows/fork.js';
 import { memoryRow } from './rows/memory.js';
 import { outputRow } from './rows/output.js';
 import { poolOverheadRow } from './rows/pool-overhead.js';
+import { sandboxRow } from './rows/sandbox.js';
 import { scalingRow } from './rows/scaling.js';
 import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow];
+const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, sandboxRow];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {
