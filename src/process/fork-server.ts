@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PythonError } from '../../machines/session.types.js';
 import type { TemplateEvent } from '../../machines/template.machine.js';
-import type { Containment } from '../sandbox/containment.js';
+import { Containment } from '../sandbox/containment.js';
 import type { SandboxHost } from '../sandbox/host.js';
 import { ForkedExits, isGone } from './forked-exits.js';
 import { resolveInterpreter } from './interpreter.js';
@@ -96,12 +96,7 @@ export class ForkServer {
     this.#ready = false;
     for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
     const pid = this.#template?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    if (pid !== undefined) signal(pid, 'SIGKILL');
   }
 
   /** Frees the socket; called when the pool no longer forks. */
@@ -199,19 +194,15 @@ export class ForkServer {
   }
 
   /**
-   * A spare no session will get: closing its socket ends it (it reads end of file). Killing its
-   * process group also ends a sandbox, whose init dies with its monitor (parent-death signal).
+   * A spare no session will get: closing its socket ends it (it reads end of file). A sandboxed
+   * spare is ended through its init, so that its monitor (`pid`) is gone only once all of it is.
    */
   #letGo(pid: number, socket: Socket | undefined, containment?: Containment): void {
     this.#exits.forget(pid);
     this.#dying.add(pid);
     socket?.destroy();
-    containment?.kill();
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    if (this.#sandbox !== undefined) (containment ?? Containment.around(pid)).kill();
+    else signal(-pid, 'SIGKILL');
     if (containment !== undefined) this.#afterSparesAreGone(() => void containment.end());
   }
 
@@ -324,6 +315,14 @@ export class ForkServer {
     };
     socket.on('data', onData);
     socket.on('error', () => undefined);
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
   }
 }
 

@@ -26,6 +26,11 @@ export class Containment {
     private readonly cpuSeconds: number | undefined,
   ) {}
 
+  /** A hold on a sandbox that has no cgroup of its own yet: enough to end it. */
+  static around(monitorPid: number): Containment {
+    return new Containment(null, undefined).launched(monitorPid);
+  }
+
   /** The worker's host pid, once admitted. */
   get workerPid(): number | undefined {
     return this.#workerPid;

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +75,8 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
       for (const pid of [process.pid, other.pid!]) {
         const result = await session.execute(`import os, signal\nos.kill(${pid}, signal.SIGKILL)`);
         expect(result.error?.name).toBe('ProcessLookupError');
+        const memory = await session.execute(`open('/proc/${pid}/mem', 'rb')`);
+        expect(memory.error?.name).toBe('FileNotFoundError');
       }
       // The namespace's init ignores signals from inside: the host in library mode is out of reach.
       await session.execute('import os, signal\nos.kill(os.getppid(), signal.SIGKILL)');
@@ -118,6 +120,7 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
       "for place in ('/session/work/a', '/tmp/b', '/dev/shm/c'):\n    open(place, 'wb').write(b'x' * (12 * 1024 * 1024))",
     );
     expect(fill.error?.message).toContain('No space left on device');
+    expect(existsSync('/dev/shm/c') || existsSync('/tmp/b')).toBe(false);
     await value(session, "import glob\nfor f in glob.glob('/session/*/*'): os.remove(f)");
   });
 
@@ -162,6 +165,19 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
     expect(error).toBeInstanceOf(SessionDiedError);
     expect((error as SessionDiedError).reason).toEqual({ kind: 'oom' });
     expect((await (await pool.acquire()).execute('1 + 1')).value).toBe('2');
+  });
+
+  it('cpuSeconds holds for all processes together, and the death says cpuLimit', async () => {
+    const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 2, limits: { cpuSeconds: 1 } });
+    const session = await pool.acquire();
+    // Each child stays under RLIMIT_CPU of one second; together they go over.
+    const burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(60)";
+    const run = session.execute(
+      `import subprocess, sys\nkids = [subprocess.Popen([sys.executable, '-c', ${JSON.stringify(burn)}]) for _ in range(3)]\n[k.wait() for k in kids]`,
+    );
+    const error = await run.then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionDiedError);
+    expect((error as SessionDiedError).reason).toEqual({ kind: 'cpuLimit', cpuSeconds: 1 });
   });
 
   it('maxProcesses stops a fork bomb inside the session', async () => {
