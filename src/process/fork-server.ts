@@ -40,6 +40,8 @@ interface Forking {
   token: string;
   pid?: number;
   socket?: Socket;
+  /** A sandboxed spare's hold, from the moment it is being admitted. */
+  containment?: Containment;
   timer: NodeJS.Timeout;
 }
 
@@ -150,7 +152,7 @@ export class ForkServer {
     const timer = setTimeout(() => {
       const forking = this.#forking.get(id);
       this.#forking.delete(id);
-      if (forking?.pid !== undefined) this.#letGo(forking.pid, forking.socket);
+      if (forking?.pid !== undefined) this.#letGo(forking.pid, forking.socket, forking.containment);
       this.#failWaiting(new Error(`the fork template did not fork within ${FORK_TIMEOUT_MS} ms`));
     }, FORK_TIMEOUT_MS);
     timer.unref();
@@ -168,10 +170,13 @@ export class ForkServer {
     if (forking?.pid === undefined || forking.socket === undefined) return;
     const { pid, socket } = forking;
     if (this.#sandbox === undefined) return this.#spareReady(id, { pid, socket, workerPid: pid });
-    this.#sandbox.contain().then(
-      async (containment) => this.#spareReady(id, { pid, socket, workerPid: await containment.launched(pid).admit(), containment }),
-      (error: unknown) => this.settings.logger.warn({ err: error }, 'could not make a cgroup for a spare'),
-    ).catch((error: unknown) => this.settings.logger.warn({ err: error }, 'could not contain a spare'));
+    const containment = this.#sandbox.contain().launched(pid);
+    forking.containment = containment;
+    containment.admit().then(
+      (workerPid) => this.#spareReady(id, { pid, socket, workerPid, containment }),
+      // The spare stays in #forking until its deadline lets it go.
+      (error: unknown) => this.settings.logger.warn({ err: error }, 'could not contain a spare'),
+    );
   }
 
   #spareReady(id: number, spare: Spare): void {
@@ -279,7 +284,7 @@ export class ForkServer {
     for (const [id, forking] of this.#forking) {
       clearTimeout(forking.timer);
       this.#forking.delete(id);
-      if (forking.pid !== undefined) this.#letGo(forking.pid, forking.socket);
+      if (forking.pid !== undefined) this.#letGo(forking.pid, forking.socket, forking.containment);
     }
     for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
     this.#failWaiting(new Error('the fork template exited'));
