@@ -17,12 +17,13 @@ import { forkRow } from './rows/fork.js';
 import { memoryRow } from './rows/memory.js';
 import { outputRow } from './rows/output.js';
 import { poolOverheadRow } from './rows/pool-overhead.js';
+import { sandboxRow } from './rows/sandbox.js';
 import { scalingRow } from './rows/scaling.js';
 import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 import { tenantsRow } from './rows/tenants.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, tenantsRow];
+const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, tenantsRow, sandboxRow];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {

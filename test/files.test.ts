@@ -11,9 +11,11 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
   return (error as SessionFileError).code;
 }
 
-describe.each(SPAWN_MODES)('files in and out of a session (spawn %s)', (spawn) => {
+const MODES = SPAWN_MODES.flatMap((spawn) => [false, true].map((sandbox) => ({ spawn, sandbox })));
+
+describe.each(MODES)('files in and out of a session (spawn $spawn, sandbox $sandbox)', ({ spawn, sandbox }) => {
   it('writes files the code can read, and reads files the code wrote, in the session folder', async () => {
-    const pool = makePool({ spawn, minIdle: 1, maxSessions: 1 });
+    const pool = makePool({ spawn, sandbox, minIdle: 1, maxSessions: 1 });
     await using session = await pool.acquire();
     const csv = 'a,b\n1,2\n';
     await session.writeFile('data/in.csv', csv);
@@ -28,7 +30,7 @@ describe.each(SPAWN_MODES)('files in and out of a session (spawn %s)', (spawn) =
   });
 
   it('refuses paths that leave the folder, symlinks planted by the code included', async () => {
-    const pool = makePool({ spawn, minIdle: 1, maxSessions: 1 });
+    const pool = makePool({ spawn, sandbox, minIdle: 1, maxSessions: 1 });
     await using session = await pool.acquire();
     await session.execute('import os\nos.symlink("/etc", "etc")\nos.symlink("/etc/hostname", "host")\nos.mkfifo("pipe")');
     expect(await refusal(session.readFile('../outside'))).toBe('invalid_path');
@@ -46,8 +48,16 @@ describe.each(SPAWN_MODES)('files in and out of a session (spawn %s)', (spawn) =
     expect((await session.execute('1 + 1')).value).toBe('2');
   });
 
+  it('refuses a file over the session disk limit', async () => {
+    const pool = makePool({ spawn, sandbox, minIdle: 1, maxSessions: 1, limits: { diskBytes: 256 * 1024 } });
+    await using session = await pool.acquire();
+    expect(await refusal(session.writeFile('big', Buffer.alloc(512 * 1024)))).toBe('too_large');
+    await session.writeFile('small', 'ok');
+    expect(String(await session.readFile('small'))).toBe('ok');
+  });
+
   it('is one thing at a time, like an execution', async () => {
-    const pool = makePool({ spawn, minIdle: 1, maxSessions: 1 });
+    const pool = makePool({ spawn, sandbox, minIdle: 1, maxSessions: 1 });
     await using session = await pool.acquire();
     const running = session.execute('import time\ntime.sleep(0.3)');
     await expect(session.writeFile('x', 'y')).rejects.toBeInstanceOf(SessionBusyError);

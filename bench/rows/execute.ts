@@ -10,7 +10,7 @@ import type { Session } from '../../src/index.js';
 const CODE = '1+1';
 
 /** µs per round trip, one sample per call. */
-async function timed(count: number, call: () => Promise<unknown>): Promise<number[]> {
+export async function timed(count: number, call: () => Promise<unknown>): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = nowMs();

@@ -108,7 +108,8 @@ describe('leftovers', () => {
   const start = useBuiltCli();
 
   it("removes the session folders of a server that was killed, and leaves a live server's alone", async () => {
-    const dead = start(['serve', '--port', '0', '--min-idle', '2']);
+    // Unsandboxed: a sandboxed session's folder is a private tmpfs, never on the host.
+    const dead = start(['serve', '--port', '0', '--min-idle', '2', '--no-sandbox']);
     const [line] = (await once(dead.stdout!, 'data')) as [Buffer];
     expect(String(line)).toMatch(/^listening on /);
     const mine = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith(`pyrepl3-${dead.pid}-`));

@@ -97,9 +97,19 @@ class Files:
         return fd
 
     def _write(self, path, data):
-        fd = self._open(self._parts(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, create=True)
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
+        parts = self._parts(path)
+        fd = self._open(parts, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, create=True)
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(data)
+        except OSError:
+            # A write that failed (over the disk limit) leaves no partial file taking the space.
+            folder = self._walk(parts, create=False)
+            try:
+                os.unlink(parts[-1], dir_fd=folder)
+            finally:
+                os.close(folder)
+            raise
 
     def _read(self, path, max_bytes):
         fd = self._open(self._parts(path), os.O_RDONLY, create=False)
