@@ -84,11 +84,22 @@ export class SessionRegistry {
   readonly #concurrent = new Map<string, number>();
   /** Who gets the pool's capacity next: tenants in turn. */
   readonly #share: FairShare;
+  /**
+   * Pool sessions that hold a place in #share: leased by the server, or ended by it and still
+   * stopping. A place is given back when the pool reports the session gone, not when the server
+   * lets go of it: a stopping session still takes pool capacity, and the next tenant's acquire
+   * must not wait in the pool's FIFO behind it.
+   */
+  readonly #places = new Set<string>();
+  readonly #onSessionGone = ({ sessionId }: { sessionId: string }): void => {
+    if (this.#places.delete(sessionId)) this.#share.leave();
+  };
   #draining = false;
 
   constructor(options: RegistryOptions) {
     this.#opts = options;
     this.#share = new FairShare(options.pool.snapshot().capacity.maxSessions);
+    options.pool.on('sessionDied', this.#onSessionGone);
   }
 
   get draining(): boolean {
@@ -330,6 +341,7 @@ export class SessionRegistry {
       }
     }
     await Promise.all([...this.#byId.values()].map((e) => this.#remove(e, 'shutdown')));
+    this.#opts.pool.off('sessionDied', this.#onSessionGone);
   }
 
   #allSettled(): Promise<unknown> {
@@ -356,19 +368,16 @@ export class SessionRegistry {
       this.#share.leave();
       throw error;
     }
+    this.#places.add(session.id);
     this.#opts.observer?.acquired((performance.now() - started) / 1000);
     return session;
   }
 
-  /** Destroys a lease's session (no state reaches anyone else) and hands its place to the next tenant in turn. */
+  /** Destroys a lease's session (no state reaches anyone else); its place goes to the next tenant once the pool reports it gone. */
   async #endLease(session: Session): Promise<void> {
-    try {
-      await session.destroy();
-    } catch (error) {
+    await session.destroy().catch((error: unknown) => {
       this.#opts.logger.warn({ sessionId: session.id, err: error }, 'destroying a session failed');
-    } finally {
-      this.#share.leave();
-    }
+    });
   }
 
   /** Every execution has a deadline: the client's, within maxTimeoutMs, or the default. */

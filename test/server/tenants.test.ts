@@ -66,4 +66,16 @@ describe('fair tenants', () => {
     expect(third.status).toBe(429);
     expect(third.headers.get('retry-after')).toBe('1');
   });
+
+  it('gives every place back: ended one-shots, deleted and crashed sessions free their place once their process is gone', async () => {
+    const { url } = await serve({ tokens, acquireTimeoutMs: 5_000, poolOptions: { minIdle: 0, maxSessions: 2 } });
+    for (let i = 0; i < 6; i++) expect((await call(url, 'POST', '/v1/execute', CALM, { code: '1' })).status).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const id: string = (await call(url, 'POST', '/v1/sessions', CALM)).body.id;
+      if (i === 1) expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, CALM, { code: 'import os\nos._exit(1)' })).status).toBe(500);
+      else expect((await call(url, 'DELETE', `/v1/sessions/${id}`, CALM)).status).toBe(204);
+    }
+    const held = await Promise.all([call(url, 'POST', '/v1/sessions', CALM), call(url, 'POST', '/v1/sessions', DEFAULTS)]);
+    expect(held.map((r) => r.status)).toEqual([201, 201]);
+  });
 });
