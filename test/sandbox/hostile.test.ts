@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { SessionDiedError, SessionPool, type Session } from '../../src/index.js';
 import { WORKER_DIR } from '../../src/python/worker-path.js';
-import { isAlive, processesMentioning, processName } from '../helpers/os.js';
+import { cgroupsNamed, isAlive, processesMentioning, processName } from '../helpers/os.js';
 import { expectNoProcesses, makePool, SPAWN_MODES } from '../helpers/pool.js';
 
 const MiB = 1024 * 1024;
@@ -53,6 +53,7 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     await pool.shutdown();
     listener.close();
     expectNoProcesses(pool);
+    expect(cgroupsNamed(pool.id)).toEqual([]);
   });
 
   it('is forked from the template in fork mode (exec is only its fallback)', () => {
@@ -189,17 +190,19 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
     await bomber.destroy();
   });
 
-  it("ends every process it started with it, setsid'd daemons included, and leaves no process after shutdown", async () => {
+  it("ends every process it started with it, setsid'd daemons included, and leaves no process or cgroup after shutdown", async () => {
     const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 1 });
     const session = await pool.acquire();
     const marker = `${(Math.random() * 1e6) | 0}.5`;
     await session.execute(`import subprocess\nsubprocess.Popen(['setsid', 'sleep', '${marker}'], start_new_session=True)`);
     const [daemon] = await waitFor(() => processesMentioning(`sleep ${marker}`));
     expect(isAlive(daemon!)).toBe(true);
+    expect(cgroupsNamed(pool.id).length).toBeGreaterThan(0);
     await session.destroy();
     await pool.shutdown();
     expect(isAlive(daemon!)).toBe(false);
     expectNoProcesses(pool);
+    expect(cgroupsNamed(pool.id)).toEqual([]);
   });
 });
 
