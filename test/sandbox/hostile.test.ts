@@ -131,8 +131,10 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     expect(await value(session, "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c = socket.create_connection(s.getsockname()); 'ok'")).toBe("'ok'");
   });
 
-  it("is the OOM killer's first choice, and cannot reach the host's score", async () => {
+  it("is the OOM killer's first choice, cannot lower its score, and cannot reach the host's", async () => {
     expect(await value(session, "int(open('/proc/self/oom_score_adj').read())")).toBe('1000');
+    const lower = await session.execute("open('/proc/self/oom_score_adj', 'w').write('-1000')");
+    expect(lower.error?.name).toBe('PermissionError');
     const steer = await session.execute(`open('/proc/${process.pid}/oom_score_adj', 'w').write('1000')`);
     expect(steer.error?.name).toBe('FileNotFoundError');
   });
