@@ -107,6 +107,7 @@ class PythonProcess {
     const worker = execWorker(executable, [JSON.stringify({ ...config, sandbox: plan })], this.settings.env, '/', {
       command: sandbox.bwrap,
       args: sandbox.bwrapArguments(plan),
+      workerDir: plan.workerDir,
     });
     return { ...worker, containment: containment.launched(worker.pid) };
   }

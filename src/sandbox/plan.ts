@@ -1,4 +1,5 @@
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { SANDBOX_WORKER_DIR } from '../python/worker-path.js';
 import type { SandboxSettings } from './options.js';
 
 /**
@@ -20,9 +21,16 @@ export interface SandboxPlan {
   devices: string[];
   /** The session's private tmpfs; its folders below become the session user's. */
   sessionRoot: string;
+  /**
+   * Further private tmpfs (mode 1777, each capped by diskBytes), mounted before the binds: /tmp
+   * when something is bound beneath it (the worker of a checkout in /tmp), which a symlink could not hold.
+   */
+  privateTmpfs: string[];
   writableDirs: string[];
   /** The working folder and HOME. */
   workdir: string;
+  /** Where the worker's folder is bound: forked sessions move their package there. */
+  workerDir: string;
 }
 
 export interface Bind {
@@ -61,13 +69,15 @@ export function basePlan(settings: SandboxSettings, interpreterFolders: string[]
     else readOnly.push({ source: folder, target: folder });
   }
   const etc = settings.network ? [...ETC_ENTRIES, ...NETWORK_ETC_ENTRIES] : ETC_ENTRIES;
-  for (const path of [...etc, ...interpreterFolders, workerDir]) {
+  for (const path of [...etc, ...interpreterFolders]) {
     if (existsSync(path) && !readOnly.some((bind) => isWithin(path, bind.target))) readOnly.push({ source: path, target: path });
   }
+  readOnly.push({ source: workerDir, target: SANDBOX_WORKER_DIR });
   const userBinds = settings.binds.map((b) => ({ source: b.path, target: b.target, writable: b.writable }));
   readOnly.push(...userBinds.filter((b) => !b.writable).map(({ source, target }) => ({ source, target })));
+  const bindsUnderTmp = [...readOnly, ...userBinds].some((bind) => isWithin(bind.target, '/tmp'));
+  if (!bindsUnderTmp) symlinks.push({ path: '/tmp', target: `${SESSION_ROOT}/tmp` });
   symlinks.push(
-    { path: '/tmp', target: `${SESSION_ROOT}/tmp` },
     { path: '/dev/shm', target: `${SESSION_ROOT}/shm` },
     { path: '/dev/fd', target: '/proc/self/fd' },
     { path: '/dev/stdin', target: '/proc/self/fd/0' },
@@ -85,8 +95,10 @@ export function basePlan(settings: SandboxSettings, interpreterFolders: string[]
     symlinks,
     devices: DEVICES,
     sessionRoot: SESSION_ROOT,
+    privateTmpfs: bindsUnderTmp ? ['/tmp'] : [],
     writableDirs: [SESSION_WORKDIR, `${SESSION_ROOT}/tmp`, `${SESSION_ROOT}/shm`],
     workdir: SESSION_WORKDIR,
+    workerDir: SANDBOX_WORKER_DIR,
   };
 }
 
