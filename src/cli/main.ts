@@ -109,7 +109,7 @@ async function exec(code: string, opts: ExecOptions): Promise<number> {
     const session = await pool.acquire();
     const result = await session.execute(source, {
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      onOutput: ({ stream, text }) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+      onOutput: (chunk) => chunk.type === 'stream' && (chunk.stream === 'stdout' ? process.stdout : process.stderr).write(chunk.text),
     });
     if (result.value !== null) process.stdout.write(`${result.value}\n`);
     if (result.status === 'ok') return 0;
