@@ -1,0 +1,121 @@
+import type { Logger } from 'pino';
+import type { Tenant } from '../auth.js';
+import type { NamedSession, SessionRegistry } from '../registry.js';
+import { JupyterError } from './errors.js';
+import { Kernel } from './kernel.js';
+
+/** The one kernelspec: the pool. */
+export const KERNEL_NAME = 'python3';
+
+/** A dead kernel is kept this long (for its clients' GET and DELETE), then forgotten. */
+const DEAD_KERNEL_TTL_MS = 5 * 60_000;
+
+/** The kernel model of Jupyter Server's REST API. */
+export interface KernelModel {
+  id: string;
+  name: string;
+  last_activity: string;
+  execution_state: string;
+  connections: number;
+}
+
+/**
+ * The kernels of every tenant. A kernel is a named session of the registry, so quotas, idle
+ * culling and shutdown apply to it as to /v1 sessions; when the registry ends the session
+ * (culled, deleted through /v1, died), the kernel hears it and tells its clients.
+ */
+export class KernelManager {
+  readonly #kernels = new Map<string, Kernel>();
+  /** Registry session id → its kernel. */
+  readonly #bySession = new Map<string, Kernel>();
+
+  constructor(
+    private readonly registry: SessionRegistry,
+    private readonly logger: Logger,
+  ) {
+    registry.onRemoved((entry, why, detail) => this.#sessionEnded(entry, why, detail));
+  }
+
+  async create(tenant: Tenant): Promise<Kernel> {
+    const entry = await this.registry.create(tenant);
+    const kernel = new Kernel(KERNEL_NAME, tenant.name, entry, this.registry);
+    this.#kernels.set(kernel.id, kernel);
+    this.#bySession.set(entry.id, kernel);
+    this.logger.info({ tenant: tenant.name, kernelId: kernel.id, sessionId: entry.id }, 'kernel started');
+    return kernel;
+  }
+
+  /** The tenant's kernel, or 404: another tenant's kernel is not found, not forbidden. */
+  get(tenant: Tenant, id: string): Kernel {
+    const kernel = this.#kernels.get(id);
+    if (kernel === undefined || kernel.tenant !== tenant.name) throw new JupyterError(404, `Kernel does not exist: ${id}`);
+    return kernel;
+  }
+
+  list(tenant: Tenant): Kernel[] {
+    return [...this.#kernels.values()].filter((kernel) => kernel.tenant === tenant.name);
+  }
+
+  async delete(tenant: Tenant, id: string): Promise<void> {
+    const kernel = this.get(tenant, id);
+    const entry = kernel.entry;
+    this.#forget(kernel);
+    if (entry !== null) kernel.die('the kernel was shut down');
+    kernel.stop();
+    if (entry !== null) await this.registry.delete(tenant, entry.id);
+  }
+
+  /**
+   * A fresh session behind the same kernel id. The old session goes first, so a tenant at its
+   * quota can restart; requests that arrive meanwhile wait in the kernel's queue.
+   */
+  async restart(tenant: Tenant, id: string): Promise<Kernel> {
+    const kernel = this.get(tenant, id);
+    const old = kernel.entry;
+    kernel.beginRestart();
+    if (old !== null) {
+      this.#bySession.delete(old.id);
+      await this.registry.delete(tenant, old.id);
+    }
+    let entry: NamedSession;
+    try {
+      entry = await this.registry.create(tenant);
+    } catch (error) {
+      this.#died(kernel, 'the kernel could not be restarted');
+      throw error;
+    }
+    this.#bySession.set(entry.id, kernel);
+    kernel.finishRestart(entry);
+    return kernel;
+  }
+
+  model(kernel: Kernel): KernelModel {
+    return {
+      id: kernel.id,
+      name: kernel.name,
+      last_activity: kernel.lastActivity.toISOString(),
+      execution_state: kernel.executionState,
+      connections: kernel.sockets.size,
+    };
+  }
+
+  #sessionEnded(entry: NamedSession, why: string, detail: string | undefined): void {
+    const kernel = this.#bySession.get(entry.id);
+    if (kernel === undefined) return;
+    this.#bySession.delete(entry.id);
+    this.#died(kernel, detail ?? `the kernel's session was ${why === 'culled' ? 'culled after being idle' : why}`);
+  }
+
+  #died(kernel: Kernel, reason: string): void {
+    this.logger.info({ tenant: kernel.tenant, kernelId: kernel.id, reason }, 'kernel died');
+    kernel.die(reason);
+    setTimeout(() => {
+      if (kernel.executionState === 'dead') this.#forget(kernel);
+    }, DEAD_KERNEL_TTL_MS).unref();
+  }
+
+  #forget(kernel: Kernel): void {
+    this.#kernels.delete(kernel.id);
+    if (kernel.entry !== null) this.#bySession.delete(kernel.entry.id);
+  }
+}
