@@ -48,6 +48,16 @@ export async function runCell(kernel: Kernel.IKernelConnection, code: string): P
   return { reply, iopub };
 }
 
-export function ofType<T extends KernelMessage.IOPubMessageType>(run: CellRun, type: T): KernelMessage.IIOPubMessage<T>[] {
-  return run.iopub.filter((m) => m.header.msg_type === type) as KernelMessage.IIOPubMessage<T>[];
+interface IOPubByType {
+  status: KernelMessage.IStatusMsg;
+  stream: KernelMessage.IStreamMsg;
+  display_data: KernelMessage.IDisplayDataMsg;
+  update_display_data: KernelMessage.IUpdateDisplayDataMsg;
+  clear_output: KernelMessage.IClearOutputMsg;
+  execute_result: KernelMessage.IExecuteResultMsg;
+  error: KernelMessage.IErrorMsg;
+}
+
+export function ofType<T extends keyof IOPubByType>(run: CellRun, type: T): IOPubByType[T][] {
+  return run.iopub.filter((m) => m.header.msg_type === type) as IOPubByType[T][];
 }
