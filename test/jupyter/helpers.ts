@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { KernelManager, ServerConnection, SessionManager, type Kernel, type KernelMessage } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import type { StartedServer } from '../../src/server/index.js';
@@ -60,4 +61,25 @@ interface IOPubByType {
 
 export function ofType<T extends keyof IOPubByType>(run: CellRun, type: T): IOPubByType[T][] {
   return run.iopub.filter((m) => m.header.msg_type === type) as IOPubByType[T][];
+}
+
+/** Debian's interpreter, which has jupyter_server, nbclient, nbconvert, jupyter_kernel_test and matplotlib. */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
+
+/** A Jupyter tool's environment: its own config, data and runtime directories, nothing of ours. */
+export function toolEnv(home: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: '/usr/bin:/bin',
+    HOME: home,
+    LANG: 'C.UTF-8',
+    JUPYTER_CONFIG_DIR: `${home}/config`,
+    JUPYTER_DATA_DIR: `${home}/data`,
+    JUPYTER_RUNTIME_DIR: `${home}/runtime`,
+    JUPYTER_PLATFORM_DIRS: '1',
+    ...extra,
+  };
+}
+
+export function notebook(name: string): string {
+  return fileURLToPath(new URL(`./notebooks/${name}`, import.meta.url));
 }
