@@ -127,7 +127,9 @@ def is_complete(code):
         compiled = codeop.compile_command(code, "<input>", "exec")
     except (SyntaxError, OverflowError, ValueError):
         return {"status": "invalid"}
-    if compiled is not None:
+    # As IPython: a block whose last line is indented may go on until a blank line ends it.
+    in_block = code.rstrip("\n").split("\n")[-1][:1] in (" ", "\t") and not code.endswith("\n\n")
+    if compiled is not None and not in_block:
         return {"status": "complete"}
     return {"status": "incomplete", "indent": _next_indent(code)}
 
