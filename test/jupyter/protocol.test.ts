@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import pino from 'pino';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +125,7 @@ describe('the kernel WebSocket protocol', () => {
     await wire!.reply(wire!.execute('x = 1'));
     const restarted = await api(server.url, 'POST', `/api/kernels/${id}/restart`);
     expect(restarted).toMatchObject({ status: 200, body: { id, execution_state: 'idle' } });
+    expect(server.registry.size).toBe(1); // the old session went
     const after = wire!.execute('x');
     expect((await wire!.reply(after)).content).toMatchObject({ status: 'error', ename: 'NameError', execution_count: 1 });
     const shutdown = wire!.send('shutdown_request', { restart: false }, 'control');
@@ -164,5 +166,28 @@ describe('the kernels REST API', () => {
     const on = await serve({ jupyterUrlToken: true });
     expect((await api(on.url, 'GET', `/t/${TOKENS.alice}/api/kernels`, null)).status).toBe(200);
     expect((await api(on.url, 'GET', '/t/not-a-token/api/kernels', null)).status).toBe(403);
+  });
+});
+
+describe('what the Jupyter routes log', () => {
+  it('never the env of a kernel request nor a token, even at debug level', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    const server = await serve({ jupyterUrlToken: true, logger });
+    const secret = `secret-${randomUUID()}`;
+    const created = await fetch(`${server.url}/t/${TOKENS.alice}/api/kernels`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'python3', env: { AWS_SECRET_ACCESS_KEY: secret } }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const wire = await KernelWire.open(server.url, id, TOKENS.alice);
+    wires.push(wire);
+    await wire.reply(wire.execute('import os\nos.environ.get("AWS_SECRET_ACCESS_KEY")'));
+    expect(lines.some((line) => line.includes('/t/[redacted]/api/kernels'))).toBe(true);
+    expect(lines.filter((line) => line.includes(secret) || line.includes(TOKENS.alice))).toEqual([]);
+    // Nor is the env applied: the kernel's process never sees it.
+    expect(wire.received.some((m) => m.msg_type === 'execute_result')).toBe(false);
   });
 });
