@@ -28,6 +28,7 @@ interface ServeOptions {
   logLevel: string;
   /** true (a free port) or the port given to --inspect. */
   inspect?: true | string;
+  jupyterUrlToken?: boolean;
 }
 
 async function serve(opts: ServeOptions): Promise<void> {
@@ -40,6 +41,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     idleTimeoutMs: opts.idleTimeoutMs,
     acquireTimeoutMs: opts.acquireTimeoutMs,
     shutdownGraceMs: opts.graceMs,
+    jupyterUrlToken: opts.jupyterUrlToken === true,
     ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
       minIdle: opts.minIdle,
@@ -140,6 +142,7 @@ program
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
+  .option('--jupyter-url-token', 'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)')
   .action(async (opts: ServeOptions) => {
     await serve(opts);
   });
