@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OutputChunk } from '../../src/index.js';
 import { makePool, SPAWN_MODES } from '../helpers/pool.js';
+import { call, serve, TOKENS } from '../server/helpers.js';
 
 /** Debian's interpreter, which has python3-matplotlib (the default python3 may not). */
 const DEBIAN_PYTHON = '/usr/bin/python3';
@@ -81,5 +82,17 @@ describe('matplotlib inline', () => {
     expect(next.value).toBe('0');
     expect(next.outputs.filter((o) => o.type === 'display')).toEqual([]);
     await s.release();
+  });
+});
+
+describe('the service', () => {
+  it('returns the outputs of a run', async () => {
+    const server = await serve();
+    const run = await call(server.url, 'POST', '/v1/execute', TOKENS.alice, { code: 'print("a")\ndisplay({"text/html": "<i>b</i>"}, raw=True)\n3' });
+    expect(run.body.outputs).toEqual([
+      { type: 'stream', stream: 'stdout', text: 'a\n' },
+      { type: 'display', data: { 'text/html': '<i>b</i>' }, metadata: {} },
+      { type: 'result', data: { 'text/plain': '3' }, executionCount: 1 },
+    ]);
   });
 });
