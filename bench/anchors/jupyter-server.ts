@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { missingModules } from './jupyter.js';
 
 /**
  * `jupyter server` on 127.0.0.1, started and stopped by pid: the benchmarks' Jupyter Server +
@@ -17,13 +18,8 @@ export class JupyterServerAnchor {
   ) {}
 
   /** Whether `python` can run Jupyter Server with ipykernel; the reason when it cannot. */
-  static async probe(python: string): Promise<string | null> {
-    const child = spawn(python, ['-c', 'import jupyter_server, ipykernel'], { stdio: 'ignore' });
-    const code = await new Promise<number | null>((resolve) => {
-      child.once('exit', (exitCode) => resolve(exitCode));
-      child.once('error', () => resolve(-1));
-    });
-    return code === 0 ? null : `${python} cannot import jupyter_server and ipykernel (run bench/setup-anchors.sh)`;
+  static probe(python: string): Promise<string | null> {
+    return missingModules(python, ['jupyter_server', 'ipykernel']);
   }
 
   /** Resolves once the server says where it listens. */

@@ -3,7 +3,7 @@ import { KernelClient } from '../anchors/kernel-client.js';
 import { compare, figure, type Goal } from '../compare.js';
 import type { Comparison, Row } from '../model.js';
 import { pyreplLogger } from '../pyrepl.js';
-import { interleave, nowMs } from '../stats.js';
+import { interleave, nowMs, timed } from '../stats.js';
 import { startServer } from '../../src/server/index.js';
 
 const TOKEN = 'bench-token-0123456789';
@@ -26,17 +26,6 @@ async function kernelStart(server: KernelServer): Promise<number> {
   const ms = nowMs() - t0;
   await kernel.shutdown();
   return ms;
-}
-
-/** µs per `1+1` on a started kernel, one sample per cell. */
-async function executeBatch(kernel: KernelClient, count: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t0 = nowMs();
-    await kernel.execute('1+1');
-    samples.push((nowMs() - t0) * 1000);
-  }
-  return samples;
 }
 
 export const jupyterRow: Row = {
@@ -75,7 +64,7 @@ export const jupyterRow: Row = {
       const batch = quick ? 20 : 50;
       progress(`\`1+1\` in batches of ${batch}`);
       const cells = await interleave(
-        { pyrepl: () => executeBatch(held, batch), ...(heldAnchor !== null ? { jupyter: () => executeBatch(heldAnchor, batch) } : {}) },
+        { pyrepl: () => timed(batch, () => held.execute('1+1')), ...(heldAnchor !== null ? { jupyter: () => timed(batch, () => heldAnchor.execute('1+1')) } : {}) },
         { rounds: quick ? 3 : 20, warmup: 1 },
       );
       const interpreter = jupyter.python ?? python;

@@ -52,6 +52,12 @@ function joinTexts(cell: Cell): Cell {
   return outputs === undefined ? cell : { ...cell, outputs };
 }
 
+/** nbconvert failed the run on a cell, saying each of `texts`. */
+function expectCellExecutionError(run: { exitCode?: number; stderr: string }, ...texts: string[]): void {
+  expect(run.exitCode).toBe(1);
+  for (const text of ['CellExecutionError', ...texts]) expect(run.stderr).toContain(text);
+}
+
 describe('nbconvert/nbclient through GatewayKernelManager', () => {
   it('executes a real notebook: streams, results, rich display and a matplotlib figure', async () => {
     const server = await serve({ jupyterUrlToken: true, poolOptions: { pythonPath: DEBIAN_PYTHON } });
@@ -74,10 +80,7 @@ describe('nbconvert/nbclient through GatewayKernelManager', () => {
 
   it('fails on a Python error, and keeps the error with --allow-errors', async () => {
     const server = await serve({ jupyterUrlToken: true });
-    const failed = await nbconvert(server.url, 'error.ipynb');
-    expect(failed.exitCode).toBe(1);
-    expect(failed.stderr).toContain('CellExecutionError');
-    expect(failed.stderr).toContain('ZeroDivisionError');
+    expectCellExecutionError(await nbconvert(server.url, 'error.ipynb'), 'ZeroDivisionError');
     const allowed = await nbconvert(server.url, 'error.ipynb', '--allow-errors');
     expect(allowed.exitCode).toBe(0);
     expect(allowed.cells[1]!.outputs![0]).toMatchObject({ output_type: 'error', ename: 'ZeroDivisionError' });
@@ -86,10 +89,6 @@ describe('nbconvert/nbclient through GatewayKernelManager', () => {
 
   it('a cell that kills its process fails the run at once with the death, not at the cell timeout', async () => {
     const server = await serve({ jupyterUrlToken: true });
-    const run = await nbconvert(server.url, 'die.ipynb');
-    expect(run.exitCode).toBe(1);
-    expect(run.stderr).toContain('CellExecutionError');
-    expect(run.stderr).toContain('SessionDiedError');
-    expect(run.stderr).toContain('exited with code 3');
+    expectCellExecutionError(await nbconvert(server.url, 'die.ipynb'), 'SessionDiedError', 'exited with code 3');
   });
 });

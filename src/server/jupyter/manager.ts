@@ -10,6 +10,13 @@ export const KERNEL_NAME = 'python3';
 /** A dead kernel is kept this long (for its clients' GET and DELETE), then forgotten. */
 const DEAD_KERNEL_TTL_MS = 5 * 60_000;
 
+/** What a kernel's clients are told when the registry ended its session without an error to show. */
+const ENDINGS: Record<string, string> = {
+  culled: 'the kernel was culled after being idle',
+  deleted: 'the kernel was deleted',
+  shutdown: 'the server is shutting down',
+};
+
 /** The kernel model of Jupyter Server's REST API. */
 export interface KernelModel {
   id: string;
@@ -103,7 +110,7 @@ export class KernelManager {
     const kernel = this.#bySession.get(entry.id);
     if (kernel === undefined) return;
     this.#bySession.delete(entry.id);
-    this.#died(kernel, detail ?? `the kernel's session was ${why === 'culled' ? 'culled after being idle' : why}`);
+    this.#died(kernel, detail ?? ENDINGS[why] ?? `the kernel's session ended (${why})`);
   }
 
   #died(kernel: Kernel, reason: string): void {
