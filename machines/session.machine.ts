@@ -105,6 +105,7 @@ function timeoutResult(timeoutMs: number, killed: boolean, executionCount: numbe
 
 function exitCause(event: Extract<ProcessEvent, { type: 'process.exited' }>): DeathCause {
   if (event.spawnError !== undefined) return { kind: 'spawnFailed', message: event.spawnError };
+  if (event.overLimit !== undefined) return event.overLimit;
   return { kind: 'exited', exitCode: event.exitCode, signal: event.signal, diagnostics: event.diagnostics };
 }
 

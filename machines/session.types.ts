@@ -51,6 +51,9 @@ export type DeathCause =
   | { kind: 'healthCheckFailed'; timeoutMs: number }
   | { kind: 'executionTimeout'; timeoutMs: number }
   | { kind: 'protocolError'; message: string }
+  /** A sandboxed session went over a limit that holds for all its processes together. */
+  | { kind: 'oom' }
+  | { kind: 'cpuLimit'; cpuSeconds: number }
   | { kind: 'stopped'; reason: StopReason };
 
 /** The cause a session records when its process ends with nothing more known. */
@@ -91,6 +94,8 @@ export type ProcessEvent =
       spawnError?: string;
       /** The tail of what the interpreter wrote to its own stderr before the worker took over. */
       diagnostics?: string;
+      /** A sandboxed session's cgroup says why it died: one of its whole-session limits. */
+      overLimit?: Extract<DeathCause, { kind: 'oom' | 'cpuLimit' }>;
     };
 
 /** exec: a new interpreter. fork: a child of the pool's warmed template process. */

@@ -25,6 +25,16 @@ export class PoolClosedError extends PyRepl3Error {
   }
 }
 
+/**
+ * The pool was asked for sandboxed sessions and this host cannot build the sandbox. `missing` names
+ * each missing piece; the message says how to enable it. No session was started unsandboxed.
+ */
+export class SandboxUnavailableError extends PyRepl3Error {
+  constructor(readonly missing: string[], hints: string[]) {
+    super(`the session sandbox cannot be built on this host: ${missing.join('; ')}. ${hints.join(' ')} (pyrepl3 doctor shows what this host offers.)`);
+  }
+}
+
 /** A session's Python process could not be started, did not answer, or its warmup code raised. */
 export class SessionStartError extends PyRepl3Error {
   /** The Python traceback, when the failure was a Python exception (warmup). */
@@ -93,6 +103,10 @@ export function describeDeath(cause: DeathCause): string {
       return `no answer to a health check within ${cause.timeoutMs} ms`;
     case 'executionTimeout':
       return `an execution exceeded ${cause.timeoutMs} ms and ignored the interrupt; the process was killed`;
+    case 'oom':
+      return 'killed by the kernel: out of memory (the session used more than limits.memoryBytes, all its processes together)';
+    case 'cpuLimit':
+      return `killed: its processes together used more than limits.cpuSeconds (${cause.cpuSeconds} s) of CPU time`;
     case 'protocolError':
       return `protocol error: ${cause.message}`;
     case 'stopped':

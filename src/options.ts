@@ -2,21 +2,27 @@ import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { PoolConfig } from '../machines/pool.machine.js';
 import { InvalidOptionError } from './errors.js';
+import { sandboxSettings, type SandboxOptions, type SandboxSettings } from './sandbox/options.js';
 
-/** Per-session resource limits, applied in the worker with setrlimit where the OS has it. */
+/**
+ * Per-session resource limits. In a sandbox with cgroups, memoryBytes, maxProcesses, cpuSeconds and
+ * diskBytes hold for all the session's processes together; otherwise they are per-process rlimits.
+ */
 export interface SessionLimits {
-  /** Address-space limit (RLIMIT_AS) of the Python process. */
+  /** Sandboxed: the session's memory cgroup (past it the kernel kills, cause 'oom'). Otherwise RLIMIT_AS of the process. */
   memoryBytes?: number;
-  /** CPU time over the whole life of the process (RLIMIT_CPU); past it the OS kills the process. */
+  /** CPU time over the session's life (sandboxed: all its processes; cause 'cpuLimit'), and RLIMIT_CPU of each process. */
   cpuSeconds?: number;
   /** Output kept per execution, stdout and stderr together; the rest is dropped and the result says truncated. */
   maxOutputBytes?: number;
-  /** RLIMIT_NPROC (per user; not enforced for root). */
+  /** Sandboxed: the session's pids cgroup. Also RLIMIT_NPROC (per uid; a root host ignores it unsandboxed). */
   maxProcesses?: number;
   /** RLIMIT_NOFILE. */
   maxOpenFiles?: number;
   /** Code larger than this is refused with CodeTooLargeError before it reaches Python. */
   maxCodeBytes?: number;
+  /** Sandboxed: the size of the session's writable tmpfs (its folder, /tmp, /dev/shm). Otherwise RLIMIT_FSIZE, per file. */
+  diskBytes?: number;
 }
 
 export interface SessionPoolOptions {
@@ -65,6 +71,12 @@ export interface SessionPoolOptions {
   leaseWarningMs?: number;
   /** An XState inspection observer, attached to the supervisor and every session actor. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * Run every session in its own sandbox (Linux: namespaces, cgroups, an unprivileged uid, seccomp;
+   * docs/security.md). Default false: an unsandboxed session can do whatever the host's user can.
+   * A host that cannot build the sandbox fails start() with SandboxUnavailableError.
+   */
+  sandbox?: boolean | SandboxOptions;
 }
 
 export interface NormalizedOptions {
@@ -77,6 +89,7 @@ export interface NormalizedOptions {
   inspect: SessionPoolOptions['inspect'];
   traceSize: number;
   leaseWarningMs: number | null;
+  sandbox: SandboxSettings | null;
 }
 
 const HOST_VARIABLES_KEPT = ['PATH', 'HOME', 'LANG'] as const;
@@ -105,7 +118,7 @@ export function deadline(name: string, value: number): number | null {
   return value === Infinity ? null : value;
 }
 
-const LIMIT_NAMES = ['memoryBytes', 'cpuSeconds', 'maxOutputBytes', 'maxProcesses', 'maxOpenFiles', 'maxCodeBytes'] as const;
+const LIMIT_NAMES = ['memoryBytes', 'cpuSeconds', 'maxOutputBytes', 'maxProcesses', 'maxOpenFiles', 'maxCodeBytes', 'diskBytes'] as const;
 
 function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
   const checked: SessionLimits = {};
@@ -177,5 +190,6 @@ export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions
     inspect: options.inspect,
     traceSize: count(options, 'traceSize', 0),
     leaseWarningMs: deadline('leaseWarningMs', options.leaseWarningMs ?? Infinity),
+    sandbox: sandboxSettings(options.sandbox),
   };
 }

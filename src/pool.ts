@@ -14,6 +14,8 @@ import { LeaseWatch } from './observe/lease-watch.js';
 import { describePool, SessionTimeline, type PoolSnapshot } from './observe/snapshot.js';
 import { combineInspectors, TraceRecorder, type TraceEntry } from './observe/trace.js';
 import { templateProcessActor, type TemplateProcessLogic } from './process/template-process.js';
+import { SandboxHost } from './sandbox/host.js';
+import { probeHost, type HostReport } from './sandbox/probe.js';
 import { Session } from './session.js';
 import { SessionLink, type SessionActorRef } from './session-link.js';
 import type { AcquireOptions, PoolMetrics } from './types.js';
@@ -27,6 +29,8 @@ export interface PoolRuntime {
   processActor?: (settings: ProcessSettings) => ProcessLogic;
   templateProcessActor?: () => TemplateProcessLogic;
   clock?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(id: unknown): void };
+  /** What the host offers for sandboxing; by default read from the host (src/sandbox/probe.ts). */
+  sandboxProbe?: () => HostReport;
 }
 
 interface PendingAcquire {
@@ -54,6 +58,8 @@ export interface SessionPoolEvents {
   templateReady: [EventOf<'templateReady'>];
   templateDown: [EventOf<'templateDown'>];
   templateUnsafe: [EventOf<'templateUnsafe'>];
+  /** Sandboxed sessions lack cgroups for these controllers: their limits hold per process only. */
+  sandboxWarning: [{ missingControllers: string[]; message: string }];
   closed: [];
 }
 
@@ -69,6 +75,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   readonly #log: Logger;
   readonly #actor: Actor<typeof poolMachine>;
   readonly #forkServer: ForkServer | undefined;
+  /** The pool's sandbox, checked against the host once, on first use; undefined when unsandboxed. */
+  readonly #sandbox: (() => Promise<SandboxHost>) | undefined;
   readonly #trace: TraceRecorder | undefined;
   readonly #timeline = new SessionTimeline();
   readonly #leaseWatch: LeaseWatch | undefined;
@@ -85,14 +93,19 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#options = normalizeOptions(options);
     this.#log = this.#options.logger.child({ pool: this.id });
     const { pythonPath, env, config } = this.#options;
+    this.#sandbox = this.#sandboxOnFirstUse(runtime.sandboxProbe ?? probeHost);
+    const sandbox = this.#sandbox ? { sandbox: this.#sandbox } : {};
     const forks = config.spawn === 'fork' && runtime.templateProcessActor === undefined;
-    this.#forkServer = forks ? new ForkServer({ poolId: this.id, pythonPath, env, warmupCode: config.session.warmupCode, logger: this.#log }) : undefined;
+    this.#forkServer = forks
+      ? new ForkServer({ poolId: this.id, pythonPath, env, warmupCode: config.session.warmupCode, logger: this.#log, ...sandbox })
+      : undefined;
     const process = (runtime.processActor ?? pythonProcessActor)({
       pythonPath,
       env,
       workerConfig: { pool: this.id, limits: this.#options.limits },
       logger: this.#log,
       ...(this.#forkServer ? { forkServer: this.#forkServer } : {}),
+      ...sandbox,
     });
     const session = sessionMachine.provide({ actors: { process } });
     const templateProcess = runtime.templateProcessActor?.() ?? (this.#forkServer ? templateProcessActor(this.#forkServer) : undefined);
@@ -125,6 +138,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       if (this.#closed !== null) throw new PoolClosedError();
       options.signal?.throwIfAborted();
       const timeoutMs = options.timeoutMs === undefined ? this.#options.acquireTimeoutMs : deadline('timeoutMs', options.timeoutMs);
+      // A sandboxed pool runs only once its sandbox is known to work on this host.
+      if (!this.#running && this.#sandbox) return this.start().then(() => this.#enqueue(timeoutMs, options.signal));
       this.#run();
       return this.#enqueue(timeoutMs, options.signal);
     } catch (error) {
@@ -200,8 +215,32 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#actor.start();
   }
 
-  #startOnce(): Promise<void> {
-    if (this.#closed !== null) return Promise.reject(new PoolClosedError());
+  async #startOnce(): Promise<void> {
+    if (this.#closed !== null) throw new PoolClosedError();
+    await this.#sandbox?.();
+    return this.#startSessions();
+  }
+
+  /** The sandbox, prepared on first use and shared by every session; a warning where cgroups are missing. */
+  #sandboxOnFirstUse(probe: () => HostReport): (() => Promise<SandboxHost>) | undefined {
+    const settings = this.#options.sandbox;
+    if (settings === null) return undefined;
+    let prepared: Promise<SandboxHost> | undefined;
+    return () => {
+      prepared ??= SandboxHost.prepare(settings, this.id, this.#options.pythonPath, this.#options.limits, probe()).then((host) => {
+        const missingControllers = host.missingControllers;
+        if (missingControllers.length > 0) {
+          const message = `sandboxed sessions have no cgroup for ${missingControllers.join(', ')}: those limits hold per process only`;
+          this.#log.warn({ missingControllers }, message);
+          this.emit('sandboxWarning', { missingControllers, message });
+        }
+        return host;
+      });
+      return prepared;
+    };
+  }
+
+  #startSessions(): Promise<void> {
     const { minIdle } = this.#options.config;
     return new Promise<void>((resolve, reject) => {
       const subscriptions = [
@@ -227,6 +266,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#actor.send({ type: 'SHUTDOWN' });
     await finished;
     this.#forkServer?.close();
+    await (await this.#sandbox?.().catch(() => undefined))?.close();
     this.#log.debug('pool closed');
   }
 

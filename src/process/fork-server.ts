@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PythonError } from '../../machines/session.types.js';
 import type { TemplateEvent } from '../../machines/template.machine.js';
+import type { Containment } from '../sandbox/containment.js';
+import type { SandboxHost } from '../sandbox/host.js';
 import { ForkedExits, isGone } from './forked-exits.js';
 import { resolveInterpreter } from './interpreter.js';
 import { execWorker, type LaunchedWorker, type WorkerExit } from './launch.js';
@@ -18,12 +20,19 @@ export interface ForkServerSettings {
   env: Record<string, string>;
   warmupCode: string | null;
   logger: Logger;
+  /** Present when sessions are sandboxed: each spare enters its sandbox as soon as it is forked. */
+  sandbox?: () => Promise<SandboxHost>;
 }
 
-/** A child forked ahead of demand, connected, waiting for a session's config. */
+/**
+ * A child forked ahead of demand, connected, waiting for a session's config. `pid` is the
+ * template's child; in a sandbox that is the sandbox's monitor, and the worker is `workerPid`.
+ */
 interface Spare {
   pid: number;
   socket: Socket;
+  workerPid: number;
+  containment?: Containment;
 }
 
 /** A spare on its way: the template names its pid, the child connects with the token; either first. */
@@ -57,6 +66,7 @@ export class ForkServer {
   readonly #socketDir = mkdtempSync(join(tmpdir(), 'pyrepl3-fork-'));
   readonly #socketPath = join(this.#socketDir, 'sessions.sock');
   #server: Server | null = null;
+  #sandbox: SandboxHost | undefined;
   #forkSerial = 0;
   readonly #forking = new Map<number, Forking>();
   readonly #spares: Spare[] = [];
@@ -72,8 +82,11 @@ export class ForkServer {
     this.#report = report;
     this.#templateError = null;
     this.#listen();
-    resolveInterpreter(this.settings.pythonPath).then(
-      (executable) => this.#spawnTemplate(executable),
+    Promise.all([resolveInterpreter(this.settings.pythonPath), this.settings.sandbox?.()]).then(
+      ([executable, sandbox]) => {
+        this.#sandbox = sandbox;
+        this.#spawnTemplate(executable);
+      },
       (error: Error) => report({ type: 'template.exited', exitCode: null, signal: null, reason: error.message }),
     );
   }
@@ -81,7 +94,7 @@ export class ForkServer {
   /** Kills the template and its spare (the sessions it forked live on; their sessions stop them). */
   kill(): void {
     this.#ready = false;
-    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket);
+    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
     const pid = this.#template?.pid;
     if (pid === undefined) return;
     try {
@@ -120,11 +133,17 @@ export class ForkServer {
 
   /** Gives a spare its session's config: from here on it is that session's worker. */
   #handOver(spare: Spare, config: Record<string, unknown>): LaunchedWorker {
-    const { pid, socket } = spare;
+    const { pid, socket, workerPid, containment } = spare;
     socket.write(`${JSON.stringify({ op: 'config', config })}\n`);
     // Still paused: its ready frame must wait for the session's reader.
     socket.on('close', () => this.#exits.watch(pid));
-    return { pid, channel: socket, onExit: (listener) => this.#exits.onExit(pid, listener), diagnostics: () => '' };
+    return {
+      pid: workerPid,
+      channel: socket,
+      onExit: (listener) => this.#exits.onExit(pid, listener),
+      diagnostics: () => '',
+      ...(containment ? { containment } : {}),
+    };
   }
 
   /** Asks the template for a spare, unless one exists or is on its way. */
@@ -141,16 +160,30 @@ export class ForkServer {
     }, FORK_TIMEOUT_MS);
     timer.unref();
     this.#forking.set(id, { token, timer });
-    template.channel.write(`${JSON.stringify({ op: 'fork', id, token, socketPath: this.#socketPath })}\n`);
+    const sandbox = this.#sandbox?.plan();
+    template.channel.write(`${JSON.stringify({ op: 'fork', id, token, socketPath: this.#socketPath, ...(sandbox ? { sandbox } : {}) })}\n`);
   }
 
-  /** A spare is complete once the template named its pid and it connected, in either order. */
+  /**
+   * A spare is complete once the template named its pid and it connected, in either order, and, in a
+   * sandbox, once its worker is in its own cgroup.
+   */
   #onSpareProgress(id: number): void {
     const forking = this.#forking.get(id);
     if (forking?.pid === undefined || forking.socket === undefined) return;
+    const { pid, socket } = forking;
+    if (this.#sandbox === undefined) return this.#spareReady(id, { pid, socket, workerPid: pid });
+    this.#sandbox.contain().then(
+      async (containment) => this.#spareReady(id, { pid, socket, workerPid: await containment.admit(pid), containment }),
+      (error: unknown) => this.settings.logger.warn({ err: error }, 'could not make a cgroup for a spare'),
+    ).catch((error: unknown) => this.settings.logger.warn({ err: error }, 'could not contain a spare'));
+  }
+
+  #spareReady(id: number, spare: Spare): void {
+    const forking = this.#forking.get(id);
+    if (forking === undefined) return this.#letGo(spare.pid, spare.socket, spare.containment);
     clearTimeout(forking.timer);
     this.#forking.delete(id);
-    const spare = { pid: forking.pid, socket: forking.socket };
     const waiting = this.#waiting.shift();
     if (waiting === undefined) return void this.#spares.push(spare);
     clearTimeout(waiting.timer);
@@ -165,16 +198,21 @@ export class ForkServer {
     }
   }
 
-  /** A spare no session will get: closing its socket ends it (it reads end of file). */
-  #letGo(pid: number, socket: Socket | undefined): void {
+  /**
+   * A spare no session will get: closing its socket ends it (it reads end of file). Killing its
+   * process group also ends a sandbox, whose init dies with its monitor (parent-death signal).
+   */
+  #letGo(pid: number, socket: Socket | undefined, containment?: Containment): void {
     this.#exits.forget(pid);
     this.#dying.add(pid);
     socket?.destroy();
+    containment?.kill();
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {
       // Already gone.
     }
+    if (containment !== undefined) this.#afterSparesAreGone(() => void containment.end());
   }
 
   #listen(): void {
@@ -236,7 +274,7 @@ export class ForkServer {
     if (spare !== -1) {
       // A spare died before any session got it: nobody is told, and another is ordered.
       const [gone] = this.#spares.splice(spare, 1);
-      this.#letGo(pid, gone?.socket);
+      this.#letGo(pid, gone?.socket, gone?.containment);
       return this.#orderSpare();
     }
     this.#exits.exited(pid, exit);
@@ -252,7 +290,7 @@ export class ForkServer {
       this.#forking.delete(id);
       if (forking.pid !== undefined) this.#letGo(forking.pid, forking.socket);
     }
-    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket);
+    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
     this.#failWaiting(new Error('the fork template exited'));
     const reason = this.#templateError
       ? `warmup code raised ${this.#templateError.name}: ${this.#templateError.message}`

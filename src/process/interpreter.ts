@@ -26,3 +26,35 @@ async function askForExecutable(pythonPath: string): Promise<string> {
   }
   return probe.stdout.trim() || pythonPath;
 }
+
+const described = new Map<string, Promise<string[]>>();
+
+/**
+ * The folders an interpreter needs (its prefixes, site-packages, the folder of its executable),
+ * for a sandbox to bind read-only. Asked once per executable; the same run byte-compiles
+ * `workerDir`, which sandboxed sessions can only read.
+ */
+export function interpreterFolders(executable: string, workerDir: string): Promise<string[]> {
+  let folders = described.get(executable);
+  if (folders === undefined) {
+    folders = askForFolders(executable, workerDir);
+    described.set(executable, folders);
+    folders.catch(() => described.delete(executable));
+  }
+  return folders;
+}
+
+const FOLDERS_PROGRAM = `
+import compileall, json, os, site, sys
+compileall.compile_dir(sys.argv[1], quiet=2)
+folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+           os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(sys.executable)}
+folders.update(getattr(site, "getsitepackages", lambda: [])())
+print(json.dumps(sorted(folders)))
+`;
+
+async function askForFolders(executable: string, workerDir: string): Promise<string[]> {
+  const probe = await execa(executable, ['-c', FOLDERS_PROGRAM, workerDir], { reject: false, timeout: 30_000 });
+  if (probe.failed) throw new Error(`Python interpreter '${executable}' could not describe itself: ${String(probe.stderr ?? probe.shortMessage)}`);
+  return JSON.parse(probe.stdout) as string[];
+}

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { execa } from 'execa';
 import { WORKER_BOOTSTRAP } from '../python/worker-path.js';
+import type { Containment } from '../sandbox/containment.js';
 
 export interface WorkerExit {
   exitCode: number | null;
@@ -18,13 +19,22 @@ export interface LaunchedWorker {
   onExit(listener: (exit: WorkerExit) => void): void;
   /** The tail of what the interpreter wrote to its own stderr (exec'd workers only). */
   diagnostics(): string;
+  /** A sandboxed worker's hold; `pid` is then its sandbox's monitor until the worker is admitted. */
+  containment?: Containment;
+}
+
+/** A command that runs the interpreter in its sandbox: bubblewrap and its arguments. */
+export interface Wrapper {
+  command: string;
+  args: string[];
 }
 
 const DIAGNOSTICS_CHARS = 4096;
 
 /** Starts the worker (`python -u -c <bootstrap> ...args`) as a child of the host, with the channel on fd 3. */
-export function execWorker(executable: string, args: string[], env: Record<string, string>, cwd: string): LaunchedWorker {
-  const child = execa(executable, ['-u', '-c', WORKER_BOOTSTRAP, ...args], {
+export function execWorker(executable: string, args: string[], env: Record<string, string>, cwd: string, wrapper?: Wrapper): LaunchedWorker {
+  const command = [executable, '-u', '-c', WORKER_BOOTSTRAP, ...args];
+  const child = execa(wrapper?.command ?? executable, wrapper ? [...wrapper.args, ...command] : command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env,
     extendEnv: false,

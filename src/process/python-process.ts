@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fromCallback, type CallbackActorLogic } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProcessCommand, ProcessEvent, ProcessInput } from '../../machines/session.types.js';
+import { decodeSandboxExit } from '../sandbox/containment.js';
+import type { SandboxHost } from '../sandbox/host.js';
 import type { ForkServer } from './fork-server.js';
 import { decodeFrame, encodeCommand } from './frames.js';
 import { execWorker, type LaunchedWorker, type WorkerExit } from './launch.js';
@@ -21,6 +23,8 @@ export interface ProcessSettings {
   logger: Logger;
   /** Present when the pool forks sessions from a warmed template. */
   forkServer?: ForkServer;
+  /** Present when sessions are sandboxed: the pool's sandbox, once checked against the host. */
+  sandbox?: () => Promise<SandboxHost>;
 }
 
 /** The logic a session machine invokes as its `process` actor. */
@@ -47,7 +51,8 @@ class PythonProcess {
   #forked = false;
   #exited = false;
   #killed = false;
-  readonly #workdir: string;
+  /** The session's folder on the host; a sandboxed session's is a tmpfs of its own instead. */
+  readonly #workdir: string | null;
   readonly #log: Logger;
 
   constructor(
@@ -56,7 +61,7 @@ class PythonProcess {
     private readonly report: (event: ProcessEvent) => void,
   ) {
     this.#log = settings.logger.child({ sessionId: input.sessionId });
-    this.#workdir = mkdtempSync(join(tmpdir(), `pyrepl3-${input.sessionId}-`));
+    this.#workdir = settings.sandbox ? null : mkdtempSync(join(tmpdir(), `pyrepl3-${input.sessionId}-`));
     this.#launch(input.spawn).then(
       (worker) => this.#attach(worker),
       (error: Error) => this.#exit({ exitCode: null, signal: null, spawnError: error.message }),
@@ -67,7 +72,7 @@ class PythonProcess {
     if (command.type === 'process.kill') return this.#kill();
     const line = encodeCommand(command);
     if (line !== null) this.#worker?.channel.write(line);
-    else this.#signal('SIGINT');
+    else if (!this.#exited) this.#signal('SIGINT');
   }
 
   dispose(): void {
@@ -82,7 +87,8 @@ class PythonProcess {
 
   /** Forks from the warmed template when asked to and able to; otherwise starts a new interpreter. */
   async #launch(spawn: ProcessInput['spawn']): Promise<LaunchedWorker> {
-    const config = { ...this.settings.workerConfig, cwd: this.#workdir };
+    const sandbox = await this.settings.sandbox?.();
+    const config = sandbox ? sandbox.workerConfig(this.settings.workerConfig) : { ...this.settings.workerConfig, cwd: this.#workdir };
     const { forkServer } = this.settings;
     if (spawn === 'fork' && forkServer !== undefined) {
       try {
@@ -95,7 +101,14 @@ class PythonProcess {
     }
     const executable = await resolveInterpreter(this.settings.pythonPath);
     if (this.#killed) throw new Error('killed before it started');
-    return execWorker(executable, [JSON.stringify(config)], this.settings.env, this.#workdir);
+    if (sandbox === undefined) return execWorker(executable, [JSON.stringify(config)], this.settings.env, this.#workdir ?? '/');
+    const plan = sandbox.plan();
+    const containment = await sandbox.contain();
+    const worker = execWorker(executable, [JSON.stringify({ ...config, sandbox: plan })], this.settings.env, '/', {
+      command: sandbox.bwrap,
+      args: sandbox.bwrapArguments(plan),
+    });
+    return { ...worker, containment };
   }
 
   #attach(worker: LaunchedWorker): void {
@@ -117,15 +130,35 @@ class PythonProcess {
 
   #deliver(event: ProcessEvent): void {
     if (this.#exited) return;
+    if (event.type === 'process.ready') return void this.#ready(event.pid);
+    this.report(event);
+  }
+
+  /** A sandboxed worker is in its cgroup before the session hears it is ready, and known by its host pid. */
+  async #ready(reportedPid: number): Promise<void> {
+    const worker = this.#worker!;
+    let pid = reportedPid;
+    const { containment } = worker;
+    if (containment !== undefined) {
+      try {
+        pid = containment.workerPid ?? (await containment.admit(worker.pid!));
+      } catch (error) {
+        this.#log.warn({ err: error }, 'could not contain a sandboxed session; killing it');
+        return this.#kill();
+      }
+    }
     // A forked session inherited the template's warmup; an exec'd one still has to run it.
-    this.report(event.type === 'process.ready' ? { ...event, warmed: this.#forked } : event);
+    if (!this.#exited) this.report({ type: 'process.ready', pid, warmed: this.#forked });
   }
 
   #signal(signal: NodeJS.Signals): void {
-    const pid = this.#worker?.pid;
-    if (pid === undefined || this.#exited) return;
+    const worker = this.#worker;
+    if (worker?.pid === undefined) return;
+    if (worker.containment !== undefined) {
+      return signal === 'SIGKILL' ? worker.containment.kill() : worker.containment.signal(signal);
+    }
     try {
-      process.kill(-pid, signal);
+      process.kill(-worker.pid, signal);
     } catch {
       // The group is already gone; the exit event follows.
     }
@@ -135,19 +168,21 @@ class PythonProcess {
     if (this.#exited) return;
     this.#exited = true;
     this.#worker?.channel.destroy();
-    // Whatever user code left running in the process group goes with the session.
-    const pid = this.#worker?.pid;
-    if (pid !== undefined) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // Nothing left in the group.
-      }
-    }
+    // Whatever user code left running in the process group goes with the session. A sandbox's
+    // monitor exits only after every process of its namespace is gone.
+    if (this.#worker?.containment === undefined) this.#signal('SIGKILL');
     const diagnostics = this.#worker?.diagnostics().trim();
-    // The session's working directory is gone before anyone hears that the session is.
-    void rm(this.#workdir, { recursive: true, force: true })
-      .catch((error: unknown) => this.#log.warn({ err: error }, 'could not remove the session directory'))
-      .finally(() => this.report({ type: 'process.exited', ...exit, ...(diagnostics ? { diagnostics } : {}) }));
+    void this.#cleanUp()
+      .catch((error: unknown) => this.#log.warn({ err: error }, 'could not clean up after a session'))
+      .then((overLimit) => {
+        const status = this.#worker?.containment ? decodeSandboxExit(exit.exitCode, exit.signal) : exit;
+        this.report({ type: 'process.exited', ...exit, ...status, ...(diagnostics ? { diagnostics } : {}), ...(overLimit ? { overLimit } : {}) });
+      });
+  }
+
+  /** The session's folder and cgroup are gone before anyone hears that the session is. */
+  async #cleanUp(): Promise<Extract<ProcessEvent, { type: 'process.exited' }>['overLimit']> {
+    if (this.#workdir !== null) await rm(this.#workdir, { recursive: true, force: true });
+    return this.#worker?.containment?.end();
   }
 }

@@ -18,7 +18,8 @@ template process (template.py) can import it and fork sessions from it.
 Modules: channel (framing on fd 3), capture (fds 1 and 2), cells (running code
 REPL-style), rich (mime bundles), display (display(), clear_output(), figures),
 inline (the matplotlib backend), session (the request loop), system (limits,
-death with the host), template (fork mode).
+death with the host), template (fork mode), sandbox and seccomp (entering a
+session's sandbox).
 """
 
 import json
@@ -37,7 +38,10 @@ def main(argv=None):
     if len(argv) > 2 and argv[1] == "--template":
         serve_template(json.loads(argv[2]))
         return
+    config = json.loads(argv[1]) if len(argv) > 1 else {}
+    if config.get("sandbox"):  # bubblewrap built it; the worker gives up root before any thread starts
+        from .sandbox import confine
+        confine(config["sandbox"])
     parent_pid = os.getppid()
     set_parent_death_signal()
-    config = json.loads(argv[1]) if len(argv) > 1 else {}
     prepare_session(parent_pid).start(config)

@@ -18,6 +18,7 @@ _RLIMITS = (
     ("cpuSeconds", "RLIMIT_CPU"),
     ("maxProcesses", "RLIMIT_NPROC"),
     ("maxOpenFiles", "RLIMIT_NOFILE"),
+    ("diskBytes", "RLIMIT_FSIZE"),  # unsandboxed, only per file: a sandbox's tmpfs holds it for the session
 )
 
 

@@ -15,6 +15,7 @@ import threading
 
 from .cells import compile_cell, error_info, main_namespace
 from .channel import CHANNEL_FD, READ_CHUNK, Channel, take_requests
+from .sandbox import confine, enter
 from .session import prepare_session
 from .system import set_parent_death_signal, set_process_name
 
@@ -76,6 +77,10 @@ class Template:
         connection.connect(request["socketPath"])
         os.dup2(connection.fileno(), CHANNEL_FD)  # replaces the template's channel
         connection.close()
+        plan = request.get("sandbox")
+        if plan:  # connected first: the socket's path is not in the sandbox
+            enter(plan)
+            confine(plan)
         hello = {"op": "hello", "token": request.get("token")}
         os.write(CHANNEL_FD, (json.dumps(hello) + "\n").encode("utf-8"))
         # A spare: forked ahead of demand, it gets ready all it can, then waits for a session's config.

@@ -1,0 +1,56 @@
+import { InvalidOptionError } from '../errors.js';
+
+/** A host path made visible inside every session's sandbox. */
+export interface SandboxBind {
+  /** The host path. */
+  path: string;
+  /** Where sessions see it. Default: the same path. */
+  target?: string;
+  /** Default false: read-only. A writable bind must be writable by the session's unprivileged uid. */
+  writable?: boolean;
+}
+
+/** `sandbox: true` is `{}`: no network, no binds beyond what Python needs. */
+export interface SandboxOptions {
+  /** Share the host's network. Default false: the session has a loopback of its own and nothing else. */
+  network?: boolean;
+  binds?: SandboxBind[];
+  /**
+   * The cgroup under which sessions get their own: a cgroup v2 directory delegated to this host
+   * process, or, on cgroup v1, a path relative to each controller's mount. Default: `pyrepl3` under
+   * each mount (needs root).
+   */
+  cgroupRoot?: string;
+}
+
+export interface SandboxSettings {
+  network: boolean;
+  binds: Array<Required<SandboxBind>>;
+  cgroupRoot: string | null;
+}
+
+export function sandboxSettings(option: boolean | SandboxOptions | undefined): SandboxSettings | null {
+  if (option === undefined || option === false) return null;
+  if (option === true) return { network: false, binds: [], cgroupRoot: null };
+  if (typeof option !== 'object' || option === null) throw new InvalidOptionError('sandbox must be a boolean or an object');
+  const known = new Set(['network', 'binds', 'cgroupRoot']);
+  for (const key of Object.keys(option)) if (!known.has(key)) throw new InvalidOptionError(`sandbox.${key} is not an option`);
+  if (option.network !== undefined && typeof option.network !== 'boolean') throw new InvalidOptionError('sandbox.network must be a boolean');
+  if (option.cgroupRoot !== undefined && (typeof option.cgroupRoot !== 'string' || option.cgroupRoot === '')) {
+    throw new InvalidOptionError('sandbox.cgroupRoot must be a non-empty path');
+  }
+  return { network: option.network ?? false, binds: (option.binds ?? []).map(checkBind), cgroupRoot: option.cgroupRoot ?? null };
+}
+
+function checkBind(bind: SandboxBind, index: number): Required<SandboxBind> {
+  const where = `sandbox.binds[${index}]`;
+  if (typeof bind !== 'object' || bind === null) throw new InvalidOptionError(`${where} must be an object`);
+  const target = bind.target ?? bind.path;
+  for (const [name, value] of [['path', bind.path], ['target', target]] as const) {
+    if (typeof value !== 'string' || !value.startsWith('/') || value.split('/').includes('..')) {
+      throw new InvalidOptionError(`${where}.${name} must be an absolute path without '..', got ${String(value)}`);
+    }
+  }
+  if (bind.writable !== undefined && typeof bind.writable !== 'boolean') throw new InvalidOptionError(`${where}.writable must be a boolean`);
+  return { path: bind.path, target, writable: bind.writable ?? false };
+}
