@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serve, TOKENS } from '../server/helpers.js';
+import { DEBIAN_PYTHON } from './helpers.js';
 import { KernelWire } from './wire.js';
 
 const wires: KernelWire[] = [];
@@ -81,6 +82,20 @@ describe('the kernel WebSocket protocol', () => {
     const check = wire!.execute("'y' in globals()", { stop_on_error: false });
     await wire!.idle(check);
     expect(wire!.iopub(check).find((m) => m.msg_type === 'execute_result')?.content.data).toEqual({ 'text/plain': 'False' });
+  });
+
+  it("completes with jedi when the session's Python has it (Debian's python3-jedi), with rlcompleter otherwise", async () => {
+    const withJedi = await serve({ poolOptions: { pythonPath: DEBIAN_PYTHON } });
+    const { wires: [wire] } = await kernelWith(withJedi.url);
+    // Attributes of a literal: jedi knows them, rlcompleter only completes names.
+    const literal = wire!.send('complete_request', { code: 'x = "abc".up', cursor_pos: 12 });
+    expect((await wire!.reply(literal)).content).toMatchObject({ status: 'ok', matches: ['upper'], cursor_start: 10, cursor_end: 12 });
+    // Without jedi (an import of it fails), rlcompleter: names and attributes of names only.
+    await wire!.reply(wire!.execute('import os, sys\nsys.modules["jedi"] = None'));
+    const fallback = wire!.send('complete_request', { code: 'x = "abc".up', cursor_pos: 12 });
+    expect((await wire!.reply(fallback)).content).toMatchObject({ status: 'ok', matches: [] });
+    const name = wire!.send('complete_request', { code: 'os.pa', cursor_pos: 5 });
+    expect((await wire!.reply(name)).content).toMatchObject({ matches: expect.arrayContaining(['os.path']), cursor_start: 0 });
   });
 
   it('interrupts a running cell on the control channel', async () => {

@@ -31,9 +31,8 @@ describe('@jupyterlab/services against pyrepl3 serve', () => {
     expect(failed.reply.content).toMatchObject({ status: 'error', ename: 'ZeroDivisionError', execution_count: 3 });
     expect(ofType(failed, 'error')[0]!.content.traceback.join('\n')).toContain('ZeroDivisionError: division by zero');
 
-    const completion = await connection.requestComplete({ code: 'import os\nos.pa', cursor_pos: 15 });
-    expect(completion.content).toMatchObject({ status: 'ok', cursor_start: 10, cursor_end: 15 });
-    expect((completion.content as { matches: string[] }).matches).toContain('os.path');
+    const completion = await connection.requestComplete({ code: 'y = x.bit_le', cursor_pos: 12 });
+    expect(completion.content).toMatchObject({ status: 'ok', matches: ['x.bit_length'], cursor_start: 4, cursor_end: 12 });
     const inspection = await connection.requestInspect({ code: 'len', cursor_pos: 3, detail_level: 0 });
     expect(inspection.content).toMatchObject({ status: 'ok', found: true });
     await connection.shutdown();
@@ -51,6 +50,12 @@ describe('@jupyterlab/services against pyrepl3 serve', () => {
     await bob.kernels.refreshRunning();
     expect([...alice.kernels.running()].map((k) => k.id)).toEqual([session.kernel!.id]);
     expect([...bob.kernels.running()]).toEqual([]);
+    // Changing a session's kernel (PATCH) shuts the old one down.
+    const first = session.kernel!.id;
+    await session.changeKernel({ name: 'python3' });
+    await alice.kernels.refreshRunning();
+    expect([...alice.kernels.running()].map((k) => k.id)).toEqual([session.kernel!.id]);
+    expect(session.kernel!.id).not.toBe(first);
     await session.shutdown();
     await alice.kernels.refreshRunning();
     expect([...alice.kernels.running()]).toEqual([]);

@@ -61,7 +61,7 @@ export class NotebookSessions {
 
   async update(tenant: Tenant, id: string, body: SessionBody): Promise<SessionModel> {
     const session = this.#find(tenant, id);
-    if (body.kernel !== undefined) session.kernelId = await this.#kernelFor(tenant, body);
+    if (body.kernel !== undefined) await this.#changeKernel(tenant, session, body);
     session.path = body.path ?? session.path;
     session.name = body.name ?? session.name;
     session.type = body.type ?? session.type;
@@ -73,6 +73,13 @@ export class NotebookSessions {
     const session = this.#find(tenant, id);
     this.#sessions.delete(id);
     await this.manager.delete(tenant, session.kernelId).catch(() => undefined); // already gone: nothing to end
+  }
+
+  /** A session moved to another kernel: the one it leaves is shut down, as Jupyter Server does. */
+  async #changeKernel(tenant: Tenant, session: NotebookSession, body: SessionBody): Promise<void> {
+    const old = session.kernelId;
+    session.kernelId = await this.#kernelFor(tenant, body);
+    if (session.kernelId !== old) await this.manager.delete(tenant, old).catch(() => undefined); // already gone
   }
 
   async #kernelFor(tenant: Tenant, body: SessionBody): Promise<string> {
