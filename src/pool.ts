@@ -123,6 +123,11 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#listen();
   }
 
+  /** Whether every session runs in its own sandbox (the `sandbox` option). */
+  get sandboxed(): boolean {
+    return this.#sandbox !== undefined;
+  }
+
   /** Starts the pool; resolves when minIdle sessions are ready. Idempotent. */
   start(): Promise<void> {
     this.#started ??= this.#startOnce();
@@ -215,10 +220,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#actor.start();
   }
 
-  async #startOnce(): Promise<void> {
-    if (this.#closed !== null) throw new PoolClosedError();
-    await this.#sandbox?.();
-    return this.#startSessions();
+  #startOnce(): Promise<void> {
+    if (this.#closed !== null) return Promise.reject(new PoolClosedError());
+    // Unsandboxed, the supervisor starts within this call (model tests rely on it).
+    return this.#sandbox === undefined ? this.#startSessions() : this.#sandbox().then(() => this.#startSessions());
   }
 
   /** The sandbox, prepared on first use and shared by every session; a warning where cgroups are missing. */

@@ -2,9 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
-import { SessionPool } from '../index.js';
+import { SessionPool, type SessionPoolOptions } from '../index.js';
 import { createServer } from '../server/app.js';
 import { loadTokensFile } from '../server/auth.js';
+import { doctor } from './doctor.js';
 
 function integer(min: number) {
   return (value: string): number => {
@@ -29,6 +30,25 @@ interface ServeOptions {
   /** true (a free port) or the port given to --inspect. */
   inspect?: true | string;
   jupyterUrlToken?: boolean;
+  /** false with --no-sandbox. */
+  sandbox: boolean;
+  network: boolean;
+  cgroupRoot?: string;
+  memoryBytes: number;
+  maxProcesses: number;
+  cpuSeconds: number;
+  diskBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+function sandboxOptions(opts: ServeOptions, logger: pino.Logger): SessionPoolOptions['sandbox'] {
+  if (opts.sandbox) return { network: opts.network, requireCgroups: true, ...(opts.cgroupRoot !== undefined ? { cgroupRoot: opts.cgroupRoot } : {}) };
+  logger.warn(
+    'SESSIONS ARE NOT SANDBOXED (--no-sandbox): tenant code runs as this server\'s user, can read its files and tokens, ' +
+      'signal and read the memory of other sessions and of the server, and reach the network. Use this only for trusted code.',
+  );
+  return false;
 }
 
 async function serve(opts: ServeOptions): Promise<void> {
@@ -47,6 +67,8 @@ async function serve(opts: ServeOptions): Promise<void> {
       minIdle: opts.minIdle,
       maxSessions: opts.maxSessions,
       spawn: opts.spawn,
+      sandbox: sandboxOptions(opts, logger),
+      limits: { memoryBytes: opts.memoryBytes, maxProcesses: opts.maxProcesses, cpuSeconds: opts.cpuSeconds, diskBytes: opts.diskBytes },
       ...(opts.warmupCode !== undefined ? { warmupCode: opts.warmupCode } : {}),
     },
   });
@@ -143,8 +165,23 @@ program
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
   .option('--jupyter-url-token', 'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)')
+  .option('--no-sandbox', 'run sessions unsandboxed, as this server\'s user (only for trusted code; warns at start and in /readyz)')
+  .option('--network', 'give sandboxed sessions the host\'s network (default: none, a loopback of their own)', false)
+  .option('--cgroup-root <path>', 'cgroup under which sessions get their own (a delegated cgroup v2 subtree; default: pyrepl3 under this process\'s)')
+  .option('--memory-bytes <n>', 'memory of a session, all its processes together', integer(1), 512 * MiB)
+  .option('--max-processes <n>', 'processes and threads of a session', integer(1), 64)
+  .option('--cpu-seconds <n>', 'CPU time of a session over its life, all its processes together', integer(1), 3600)
+  .option('--disk-bytes <n>', 'size of a session\'s writable folders (its folder, /tmp, /dev/shm)', integer(1), 256 * MiB)
   .action(async (opts: ServeOptions) => {
     await serve(opts);
+  });
+
+program
+  .command('doctor')
+  .description('print what this host offers for sandboxing sessions, and what sandbox: true will do here')
+  .option('--json', 'print it as JSON')
+  .action(async (opts: { json?: boolean }) => {
+    process.exitCode = await doctor(opts.json === true);
   });
 
 program

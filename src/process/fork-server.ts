@@ -174,7 +174,7 @@ export class ForkServer {
     const { pid, socket } = forking;
     if (this.#sandbox === undefined) return this.#spareReady(id, { pid, socket, workerPid: pid });
     this.#sandbox.contain().then(
-      async (containment) => this.#spareReady(id, { pid, socket, workerPid: await containment.admit(pid), containment }),
+      async (containment) => this.#spareReady(id, { pid, socket, workerPid: await containment.launched(pid).admit(), containment }),
       (error: unknown) => this.settings.logger.warn({ err: error }, 'could not make a cgroup for a spare'),
     ).catch((error: unknown) => this.settings.logger.warn({ err: error }, 'could not contain a spare'));
   }

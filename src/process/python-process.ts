@@ -104,11 +104,15 @@ class PythonProcess {
     if (sandbox === undefined) return execWorker(executable, [JSON.stringify(config)], this.settings.env, this.#workdir ?? '/');
     const plan = sandbox.plan();
     const containment = await sandbox.contain();
+    if (this.#killed) {
+      await containment.end();
+      throw new Error('killed before it started');
+    }
     const worker = execWorker(executable, [JSON.stringify({ ...config, sandbox: plan })], this.settings.env, '/', {
       command: sandbox.bwrap,
       args: sandbox.bwrapArguments(plan),
     });
-    return { ...worker, containment };
+    return { ...worker, containment: containment.launched(worker.pid) };
   }
 
   #attach(worker: LaunchedWorker): void {
@@ -141,7 +145,7 @@ class PythonProcess {
     const { containment } = worker;
     if (containment !== undefined) {
       try {
-        pid = containment.workerPid ?? (await containment.admit(worker.pid!));
+        pid = containment.workerPid ?? (await containment.admit());
       } catch (error) {
         this.#log.warn({ err: error }, 'could not contain a sandboxed session; killing it');
         return this.#kill();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** What a session's cgroups are asked to hold, for all its processes together. */
@@ -34,7 +34,8 @@ export function findHierarchies(mounts = readFileSync('/proc/self/mounts', 'utf8
     const [, mount, type, options] = line.split(' ');
     if (mount === undefined || options === undefined) continue;
     if (type === 'cgroup2') found.push({ version: 2, mount, controllers: readWords(join(mount, 'cgroup.controllers')) });
-    if (type === 'cgroup') found.push({ version: 1, mount, controllers: options.split(',').filter((o) => ['cpuacct', ...REQUIRED].includes(o)) });
+    const controllers = options.split(',').filter((o) => ['cpuacct', ...REQUIRED].includes(o));
+    if (type === 'cgroup' && controllers.length > 0) found.push({ version: 1, mount, controllers });
   }
   return found;
 }
@@ -67,7 +68,7 @@ export class PoolCgroups {
   private constructor(
     readonly placements: Placement[],
     /** Controllers that no hierarchy could give this pool. */
-    readonly missing: Controller[],
+    readonly missing: string[],
   ) {}
 
   static async create(poolId: string, cgroupRoot: string | null, hierarchies = findHierarchies()): Promise<PoolCgroups> {
@@ -163,11 +164,10 @@ export class SessionCgroup {
   }
 
   /** Whether the kernel's OOM killer killed a process of this session. */
-  async oomKilled(): Promise<boolean> {
+  oomKilled(): boolean {
     const memory = this.dirs.find((d) => d.controllers.includes('memory'));
     if (memory === undefined) return false;
-    const file = memory.version === 2 ? 'memory.events' : 'memory.oom_control';
-    const text = await readFile(join(memory.dir, file), 'utf8').catch(() => '');
+    const text = readOr(join(memory.dir, memory.version === 2 ? 'memory.events' : 'memory.oom_control'));
     return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0) > 0;
   }
 

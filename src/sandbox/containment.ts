@@ -5,8 +5,8 @@ import type { SessionCgroup } from './cgroups.js';
 
 type OverLimit = Extract<DeathCause, { kind: 'oom' | 'cpuLimit' }>;
 
-/** How often a session's CPU time, all processes together, is checked against limits.cpuSeconds. */
-const CPU_CHECK_MS = 250;
+/** How often a session's cgroup is checked for an OOM kill and for CPU time past limits.cpuSeconds. */
+const LIMIT_CHECK_MS = 250;
 
 /**
  * The host's hold on one sandboxed session. Its process tree is monitor → init (pid 1 of the
@@ -18,7 +18,7 @@ export class Containment {
   #monitorPid: number | undefined;
   #initPid: number | undefined;
   #workerPid: number | undefined;
-  #cpuCheck: NodeJS.Timeout | undefined;
+  #limitCheck: NodeJS.Timeout | undefined;
   #overLimit: OverLimit | undefined;
 
   constructor(
@@ -31,13 +31,21 @@ export class Containment {
     return this.#workerPid;
   }
 
-  /** Finds the worker under `monitorPid` and moves it into the session's cgroup, before any user code runs. */
-  async admit(monitorPid: number): Promise<number> {
+  /** The sandbox's monitor has started: from now on kill() reaches the session. */
+  launched(monitorPid: number | undefined): this {
     this.#monitorPid = monitorPid;
-    this.#initPid = onlyChild(monitorPid);
+    return this;
+  }
+
+  /** Finds the worker under the monitor and moves it into the session's cgroup, before any user code runs. */
+  async admit(): Promise<number> {
+    if (this.#monitorPid === undefined) throw new Error('the sandbox has no monitor process');
+    this.#initPid = onlyChild(this.#monitorPid);
     this.#workerPid = onlyChild(this.#initPid);
-    await this.cgroup?.attach(this.#workerPid);
-    if (this.cpuSeconds !== undefined && this.cgroup?.cpuSeconds() != null) this.#watchCpu(this.cgroup, this.cpuSeconds);
+    if (this.cgroup !== null) {
+      await this.cgroup.attach(this.#workerPid);
+      this.#watchLimits();
+    }
     return this.#workerPid;
   }
 
@@ -55,20 +63,31 @@ export class Containment {
 
   /** Once the monitor has exited: what the cgroup says of the death, and the cgroup gone. */
   async end(): Promise<OverLimit | undefined> {
-    clearInterval(this.#cpuCheck);
-    if (this.#overLimit === undefined && (await this.cgroup?.oomKilled())) this.#overLimit = { kind: 'oom' };
+    clearInterval(this.#limitCheck);
+    this.#overLimit ??= this.#limitPassed();
     await this.cgroup?.remove();
     return this.#overLimit;
   }
 
-  #watchCpu(cgroup: SessionCgroup, limit: number): void {
-    this.#cpuCheck = setInterval(() => {
-      if ((cgroup.cpuSeconds() ?? 0) <= limit) return;
-      this.#overLimit = { kind: 'cpuLimit', cpuSeconds: limit };
-      clearInterval(this.#cpuCheck);
+  /**
+   * A session over a whole-session limit dies whole, as a pod does: the kernel's OOM killer picks
+   * one process, and the rest of the session goes with it rather than run on without it.
+   */
+  #watchLimits(): void {
+    this.#limitCheck = setInterval(() => {
+      this.#overLimit = this.#limitPassed();
+      if (this.#overLimit === undefined) return;
+      clearInterval(this.#limitCheck);
       this.kill();
-    }, CPU_CHECK_MS);
-    this.#cpuCheck.unref();
+    }, LIMIT_CHECK_MS);
+    this.#limitCheck.unref();
+  }
+
+  #limitPassed(): OverLimit | undefined {
+    if (this.cgroup?.oomKilled()) return { kind: 'oom' };
+    const used = this.cpuSeconds === undefined ? null : this.cgroup?.cpuSeconds();
+    if (used != null && used > this.cpuSeconds!) return { kind: 'cpuLimit', cpuSeconds: this.cpuSeconds! };
+    return undefined;
   }
 }
 

@@ -36,6 +36,12 @@ export class SandboxHost {
     const executable = await resolveInterpreter(pythonPath);
     const folders = await interpreterFolders(executable, WORKER_DIR);
     const cgroups = await PoolCgroups.create(poolId, settings.cgroupRoot, report.cgroups);
+    if (settings.requireCgroups && cgroups.missing.length > 0) {
+      await cgroups.remove();
+      throw new SandboxUnavailableError([`cgroups for ${cgroups.missing.join(', ')}`], [
+        'Run as root, or delegate a cgroup v2 subtree to this process (systemd: Delegate=yes) and pass its path as sandbox.cgroupRoot (serve: --cgroup-root).',
+      ]);
+    }
     const plan = basePlan(settings, folders, WORKER_DIR, limits.diskBytes ?? null);
     return new SandboxHost(plan, report.uid === 0, cgroups, limits, report.bwrap);
   }

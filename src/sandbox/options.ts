@@ -21,25 +21,38 @@ export interface SandboxOptions {
    * each mount (needs root).
    */
   cgroupRoot?: string;
+  /**
+   * Fail start() with SandboxUnavailableError unless every session gets cgroups for memory, pids and
+   * cpu. Default false: the pool warns (event `sandboxWarning`) and keeps per-process rlimits.
+   */
+  requireCgroups?: boolean;
 }
 
 export interface SandboxSettings {
   network: boolean;
   binds: Array<Required<SandboxBind>>;
   cgroupRoot: string | null;
+  requireCgroups: boolean;
 }
 
 export function sandboxSettings(option: boolean | SandboxOptions | undefined): SandboxSettings | null {
   if (option === undefined || option === false) return null;
-  if (option === true) return { network: false, binds: [], cgroupRoot: null };
+  if (option === true) return { network: false, binds: [], cgroupRoot: null, requireCgroups: false };
   if (typeof option !== 'object' || option === null) throw new InvalidOptionError('sandbox must be a boolean or an object');
-  const known = new Set(['network', 'binds', 'cgroupRoot']);
+  const known = new Set(['network', 'binds', 'cgroupRoot', 'requireCgroups']);
   for (const key of Object.keys(option)) if (!known.has(key)) throw new InvalidOptionError(`sandbox.${key} is not an option`);
-  if (option.network !== undefined && typeof option.network !== 'boolean') throw new InvalidOptionError('sandbox.network must be a boolean');
+  for (const flag of ['network', 'requireCgroups'] as const) {
+    if (option[flag] !== undefined && typeof option[flag] !== 'boolean') throw new InvalidOptionError(`sandbox.${flag} must be a boolean`);
+  }
   if (option.cgroupRoot !== undefined && (typeof option.cgroupRoot !== 'string' || option.cgroupRoot === '')) {
     throw new InvalidOptionError('sandbox.cgroupRoot must be a non-empty path');
   }
-  return { network: option.network ?? false, binds: (option.binds ?? []).map(checkBind), cgroupRoot: option.cgroupRoot ?? null };
+  return {
+    network: option.network ?? false,
+    binds: (option.binds ?? []).map(checkBind),
+    cgroupRoot: option.cgroupRoot ?? null,
+    requireCgroups: option.requireCgroups ?? false,
+  };
 }
 
 function checkBind(bind: SandboxBind, index: number): Required<SandboxBind> {

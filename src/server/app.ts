@@ -189,7 +189,8 @@ async function build(
   await app.register(websocket, { options: { maxPayload: bodyLimit, handleProtocols: () => false } });
 
   let ready = false;
-  systemRoutes(app, registry, metrics, () => ready);
+  const warnings = pool.sandboxed ? [] : ["sessions are not sandboxed: tenant code runs as the server's user and can reach its files, processes and network"];
+  systemRoutes(app, registry, metrics, () => ready, warnings);
 
   await app.register(
     async (v1) => {

@@ -20,6 +20,7 @@ import socket
 import struct
 
 from .seccomp import install_filter
+from .system import set_process_name
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -113,6 +114,7 @@ def _follow_in_child(parent_role):
 
 def _monitor(child):
     """Outside the namespaces: live as long as the sandbox's init, and exit as it did."""
+    set_process_name(b"pyrepl3-monitor")
     os.close(3)  # only the session holds the channel: its end of file must mean the session is gone
     _, status = os.waitpid(child, 0)
     os._exit(_exit_code(status))
@@ -120,6 +122,7 @@ def _monitor(child):
 
 def _init(session):
     """pid 1: reap every orphan until the session itself exits; the kernel then ends the rest."""
+    set_process_name(b"pyrepl3-init")
     os.close(3)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
@@ -171,6 +174,9 @@ def _bind(source, target, flags):
         return
     inside = "/newroot" + target
     _make_parents(inside)
+    if os.path.islink(host_path):  # mount would follow it against the wrong root: copy the link
+        os.symlink(os.readlink(host_path), inside)
+        return
     if os.path.isdir(host_path):
         os.makedirs(inside, exist_ok=True)
     elif not os.path.exists(inside):

@@ -4,11 +4,18 @@ import { openApiDocument } from '../openapi.js';
 import type { SessionRegistry } from '../registry.js';
 
 /** Unauthenticated routes: health, readiness, Prometheus metrics, the OpenAPI document. */
-export function systemRoutes(app: FastifyInstance, registry: SessionRegistry, metrics: ServerMetrics, isReady: () => boolean): void {
+export function systemRoutes(
+  app: FastifyInstance,
+  registry: SessionRegistry,
+  metrics: ServerMetrics,
+  isReady: () => boolean,
+  /** Said on every ready answer, e.g. that sessions are not sandboxed. */
+  warnings: string[],
+): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
-    if (isReady() && !registry.draining) return { status: 'ready' };
+    if (isReady() && !registry.draining) return { status: 'ready', ...(warnings.length > 0 ? { warnings } : {}) };
     return reply.code(503).send({ error: { code: 'not_ready', message: registry.draining ? 'shutting down' : 'pool not started' } });
   });
 

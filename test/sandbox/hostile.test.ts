@@ -1,0 +1,196 @@
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { SessionDiedError, SessionPool, type Session } from '../../src/index.js';
+import { WORKER_DIR } from '../../src/python/worker-path.js';
+import { isAlive, processesMentioning, processName } from '../helpers/os.js';
+import { expectNoProcesses, makePool, SPAWN_MODES } from '../helpers/pool.js';
+
+const MiB = 1024 * 1024;
+
+/** Runs `code` and returns its value; a Python exception fails the test with its traceback. */
+async function value(session: Session, code: string): Promise<string | null> {
+  const result = await session.execute(code);
+  expect(result.error?.traceback ?? null).toBeNull();
+  return result.value;
+}
+
+/** The errno a libc call ends with inside the session (0 when it succeeded). */
+function libcErrno(call: string): string {
+  return `import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n(${call}, ctypes.get_errno())[1]`;
+}
+
+describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
+  let pool: SessionPool;
+  let session: Session;
+  let secretDir: string;
+  let listener: Server;
+  let port: number;
+
+  beforeAll(async () => {
+    secretDir = mkdtempSync(join(tmpdir(), 'pyrepl3-secret-'));
+    writeFileSync(join(secretDir, 'tokens.json'), '[{"token":"admin-secret"}]');
+    listener = createServer((socket) => socket.end('host service\n')).listen(0, '127.0.0.1');
+    await new Promise((resolve) => listener.once('listening', resolve));
+    port = (listener.address() as { port: number }).port;
+    // One pool for the whole block: makePool's pools end with each test.
+    pool = new SessionPool({
+      spawn: mode,
+      sandbox: true,
+      minIdle: 1,
+      maxSessions: 3,
+      limits: { memoryBytes: 256 * MiB, maxProcesses: 32, diskBytes: 32 * MiB },
+      logger: pino({ level: 'silent' }),
+    });
+    await pool.start();
+    session = await pool.acquire();
+  });
+
+  afterAll(async () => {
+    await pool.shutdown();
+    listener.close();
+    expectNoProcesses(pool);
+  });
+
+  it('is forked from the template in fork mode (exec is only its fallback)', () => {
+    expect(processName(session.pid!)).toBe(mode === 'fork' ? 'pyrepl3-session' : 'python3');
+  });
+
+  it('runs as an unprivileged uid with no capabilities, no_new_privs and a seccomp filter', async () => {
+    expect(Number(await value(session, 'import os\nos.getuid()'))).toBeGreaterThan(0);
+    const status = await value(session, "open('/proc/self/status').read()");
+    for (const line of ['CapEff:\\t0000000000000000', 'CapPrm:\\t0000000000000000', 'CapBnd:\\t0000000000000000', 'NoNewPrivs:\\t1', 'Seccomp:\\t2']) {
+      expect(status).toContain(line);
+    }
+  });
+
+  it('sees only its own processes: the host and the other sessions are not there to signal', async () => {
+    const other = await pool.acquire();
+    try {
+      expect(await value(session, "import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit())")).toBe('[1, 2]');
+      expect(await value(session, 'os.getppid()')).toBe('1');
+      for (const pid of [process.pid, other.pid!]) {
+        const result = await session.execute(`import os, signal\nos.kill(${pid}, signal.SIGKILL)`);
+        expect(result.error?.name).toBe('ProcessLookupError');
+      }
+      // The namespace's init ignores signals from inside: the host in library mode is out of reach.
+      await session.execute('import os, signal\nos.kill(os.getppid(), signal.SIGKILL)');
+      expect((await other.execute('1 + 1')).value).toBe('2');
+      expect((await session.execute('1 + 1')).value).toBe('2');
+    } finally {
+      await other.release();
+    }
+  });
+
+  it('is denied ptrace, process_vm_readv, pidfd_open, pidfd_getfd, unshare, setns, mount, bpf and keyctl', async () => {
+    const EPERM = '1';
+    for (const call of [
+      'libc.ptrace(16, 1, 0, 0)',
+      'libc.syscall(310, 1, 0, 0, 0, 0, 0)',
+      'libc.syscall(434, 1, 0)',
+      'libc.syscall(438, 3, 3, 0)',
+      'libc.unshare(0x20000000)',
+      'libc.setns(3, 0)',
+      "libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)",
+      'libc.syscall(321, 0, 0, 0)',
+      'libc.syscall(250, 0, 0, 0, 0, 0)',
+    ]) {
+      expect([call, await value(session, libcErrno(call))]).toEqual([call, EPERM]);
+    }
+  });
+
+  it("sees none of the host's files, and cannot change the worker's code", async () => {
+    expect(await value(session, `import os\nos.path.exists(${JSON.stringify(secretDir)})`)).toBe('False');
+    expect(await value(session, "os.path.exists('/root/.bashrc') or os.path.exists('/etc/shadow') or os.path.exists('/home')")).toBe('False');
+    const worker = JSON.stringify(join(WORKER_DIR, 'pyrepl3_worker'));
+    const write = await session.execute(`open(os.path.join(${worker}, '__init__.py'), 'a').write('#')`);
+    expect(write.error?.name).toBe('PermissionError');
+    expect(await value(session, `bool(os.statvfs(${worker}).f_flag & os.ST_RDONLY)`)).toBe('True');
+  });
+
+  it('has a private working folder, /tmp and /dev/shm, capped by diskBytes together', async () => {
+    expect(await value(session, 'os.getcwd()')).toBe("'/session/work'");
+    const fill = await session.execute(
+      "for place in ('/session/work/a', '/tmp/b', '/dev/shm/c'):\n    open(place, 'wb').write(b'x' * (12 * 1024 * 1024))",
+    );
+    expect(fill.error?.message).toContain('No space left on device');
+    await value(session, "import glob\nfor f in glob.glob('/session/*/*'): os.remove(f)");
+  });
+
+  it('has no network but a loopback of its own', async () => {
+    const result = await session.execute(`import socket\nsocket.create_connection(('127.0.0.1', ${port}), timeout=2)`);
+    expect(result.error?.name).toBe('ConnectionRefusedError');
+    expect(await value(session, "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c = socket.create_connection(s.getsockname()); 'ok'")).toBe("'ok'");
+  });
+
+  it("is the OOM killer's first choice, and cannot reach the host's score", async () => {
+    expect(await value(session, "int(open('/proc/self/oom_score_adj').read())")).toBe('1000');
+    const steer = await session.execute(`open('/proc/${process.pid}/oom_score_adj', 'w').write('1000')`);
+    expect(steer.error?.name).toBe('FileNotFoundError');
+  });
+
+  it('still does what sessions do: state, streaming, subprocess, threads and sqlite', async () => {
+    const chunks: string[] = [];
+    await session.execute('kept = 41', { onOutput: (chunk) => chunk.type === 'stream' && chunks.push(chunk.text) });
+    const result = await session.execute(
+      "import subprocess, sys, threading, sqlite3\n" +
+        "print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True).stdout.strip())\n" +
+        "t = threading.Thread(target=lambda: print('thread')); t.start(); t.join()\n" +
+        "db = sqlite3.connect('/tmp/x.db'); db.execute('create table t(x)'); db.execute('insert into t values (1)')\n" +
+        'kept + db.execute("select x from t").fetchone()[0]',
+      { onOutput: (chunk) => chunk.type === 'stream' && chunks.push(chunk.text) },
+    );
+    expect(result.value).toBe('42');
+    expect(chunks.join('')).toBe('42\nthread\n');
+  });
+});
+
+describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) => {
+  it('memoryBytes holds for all processes together, and the death says oom', async () => {
+    const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 2, limits: { memoryBytes: 200 * MiB } });
+    const session = await pool.acquire();
+    // Each child stays under the limit; together they do not.
+    const run = session.execute(
+      "import subprocess, sys\nkids = [subprocess.Popen([sys.executable, '-c', 'b = b\\'x\\' * (80 * 1024 * 1024); import time; time.sleep(60)']) for _ in range(4)]\n" +
+        '[k.wait() for k in kids]',
+    );
+    const error = await run.then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionDiedError);
+    expect((error as SessionDiedError).reason).toEqual({ kind: 'oom' });
+    expect((await (await pool.acquire()).execute('1 + 1')).value).toBe('2');
+  });
+
+  it('maxProcesses stops a fork bomb inside the session', async () => {
+    const pool = makePool({ spawn: mode, sandbox: true, minIdle: 2, maxSessions: 2, limits: { maxProcesses: 20 } });
+    const [bomber, bystander] = [await pool.acquire(), await pool.acquire()];
+    const result = await bomber.execute("import os\nkids = []\nwhile True:\n    pid = os.fork()\n    if pid == 0:\n        import time; time.sleep(60)\n    kids.append(pid)");
+    expect(result.error?.name).toBe('BlockingIOError');
+    expect((await bystander.execute('1 + 1')).value).toBe('2');
+    await bomber.destroy();
+  });
+
+  it("ends every process it started with it, setsid'd daemons included, and leaves no process after shutdown", async () => {
+    const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 1 });
+    const session = await pool.acquire();
+    const marker = `${(Math.random() * 1e6) | 0}.5`;
+    await session.execute(`import subprocess\nsubprocess.Popen(['setsid', 'sleep', '${marker}'], start_new_session=True)`);
+    const [daemon] = await waitFor(() => processesMentioning(`sleep ${marker}`));
+    expect(isAlive(daemon!)).toBe(true);
+    await session.destroy();
+    await pool.shutdown();
+    expect(isAlive(daemon!)).toBe(false);
+    expectNoProcesses(pool);
+  });
+});
+
+/** Polls `probe` until it finds something: a process another process starts appears when it does. */
+async function waitFor(probe: () => number[]): Promise<number[]> {
+  for (;;) {
+    const found = probe();
+    if (found.length > 0) return found;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
