@@ -111,6 +111,7 @@ export const kernelQueueMachine = setup({
     },
     working: {
       invoke: {
+        id: 'handle',
         src: 'handle',
         input: ({ context }) => context.queue[0]!,
         onDone: [
