@@ -11,6 +11,7 @@ import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionRegistry } from './registry.js';
 import { jupyterRoutes } from './jupyter/index.js';
+import { selectSubprotocol } from './jupyter/v1.js';
 import { executeRoute } from './routes/execute.js';
 import { poolRoute } from './routes/pool.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -184,9 +185,8 @@ async function build(
     );
   });
 
-  // No subprotocol is ever selected (ws would otherwise pick the client's first): Jupyter clients
-  // that ask for v1.kernel.websocket.jupyter.org fall back to the JSON text protocol.
-  await app.register(websocket, { options: { maxPayload: bodyLimit, handleProtocols: () => false } });
+  // Only a Jupyter kernel's channels select a subprotocol (ws would otherwise pick the client's first).
+  await app.register(websocket, { options: { maxPayload: bodyLimit, handleProtocols: (offered, request) => selectSubprotocol(offered, request.url) } });
 
   let ready = false;
   const warnings = pool.sandboxed ? [] : ["sessions are not sandboxed: tenant code runs as the server's user and can reach its files, processes and network"];

@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import pino from 'pino';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KernelMessage } from '@jupyterlab/services';
+import { deserialize, serialize } from '@jupyterlab/services/lib/kernel/serialize.js';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { serve, TOKENS } from '../server/helpers.js';
 import { DEBIAN_PYTHON } from './helpers.js';
 import { KernelWire } from './wire.js';
+
+const V1 = KernelMessage.supportedKernelWebSocketProtocols.v1KernelWebsocketJupyterOrg;
 
 const wires: KernelWire[] = [];
 const flags: string[] = [];
@@ -147,6 +152,30 @@ describe('the kernel WebSocket protocol', () => {
     expect((await wire!.reply(shutdown)).content).toEqual({ status: 'ok', restart: false });
     await wire!.next((m) => m.msg_type === 'status' && m.content.execution_state === 'dead');
     expect((await api(server.url, 'GET', `/api/kernels/${id}`)).status).toBe(404);
+  });
+});
+
+describe('the v1.kernel.websocket.jupyter.org subprotocol', () => {
+  it('is selected for a client that asks for it, in binary frames that @jupyterlab/services’ own serializer reads and writes', async () => {
+    const server = await serve();
+    const { id } = (await api(server.url, 'POST', '/api/kernels')).body as { id: string };
+    const socket = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/kernels/${id}/channels?token=${TOKENS.alice}`, [V1]);
+    const received: KernelMessage.IMessage[] = [];
+    const replied = new Promise<void>((resolve) => {
+      socket.on('message', (data: Buffer, isBinary: boolean) => {
+        expect(isBinary).toBe(true);
+        received.push(deserialize(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer, V1));
+        if (received.at(-1)!.header.msg_type === 'execute_reply') resolve();
+      });
+    });
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    expect(socket.protocol).toBe(V1);
+    const request = KernelMessage.createMessage({ msgType: 'execute_request', channel: 'shell', session: 'v1-test', content: { code: '6 * 7' } });
+    socket.send(serialize(request, V1));
+    await replied;
+    socket.close();
+    const result = received.find((m) => m.header.msg_type === 'execute_result');
+    expect(result).toMatchObject({ channel: 'iopub', parent_header: { msg_id: request.header.msg_id }, content: { data: { 'text/plain': '42' } } });
   });
 });
 

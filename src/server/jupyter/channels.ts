@@ -4,11 +4,13 @@ import type { Tenant } from '../auth.js';
 import { tenantOf } from '../context.js';
 import type { Kernel, KernelSocket } from './kernel.js';
 import type { KernelManager } from './manager.js';
-import { parseClientMessage, type ClientMessage } from './messages.js';
+import { parseClientMessage, toClientMessage, type ClientMessage } from './messages.js';
+import { decodeV1, encodeV1, V1_PROTOCOL } from './v1.js';
 
 /**
  * WS /api/kernels/{id}/channels: Jupyter messages as JSON text frames (the legacy protocol, which
- * every client speaks; the v1.kernel.websocket.jupyter.org subprotocol is not selected). The
+ * every client speaks), or as v1.kernel.websocket.jupyter.org binary frames when the client asks
+ * for that subprotocol (v1.ts). The
  * kernel is checked before the upgrade (404 as plain HTTP). Closing a socket leaves the kernel
  * and its running cell alone.
  */
@@ -26,15 +28,16 @@ export function channelsRoute(app: FastifyInstance, manager: KernelManager): voi
       const tenant = tenantOf(request);
       const kernel = manager.get(tenant, request.params.kernelId);
       const log = request.log.child({ tenant: tenant.name, kernelId: kernel.id });
+      const v1 = socket.protocol === V1_PROTOCOL;
       const peer: KernelSocket = {
         send: (message) => {
-          if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+          if (socket.readyState === socket.OPEN) socket.send(v1 ? encodeV1(message) : JSON.stringify(message));
         },
       };
       kernel.sockets.add(peer);
       log.info('kernel socket opened');
-      socket.on('message', (data: RawData) => {
-        const message = parseClientMessage(textOf(data));
+      socket.on('message', (data: RawData, isBinary: boolean) => {
+        const message = isBinary && v1 ? toClientMessage(decodeV1(bufferOf(data))) : parseClientMessage(bufferOf(data).toString('utf8'));
         if (message === null) {
           log.debug('kernel socket: a frame that is not a Jupyter message was ignored');
           return;
@@ -70,8 +73,8 @@ function control(manager: KernelManager, kernel: Kernel, peer: KernelSocket, mes
   kernel.receive(peer, message); // kernel_info and the like on control are answered as on shell
 }
 
-function textOf(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
+function bufferOf(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 /**
  * Jupyter messages (protocol 5.3) as they travel over the kernel WebSocket: JSON text frames with
  * the channel named in the message, and top-level msg_id/msg_type as jupyter_server's gateway
- * client requires. Parsing tolerates what real clients send: no channel (shell), a float date,
+ * client requires (or v1 binary frames, v1.ts). Parsing tolerates what real clients send: no channel (shell), a float date,
  * an empty parent_header, extra header fields.
  */
 
