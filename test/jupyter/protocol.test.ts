@@ -151,6 +151,7 @@ describe('the kernel WebSocket protocol', () => {
     const shutdown = wire!.send('shutdown_request', { restart: false }, 'control');
     expect((await wire!.reply(shutdown)).content).toEqual({ status: 'ok', restart: false });
     await wire!.next((m) => m.msg_type === 'status' && m.content.execution_state === 'dead');
+    await wire!.closed;
     expect((await api(server.url, 'GET', `/api/kernels/${id}`)).status).toBe(404);
   });
 });

@@ -23,8 +23,11 @@ interface Waiter {
 export class KernelWire {
   readonly received: WireMessage[] = [];
   readonly #waiters: Waiter[] = [];
+  /** Resolves when the server (or the test) closed the socket. */
+  readonly closed: Promise<void>;
 
   private constructor(private readonly socket: WebSocket) {
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     socket.on('message', (data: Buffer) => {
       const message = JSON.parse(data.toString('utf8')) as WireMessage;
       this.received.push(message);

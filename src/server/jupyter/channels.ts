@@ -33,6 +33,7 @@ export function channelsRoute(app: FastifyInstance, manager: KernelManager): voi
         send: (message) => {
           if (socket.readyState === socket.OPEN) socket.send(v1 ? encodeV1(message) : JSON.stringify(message));
         },
+        close: () => socket.close(1000, 'kernel deleted'),
       };
       kernel.sockets.add(peer);
       log.info('kernel socket opened');

@@ -15,6 +15,7 @@ import { answerAbandoned, answerAborted, handlerFor, type RequestContext } from 
 /** One WebSocket of a kernel, as the kernel sees it. */
 export interface KernelSocket {
   send(message: JupyterMessage): void;
+  close(): void;
 }
 
 export type ExecutionState = 'idle' | 'busy' | 'restarting' | 'dead';
@@ -120,8 +121,11 @@ export class Kernel {
     socket.send(makeMessage(this.sender, request.channel, msgType, content, request.header));
   }
 
+  /** The kernel is gone for good: its sockets are closed, as Jupyter Server closes them. */
   stop(): void {
     this.#queue.stop();
+    for (const socket of this.sockets) socket.close();
+    this.sockets.clear();
   }
 
   async #handle(item: QueuedRequest): Promise<HandledOutcome> {

@@ -117,7 +117,9 @@ export class KernelManager {
     this.logger.info({ tenant: kernel.tenant, kernelId: kernel.id, reason }, 'kernel died');
     kernel.die(reason);
     setTimeout(() => {
-      if (kernel.executionState === 'dead') this.#forget(kernel);
+      if (kernel.executionState !== 'dead' || this.#kernels.get(kernel.id) !== kernel) return;
+      this.#forget(kernel);
+      kernel.stop();
     }, DEAD_KERNEL_TTL_MS).unref();
   }
 
