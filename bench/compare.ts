@@ -21,6 +21,11 @@ export function ratioAtLeast(limit: number, text: string): Goal {
   return { text, test: (_subject, r) => (r === null ? null : r >= limit) };
 }
 
+/** A goal on the subject's own median: met when it is <= limit (in the comparison's unit). */
+export function medianAtMost(limit: number, text: string): Goal {
+  return { text, test: (subject) => subject.median <= limit };
+}
+
 /** A line of a row: PyREPL3's figure beside an anchor's, with the ratio of their medians. */
 export function compare(
   measure: string,

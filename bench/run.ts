@@ -18,11 +18,12 @@ import { jupyterRow } from './rows/jupyter.js';
 import { memoryRow } from './rows/memory.js';
 import { outputRow } from './rows/output.js';
 import { poolOverheadRow } from './rows/pool-overhead.js';
+import { sandboxRow } from './rows/sandbox.js';
 import { scalingRow } from './rows/scaling.js';
 import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, jupyterRow];
+const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, jupyterRow, sandboxRow];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {

@@ -5,6 +5,8 @@ export type { PoolSnapshot, SessionSnapshot, WaiterSnapshot } from './observe/sn
 export type { TraceEntry } from './observe/trace.js';
 export { Session } from './session.js';
 export type { SessionLimits, SessionPoolOptions } from './options.js';
+export type { SandboxBind, SandboxOptions } from './sandbox/options.js';
+export type { HostReport } from './sandbox/probe.js';
 export type {
   AcquireOptions,
   DeathCause,
@@ -27,6 +29,7 @@ export {
   InvalidOptionError,
   PoolClosedError,
   PyRepl3Error,
+  SandboxUnavailableError,
   SessionBusyError,
   SessionDiedError,
   SessionReleasedError,

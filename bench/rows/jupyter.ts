@@ -1,17 +1,12 @@
 import { JupyterServerAnchor } from '../anchors/jupyter-server.js';
 import { KernelClient } from '../anchors/kernel-client.js';
-import { compare, figure, type Goal } from '../compare.js';
+import { compare, figure, medianAtMost } from '../compare.js';
 import type { Comparison, Row } from '../model.js';
 import { pyreplLogger } from '../pyrepl.js';
 import { interleave, nowMs, timed } from '../stats.js';
 import { startServer } from '../../src/server/index.js';
 
 const TOKEN = 'bench-token-0123456789';
-
-/** A goal on PyREPL3's own median, whatever the anchor's. */
-function medianAtMost(limit: number, text: string): Goal {
-  return { text, test: (subject) => subject.median <= limit };
-}
 
 /** A server of kernels, seen through the kernels API: PyREPL3 or Jupyter Server. */
 interface KernelServer {

@@ -54,10 +54,13 @@ export class Containment {
     if (this.#workerPid !== undefined) sendSignal(-this.#workerPid, signal);
   }
 
-  /** Ends every process of the session. */
+  /**
+   * Ends every process of the session. Killing the init ends its namespace; the monitor exits only
+   * after that, so its exit means all are gone. Before the init exists, only the monitor is there to kill.
+   */
   kill(): void {
     this.cgroup?.kill();
-    // Before admission only the monitor is known; its children die with it (parent-death signal).
+    this.#initPid ??= this.#monitorPid === undefined ? undefined : children(this.#monitorPid)[0];
     sendSignal(this.#initPid ?? this.#monitorPid, 'SIGKILL');
   }
 
@@ -99,9 +102,17 @@ export function decodeSandboxExit(exitCode: number | null, signal: string | null
 }
 
 function onlyChild(pid: number): number {
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-  if (children.length !== 1) throw new Error(`expected one child of process ${pid} in the sandbox, found ${children.length}`);
-  return Number(children[0]);
+  const found = children(pid);
+  if (found.length !== 1) throw new Error(`expected one child of process ${pid} in the sandbox, found ${found.length}`);
+  return found[0]!;
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 function sendSignal(pid: number | undefined, signal: NodeJS.Signals): void {

@@ -51,11 +51,6 @@ export class SandboxHost {
     return this.cgroups.missing;
   }
 
-  /** Whether limits.memoryBytes is held by a cgroup rather than by RLIMIT_AS. */
-  get limitsMemory(): boolean {
-    return !this.cgroups.missing.includes('memory');
-  }
-
   /** A session's plan: the pool's, with an unprivileged uid of its own (the host's, when it is not root). */
   plan(): SandboxPlan {
     const uid = this.asRoot ? UID_BASE + (this.#nextUid++ % UID_SPAN) : process.getuid!();
@@ -70,7 +65,8 @@ export class SandboxHost {
   workerConfig(config: Record<string, unknown> & { limits?: SessionLimits }): Record<string, unknown> {
     const limits: SessionLimits = { ...config.limits };
     delete limits.diskBytes;
-    if (this.limitsMemory) delete limits.memoryBytes;
+    if (!this.cgroups.missing.includes('memory')) delete limits.memoryBytes;
+    if (!this.cgroups.missing.includes('pids')) delete limits.maxProcesses;
     return { ...config, limits, cwd: this.base.workdir };
   }
 

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterEach, expect } from 'vitest';
-import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
+import { SessionPool, type PoolRuntime, type SessionPoolOptions } from '../../src/index.js';
 import { processesMentioning, processName } from './os.js';
 
 /** The core and hardening suites run once per way of starting sessions. */
@@ -9,8 +9,8 @@ export const SPAWN_MODES = ['exec', 'fork'] as const;
 const pools: SessionPool[] = [];
 
 /** A pool that is shut down after the test, whatever the test did. */
-export function makePool(options: SessionPoolOptions = {}): SessionPool {
-  const pool = new SessionPool({ healthCheckIntervalMs: 0, logger: pino({ level: 'silent' }), ...options });
+export function makePool(options: SessionPoolOptions = {}, runtime: PoolRuntime = {}): SessionPool {
+  const pool = new SessionPool({ healthCheckIntervalMs: 0, logger: pino({ level: 'silent' }), ...options }, runtime);
   pools.push(pool);
   return pool;
 }

@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -22,5 +23,35 @@ export function useBuiltCli(): (args: string[], options?: SpawnOptions) => Child
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, ...options });
     started.push(child);
     return child;
+  };
+}
+
+export interface ServingCli {
+  url: string;
+  poolId: string;
+  process: ChildProcess;
+  exited: Promise<number | null>;
+  /** What it has written to stderr (its logs) so far. */
+  stderr(): string;
+}
+
+/** Starts `pyrepl3 serve --port 0 ...args` with a spawner from useBuiltCli; resolves once it listens. */
+export function serveCli(start: ReturnType<typeof useBuiltCli>): (args: string[], options?: SpawnOptions) => Promise<ServingCli> {
+  return (args, options = {}) => {
+    const proc = start(['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolveExit) => proc.once('exit', (code) => resolveExit(code)));
+    return new Promise((resolveStart, reject) => {
+      let url: string | null = null;
+      const lines = createInterface({ input: proc.stdout! });
+      lines.on('line', (line) => {
+        const listening = /^listening on (http:\/\/\S+)$/.exec(line);
+        if (listening) url = listening[1]!;
+        const pool = /^pool: (pool-[0-9a-f-]+)$/.exec(line);
+        if (pool && url !== null) resolveStart({ url, poolId: pool[1]!, process: proc, exited, stderr: () => stderr });
+      });
+      void exited.then((code) => reject(new Error(`serve exited early with ${code}: ${stderr}`)));
+    });
   };
 }

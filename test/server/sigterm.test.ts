@@ -1,34 +1,16 @@
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { processesMentioning } from '../helpers/os.js';
 import { call, StreamClient, until, wsUrl } from './helpers.js';
-import { CLI, useBuiltCli } from './cli.js';
+import { CLI, serveCli, useBuiltCli } from './cli.js';
 
 const TOKEN = 'sigterm-test-token-0123';
 const startCliProcess = useBuiltCli();
-
-/** Spawns `pyrepl3 serve` and resolves with the lines it prints once it listens. */
-function startCli(args: string[]): Promise<{ url: string; poolId: string; process: ChildProcess; exited: Promise<number | null> }> {
-  const proc = startCliProcess(['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolveExit) => proc.once('exit', (code) => resolveExit(code)));
-  return new Promise((resolveStart, reject) => {
-    let url: string | null = null;
-    const lines = createInterface({ input: proc.stdout! });
-    lines.on('line', (line) => {
-      const listening = /^listening on (http:\/\/\S+)$/.exec(line);
-      if (listening) url = listening[1]!;
-      const pool = /^pool: (pool-[0-9a-f-]+)$/.exec(line);
-      if (pool && url !== null) resolveStart({ url, poolId: pool[1]!, process: proc, exited });
-    });
-    void exited.then((code) => reject(new Error(`serve exited early with ${code}: ${stderr}`)));
-  });
-}
+const startCli = serveCli(startCliProcess);
 
 describe('pyrepl3 serve under SIGTERM', () => {
   it('finishes running executions within the grace period, interrupts the rest, exits 0 with no Python process left', { timeout: 30_000 }, async () => {

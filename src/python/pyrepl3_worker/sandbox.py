@@ -16,8 +16,6 @@ The plan (JSON from the host): uid, gid, network, diskBytes, hostname, readOnly/
 import ctypes
 import os
 import signal
-import socket
-import struct
 
 from .seccomp import install_filter
 from .system import set_process_name
@@ -67,8 +65,10 @@ def enter(plan):
     _follow_in_child(_monitor)  # this process stays outside; its child is pid 1 inside
     _set_parent_death_signal()
     _build_root(plan)
+    import socket  # fork mode only: exec'd sessions, where bubblewrap did this, do not pay for the import
+
     if not plan.get("network"):
-        _bring_up_loopback()
+        _bring_up_loopback(socket)
     socket.sethostname(plan.get("hostname", "sandbox"))
     _follow_in_child(_init)  # pid 1 reaps orphans; its child, pid 2, is the session
 
@@ -208,9 +208,11 @@ def _make_parents(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
 
 
-def _bring_up_loopback():
+def _bring_up_loopback(socket):
+    import fcntl
+    import struct
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        import fcntl
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(probe.fileno(), _SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(probe.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
