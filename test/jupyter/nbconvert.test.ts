@@ -59,8 +59,9 @@ function expectCellExecutionError(run: { exitCode?: number; stderr: string }, ..
 }
 
 describe('nbconvert/nbclient through GatewayKernelManager', () => {
-  it('executes a real notebook: streams, results, rich display and a matplotlib figure', async () => {
-    const server = await serve({ jupyterUrlToken: true, poolOptions: { pythonPath: DEBIAN_PYTHON } });
+  // `pyrepl3 serve` sandboxes its sessions by default: the notebook runs both ways.
+  it.each([false, true])('executes a real notebook: streams, results, rich display and a matplotlib figure (sandbox %s)', async (sandbox) => {
+    const server = await serve({ jupyterUrlToken: true, poolOptions: { pythonPath: DEBIAN_PYTHON, sandbox } });
     const run = await nbconvert(server.url, 'plot.ipynb');
     expect(run.stderr).not.toContain('Traceback');
     expect(run.exitCode).toBe(0);
@@ -76,6 +77,9 @@ describe('nbconvert/nbclient through GatewayKernelManager', () => {
     expect(code[4]!.outputs![0]).toMatchObject({ data: { 'text/plain': '43' } });
     // nbconvert deleted its kernel: nothing of alice's is left.
     expect(server.registry.size).toBe(0);
+    // The pool's sessions run as root only unsandboxed (the sandbox gives each an unprivileged uid).
+    const pid = server.pool.snapshot().sessions.find((s) => s.pid !== null)!.pid!;
+    expect(/^Uid:\s+0\s/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))).toBe(!sandbox);
   });
 
   it('fails on a Python error, and keeps the error with --allow-errors', async () => {
