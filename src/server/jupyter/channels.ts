@@ -26,7 +26,11 @@ export function channelsRoute(app: FastifyInstance, manager: KernelManager): voi
     (socket: WebSocket, request) => {
       request.raw.socket.setNoDelay(true);
       const tenant = tenantOf(request);
-      const kernel = manager.get(tenant, request.params.kernelId);
+      const kernel = manager.find(tenant, request.params.kernelId);
+      if (kernel === null) {
+        socket.close(4004, 'kernel deleted'); // between the check before the upgrade and now
+        return;
+      }
       const log = request.log.child({ tenant: tenant.name, kernelId: kernel.id });
       const v1 = socket.protocol === V1_PROTOCOL;
       const peer: KernelSocket = {

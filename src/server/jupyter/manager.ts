@@ -54,9 +54,14 @@ export class KernelManager {
 
   /** The tenant's kernel, or 404: another tenant's kernel is not found, not forbidden. */
   get(tenant: Tenant, id: string): Kernel {
-    const kernel = this.#kernels.get(id);
-    if (kernel === undefined || kernel.tenant !== tenant.name) throw new JupyterError(404, `Kernel does not exist: ${id}`);
+    const kernel = this.find(tenant, id);
+    if (kernel === null) throw new JupyterError(404, `Kernel does not exist: ${id}`);
     return kernel;
+  }
+
+  find(tenant: Tenant, id: string): Kernel | null {
+    const kernel = this.#kernels.get(id);
+    return kernel !== undefined && kernel.tenant === tenant.name ? kernel : null;
   }
 
   list(tenant: Tenant): Kernel[] {
