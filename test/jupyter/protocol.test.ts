@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { KernelMessage } from '@jupyterlab/services';
 import { deserialize, serialize } from '@jupyterlab/services/lib/kernel/serialize.js';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { serve, TOKENS } from '../server/helpers.js';
 import { DEBIAN_PYTHON } from './helpers.js';
@@ -130,6 +130,29 @@ describe('the kernel WebSocket protocol', () => {
     expect((await api(server.url, 'GET', `/api/kernels/${id}`)).body).toMatchObject({ execution_state: 'dead' });
     expect((await api(server.url, 'DELETE', `/api/kernels/${id}`)).status).toBe(204);
     expect((await api(server.url, 'GET', `/api/kernels/${id}`)).status).toBe(404);
+  });
+
+  it('a dead kernel can be restarted; one left dead is forgotten after 5 minutes, its sockets closed', async () => {
+    const server = await serve();
+    const { id, wires: [wire] } = await kernelWith(server.url);
+    const minutesLater = (minutes: number) => vi.setSystemTime(Date.now() + minutes * 60_000);
+    // Only the clock read for kernel deaths moves: the pool's timers run as ever.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      await wire!.reply(wire!.execute('import os\nos._exit(3)'));
+      expect((await api(server.url, 'POST', `/api/kernels/${id}/restart`)).body).toMatchObject({ id, execution_state: 'idle' });
+      expect((await wire!.reply(wire!.execute('6 * 7'))).content).toMatchObject({ status: 'ok', execution_count: 1 });
+      minutesLater(6); // alive again: its first death no longer counts
+      expect((await api(server.url, 'GET', `/api/kernels/${id}`)).body).toMatchObject({ execution_state: 'idle' });
+      await wire!.reply(wire!.execute('import os\nos._exit(3)'));
+      minutesLater(4);
+      expect((await api(server.url, 'GET', `/api/kernels/${id}`)).body).toMatchObject({ execution_state: 'dead' });
+      minutesLater(2);
+      expect((await api(server.url, 'GET', `/api/kernels/${id}`)).status).toBe(404);
+    } finally {
+      vi.useRealTimers();
+    }
+    await wire!.closed;
   });
 
   it('a culled kernel tells its sockets it is dead', async () => {

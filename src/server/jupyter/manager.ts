@@ -35,6 +35,8 @@ export class KernelManager {
   readonly #kernels = new Map<string, Kernel>();
   /** Registry session id → its kernel. */
   readonly #bySession = new Map<string, Kernel>();
+  /** Dead kernels still listed, with when they died: forgotten after DEAD_KERNEL_TTL_MS (no timer: on the next look). */
+  readonly #dead = new Map<Kernel, number>();
 
   constructor(
     private readonly registry: SessionRegistry,
@@ -60,11 +62,13 @@ export class KernelManager {
   }
 
   find(tenant: Tenant, id: string): Kernel | null {
+    this.#pruneDead();
     const kernel = this.#kernels.get(id);
     return kernel !== undefined && kernel.tenant === tenant.name ? kernel : null;
   }
 
   list(tenant: Tenant): Kernel[] {
+    this.#pruneDead();
     return [...this.#kernels.values()].filter((kernel) => kernel.tenant === tenant.name);
   }
 
@@ -97,6 +101,7 @@ export class KernelManager {
       throw error;
     }
     this.#bySession.set(entry.id, kernel);
+    this.#dead.delete(kernel); // a dead kernel restarted lives again
     kernel.finishRestart(entry);
     return kernel;
   }
@@ -121,15 +126,21 @@ export class KernelManager {
   #died(kernel: Kernel, reason: string): void {
     this.logger.info({ tenant: kernel.tenant, kernelId: kernel.id, reason }, 'kernel died');
     kernel.die(reason);
-    setTimeout(() => {
-      if (kernel.executionState !== 'dead' || this.#kernels.get(kernel.id) !== kernel) return;
+    this.#dead.set(kernel, Date.now());
+  }
+
+  #pruneDead(): void {
+    const before = Date.now() - DEAD_KERNEL_TTL_MS;
+    for (const [kernel, diedAt] of this.#dead) {
+      if (diedAt > before) break; // in order of death
       this.#forget(kernel);
       kernel.stop();
-    }, DEAD_KERNEL_TTL_MS).unref();
+    }
   }
 
   #forget(kernel: Kernel): void {
     this.#kernels.delete(kernel.id);
+    this.#dead.delete(kernel);
     if (kernel.entry !== null) this.#bySession.delete(kernel.entry.id);
   }
 }
