@@ -270,7 +270,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const finished = toPromise(this.#actor);
     this.#actor.send({ type: 'SHUTDOWN' });
     await finished;
-    this.#forkServer?.close();
+    await this.#forkServer?.close();
     await (await this.#sandbox?.().catch(() => undefined))?.close();
     this.#log.debug('pool closed');
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PythonError } from '../../machines/session.types.js';
 import type { TemplateEvent } from '../../machines/template.machine.js';
-import type { Containment } from '../sandbox/containment.js';
+import { Containment } from '../sandbox/containment.js';
 import type { SandboxHost } from '../sandbox/host.js';
 import { ForkedExits, isGone } from './forked-exits.js';
 import { resolveInterpreter } from './interpreter.js';
@@ -40,6 +40,8 @@ interface Forking {
   token: string;
   pid?: number;
   socket?: Socket;
+  /** A sandboxed spare's hold, from the moment it is being admitted. */
+  containment?: Containment;
   timer: NodeJS.Timeout;
 }
 
@@ -74,6 +76,8 @@ export class ForkServer {
   readonly #exits = new ForkedExits(() => this.#template);
   /** Spares let go and not yet gone: the template's end is reported only after theirs. */
   readonly #dying = new Set<number>();
+  /** Sandboxed spares' cgroups, removed once the spares are gone; close() waits for them. */
+  readonly #releasing = new Set<Promise<unknown>>();
 
   constructor(private readonly settings: ForkServerSettings) {}
 
@@ -96,19 +100,15 @@ export class ForkServer {
     this.#ready = false;
     for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
     const pid = this.#template?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    if (pid !== undefined) signal(pid, 'SIGKILL');
   }
 
   /** Frees the socket; called when the pool no longer forks. */
-  close(): void {
+  async close(): Promise<void> {
     this.#server?.close();
     this.#server = null;
     rmSync(this.#socketDir, { recursive: true, force: true });
+    await Promise.all(this.#releasing);
   }
 
   /** A new session forked from the template, connected, set up with `config`, soon to say ready. */
@@ -155,7 +155,7 @@ export class ForkServer {
     const timer = setTimeout(() => {
       const forking = this.#forking.get(id);
       this.#forking.delete(id);
-      if (forking?.pid !== undefined) this.#letGo(forking.pid, forking.socket);
+      if (forking?.pid !== undefined) this.#letGo(forking.pid, forking.socket, forking.containment);
       this.#failWaiting(new Error(`the fork template did not fork within ${FORK_TIMEOUT_MS} ms`));
     }, FORK_TIMEOUT_MS);
     timer.unref();
@@ -173,10 +173,13 @@ export class ForkServer {
     if (forking?.pid === undefined || forking.socket === undefined) return;
     const { pid, socket } = forking;
     if (this.#sandbox === undefined) return this.#spareReady(id, { pid, socket, workerPid: pid });
-    this.#sandbox.contain().then(
-      async (containment) => this.#spareReady(id, { pid, socket, workerPid: await containment.launched(pid).admit(), containment }),
-      (error: unknown) => this.settings.logger.warn({ err: error }, 'could not make a cgroup for a spare'),
-    ).catch((error: unknown) => this.settings.logger.warn({ err: error }, 'could not contain a spare'));
+    const containment = this.#sandbox.contain().launched(pid);
+    forking.containment = containment;
+    containment.admit().then(
+      (workerPid) => this.#spareReady(id, { pid, socket, workerPid, containment }),
+      // The spare stays in #forking until its deadline lets it go.
+      (error: unknown) => this.settings.logger.warn({ err: error }, 'could not contain a spare'),
+    );
   }
 
   #spareReady(id: number, spare: Spare): void {
@@ -199,20 +202,19 @@ export class ForkServer {
   }
 
   /**
-   * A spare no session will get: closing its socket ends it (it reads end of file). Killing its
-   * process group also ends a sandbox, whose init dies with its monitor (parent-death signal).
+   * A spare no session will get: closing its socket ends it (it reads end of file). A sandboxed
+   * spare is ended through its init, so that its monitor (`pid`) is gone only once all of it is.
    */
   #letGo(pid: number, socket: Socket | undefined, containment?: Containment): void {
     this.#exits.forget(pid);
     this.#dying.add(pid);
     socket?.destroy();
-    containment?.kill();
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-    if (containment !== undefined) this.#afterSparesAreGone(() => void containment.end());
+    if (this.#sandbox !== undefined) (containment ?? Containment.around(pid)).kill();
+    else signal(-pid, 'SIGKILL');
+    if (containment === undefined) return;
+    const released = new Promise<void>((resolve) => this.#afterSparesAreGone(resolve)).then(() => containment.end());
+    this.#releasing.add(released);
+    void released.finally(() => this.#releasing.delete(released));
   }
 
   #listen(): void {
@@ -288,7 +290,7 @@ export class ForkServer {
     for (const [id, forking] of this.#forking) {
       clearTimeout(forking.timer);
       this.#forking.delete(id);
-      if (forking.pid !== undefined) this.#letGo(forking.pid, forking.socket);
+      if (forking.pid !== undefined) this.#letGo(forking.pid, forking.socket, forking.containment);
     }
     for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
     this.#failWaiting(new Error('the fork template exited'));
@@ -324,6 +326,14 @@ export class ForkServer {
     };
     socket.on('data', onData);
     socket.on('error', () => undefined);
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
   }
 }
 

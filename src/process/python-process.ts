@@ -103,11 +103,7 @@ class PythonProcess {
     if (this.#killed) throw new Error('killed before it started');
     if (sandbox === undefined) return execWorker(executable, [JSON.stringify(config)], this.settings.env, this.#workdir ?? '/');
     const plan = sandbox.plan();
-    const containment = await sandbox.contain();
-    if (this.#killed) {
-      await containment.end();
-      throw new Error('killed before it started');
-    }
+    const containment = sandbox.contain();
     const worker = execWorker(executable, [JSON.stringify({ ...config, sandbox: plan })], this.settings.env, '/', {
       command: sandbox.bwrap,
       args: sandbox.bwrapArguments(plan),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readText } from './read-text.js';
 
 /** What a session's cgroups are asked to hold, for all its processes together. */
 export interface CgroupLimits {
@@ -52,11 +53,7 @@ function ownCgroup(hierarchy: Hierarchy): string {
 }
 
 function readWords(path: string): string[] {
-  try {
-    return readFileSync(path, 'utf8').trim().split(/\s+/).filter(Boolean);
-  } catch {
-    return [];
-  }
+  return readText(path).trim().split(/\s+/).filter(Boolean);
 }
 
 /**
@@ -155,11 +152,11 @@ export class SessionCgroup {
   cpuSeconds(): number | null {
     const v2 = this.dirs.find((d) => d.version === 2);
     if (v2 !== undefined) {
-      const usec = /usage_usec (\d+)/.exec(readOr(join(v2.dir, 'cpu.stat')))?.[1];
+      const usec = /usage_usec (\d+)/.exec(readText(join(v2.dir, 'cpu.stat')))?.[1];
       return usec === undefined ? null : Number(usec) / 1e6;
     }
     const cpuacct = this.dirs.find((d) => d.controllers.includes('cpuacct'));
-    const ns = cpuacct ? readOr(join(cpuacct.dir, 'cpuacct.usage')).trim() : '';
+    const ns = cpuacct ? readText(join(cpuacct.dir, 'cpuacct.usage')).trim() : '';
     return ns === '' ? null : Number(ns) / 1e9;
   }
 
@@ -167,21 +164,13 @@ export class SessionCgroup {
   oomKilled(): boolean {
     const memory = this.dirs.find((d) => d.controllers.includes('memory'));
     if (memory === undefined) return false;
-    const text = readOr(join(memory.dir, memory.version === 2 ? 'memory.events' : 'memory.oom_control'));
+    const text = readText(join(memory.dir, memory.version === 2 ? 'memory.events' : 'memory.oom_control'));
     return Number(/oom_kill (\d+)/.exec(text)?.[1] ?? 0) > 0;
   }
 
   /** Removes the session's cgroups; they must be empty (every process gone). */
   async remove(): Promise<void> {
     await Promise.all(this.dirs.map((d) => rmdir(d.dir).catch(() => undefined)));
-  }
-}
-
-function readOr(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
   }
 }
 

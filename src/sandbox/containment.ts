@@ -20,11 +20,20 @@ export class Containment {
   #workerPid: number | undefined;
   #limitCheck: NodeJS.Timeout | undefined;
   #overLimit: OverLimit | undefined;
+  #cgroup: SessionCgroup | null = null;
 
+  /** `cgroup` is still being made while the sandbox starts: it is needed only at admission. */
   constructor(
-    private readonly cgroup: SessionCgroup | null,
+    private readonly cgroupMade: Promise<SessionCgroup | null>,
     private readonly cpuSeconds: number | undefined,
-  ) {}
+  ) {
+    cgroupMade.catch(() => undefined); // its failure is reported by admit()
+  }
+
+  /** A hold on a sandbox that has no cgroup of its own: enough to end it. */
+  static around(monitorPid: number): Containment {
+    return new Containment(Promise.resolve(null), undefined).launched(monitorPid);
+  }
 
   /** The worker's host pid, once admitted. */
   get workerPid(): number | undefined {
@@ -42,8 +51,9 @@ export class Containment {
     if (this.#monitorPid === undefined) throw new Error('the sandbox has no monitor process');
     this.#initPid = onlyChild(this.#monitorPid);
     this.#workerPid = onlyChild(this.#initPid);
-    if (this.cgroup !== null) {
-      await this.cgroup.attach(this.#workerPid);
+    this.#cgroup = await this.cgroupMade;
+    if (this.#cgroup !== null) {
+      await this.#cgroup.attach(this.#workerPid);
       this.#watchLimits();
     }
     return this.#workerPid;
@@ -59,7 +69,7 @@ export class Containment {
    * after that, so its exit means all are gone. Before the init exists, only the monitor is there to kill.
    */
   kill(): void {
-    this.cgroup?.kill();
+    this.#cgroup?.kill();
     this.#initPid ??= this.#monitorPid === undefined ? undefined : children(this.#monitorPid)[0];
     sendSignal(this.#initPid ?? this.#monitorPid, 'SIGKILL');
   }
@@ -68,7 +78,7 @@ export class Containment {
   async end(): Promise<OverLimit | undefined> {
     clearInterval(this.#limitCheck);
     this.#overLimit ??= this.#limitPassed();
-    await this.cgroup?.remove();
+    await (await this.cgroupMade.catch(() => null))?.remove();
     return this.#overLimit;
   }
 
@@ -87,8 +97,8 @@ export class Containment {
   }
 
   #limitPassed(): OverLimit | undefined {
-    if (this.cgroup?.oomKilled()) return { kind: 'oom' };
-    const used = this.cpuSeconds === undefined ? null : this.cgroup?.cpuSeconds();
+    if (this.#cgroup?.oomKilled()) return { kind: 'oom' };
+    const used = this.cpuSeconds === undefined ? null : this.#cgroup?.cpuSeconds();
     if (used != null && used > this.cpuSeconds!) return { kind: 'cpuLimit', cpuSeconds: this.cpuSeconds! };
     return undefined;
   }

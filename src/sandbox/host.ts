@@ -75,10 +75,10 @@ export class SandboxHost {
     return bwrapArguments(plan, this.asRoot);
   }
 
-  /** A session's hold: its own cgroup (made now), and its limits that hold for all its processes. */
-  async contain(): Promise<Containment> {
+  /** A session's hold: its own cgroup (being made from now on), and its limits that hold for all its processes. */
+  contain(): Containment {
     const { memoryBytes, maxProcesses, cpuSeconds } = this.limits;
-    const cgroup = this.cgroups.placements.length > 0 ? await this.cgroups.session({ memoryBytes, maxProcesses }) : null;
+    const cgroup = this.cgroups.placements.length > 0 ? this.cgroups.session({ memoryBytes, maxProcesses }) : Promise.resolve(null);
     return new Containment(cgroup, cpuSeconds);
   }
 

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { findHierarchies, type Hierarchy } from './cgroups.js';
+import { readText } from './read-text.js';
 
 /** What this host offers for sandboxing, as `pyrepl3 doctor` prints it and `sandbox: true` requires it. */
 export interface HostReport {
@@ -70,14 +71,6 @@ function findExecutable(name: string): string | null {
     if (folder !== '' && existsSync(candidate)) return candidate;
   }
   return null;
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 function readNumber(path: string, fallback: number): number {

@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { SessionDiedError, SessionPool, type Session } from '../../src/index.js';
 import { WORKER_DIR } from '../../src/python/worker-path.js';
-import { isAlive, processesMentioning, processName } from '../helpers/os.js';
+import { cgroupsNamed, isAlive, processesMentioning, processName } from '../helpers/os.js';
 import { expectNoProcesses, makePool, SPAWN_MODES } from '../helpers/pool.js';
 
 const MiB = 1024 * 1024;
@@ -53,6 +53,7 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     await pool.shutdown();
     listener.close();
     expectNoProcesses(pool);
+    expect(cgroupsNamed(pool.id)).toEqual([]);
   });
 
   it('is forked from the template in fork mode (exec is only its fallback)', () => {
@@ -75,6 +76,8 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
       for (const pid of [process.pid, other.pid!]) {
         const result = await session.execute(`import os, signal\nos.kill(${pid}, signal.SIGKILL)`);
         expect(result.error?.name).toBe('ProcessLookupError');
+        const memory = await session.execute(`open('/proc/${pid}/mem', 'rb')`);
+        expect(memory.error?.name).toBe('FileNotFoundError');
       }
       // The namespace's init ignores signals from inside: the host in library mode is out of reach.
       await session.execute('import os, signal\nos.kill(os.getppid(), signal.SIGKILL)');
@@ -118,6 +121,7 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
       "for place in ('/session/work/a', '/tmp/b', '/dev/shm/c'):\n    open(place, 'wb').write(b'x' * (12 * 1024 * 1024))",
     );
     expect(fill.error?.message).toContain('No space left on device');
+    expect(existsSync('/dev/shm/c') || existsSync('/tmp/b')).toBe(false);
     await value(session, "import glob\nfor f in glob.glob('/session/*/*'): os.remove(f)");
   });
 
@@ -127,8 +131,10 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     expect(await value(session, "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c = socket.create_connection(s.getsockname()); 'ok'")).toBe("'ok'");
   });
 
-  it("is the OOM killer's first choice, and cannot reach the host's score", async () => {
+  it("is the OOM killer's first choice, cannot lower its score, and cannot reach the host's", async () => {
     expect(await value(session, "int(open('/proc/self/oom_score_adj').read())")).toBe('1000');
+    const lower = await session.execute("open('/proc/self/oom_score_adj', 'w').write('-1000')");
+    expect(lower.error?.name).toBe('PermissionError');
     const steer = await session.execute(`open('/proc/${process.pid}/oom_score_adj', 'w').write('1000')`);
     expect(steer.error?.name).toBe('FileNotFoundError');
   });
@@ -164,6 +170,19 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
     expect((await (await pool.acquire()).execute('1 + 1')).value).toBe('2');
   });
 
+  it('cpuSeconds holds for all processes together, and the death says cpuLimit', async () => {
+    const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 2, limits: { cpuSeconds: 1 } });
+    const session = await pool.acquire();
+    // Each child stays under RLIMIT_CPU of one second; together they go over.
+    const burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(60)";
+    const run = session.execute(
+      `import subprocess, sys\nkids = [subprocess.Popen([sys.executable, '-c', ${JSON.stringify(burn)}]) for _ in range(3)]\n[k.wait() for k in kids]`,
+    );
+    const error = await run.then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionDiedError);
+    expect((error as SessionDiedError).reason).toEqual({ kind: 'cpuLimit', cpuSeconds: 1 });
+  });
+
   it('maxProcesses stops a fork bomb inside the session', async () => {
     const pool = makePool({ spawn: mode, sandbox: true, minIdle: 2, maxSessions: 2, limits: { maxProcesses: 20 } });
     const [bomber, bystander] = [await pool.acquire(), await pool.acquire()];
@@ -173,17 +192,19 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
     await bomber.destroy();
   });
 
-  it("ends every process it started with it, setsid'd daemons included, and leaves no process after shutdown", async () => {
+  it("ends every process it started with it, setsid'd daemons included, and leaves no process or cgroup after shutdown", async () => {
     const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 1 });
     const session = await pool.acquire();
     const marker = `${(Math.random() * 1e6) | 0}.5`;
     await session.execute(`import subprocess\nsubprocess.Popen(['setsid', 'sleep', '${marker}'], start_new_session=True)`);
     const [daemon] = await waitFor(() => processesMentioning(`sleep ${marker}`));
     expect(isAlive(daemon!)).toBe(true);
+    expect(cgroupsNamed(pool.id).length).toBeGreaterThan(0);
     await session.destroy();
     await pool.shutdown();
     expect(isAlive(daemon!)).toBe(false);
     expectNoProcesses(pool);
+    expect(cgroupsNamed(pool.id)).toEqual([]);
   });
 });
 

@@ -17,6 +17,7 @@ import ctypes
 import os
 import signal
 
+from .landlock import restrict_writes
 from .seccomp import install_filter
 from .system import set_process_name
 
@@ -40,6 +41,7 @@ MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 LAST_CAPABILITY = 63
 
@@ -92,6 +94,8 @@ def confine(plan):
         os.setresuid(plan["uid"], plan["uid"], plan["uid"])
         # Changing uid made the process non-dumpable, which hides its own /proc/self from it.
         _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    _call(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    restrict_writes(_libc, [plan["sessionRoot"], "/dev"] + [bind["target"] for bind in plan.get("writable", ())])
     install_filter(_libc)
     _set_parent_death_signal()  # the uid change cleared it
 
