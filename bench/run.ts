@@ -14,6 +14,7 @@ import { writeReport } from './report.js';
 import { nowMs } from './stats.js';
 import { executeRow } from './rows/execute.js';
 import { forkRow } from './rows/fork.js';
+import { jupyterRow } from './rows/jupyter.js';
 import { memoryRow } from './rows/memory.js';
 import { outputRow } from './rows/output.js';
 import { poolOverheadRow } from './rows/pool-overhead.js';
@@ -22,7 +23,7 @@ import { scalingRow } from './rows/scaling.js';
 import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, sandboxRow];
+const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, jupyterRow, sandboxRow];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {

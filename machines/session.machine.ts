@@ -2,6 +2,7 @@ import { assign, cancel, emit, enqueueActions, fromCallback, raise, sendParent, 
 import { UNEXPLAINED_EXIT } from './session.types.js';
 import type {
   DeathCause,
+  DisplayOutput,
   OutputStream,
   ProcessCommand,
   ProcessEvent,
@@ -54,7 +55,8 @@ export interface SessionContext {
 }
 
 export type SessionEvent =
-  | { type: 'EXECUTE'; requestId: number; code: string; timeoutMs?: number }
+  /** silent: no execution count, `_` left alone (tools such as completion run this way). */
+  | { type: 'EXECUTE'; requestId: number; code: string; timeoutMs?: number; silent?: boolean }
   | { type: 'INTERRUPT' }
   | { type: 'HEALTH_CHECK' }
   | { type: 'STOP'; reason: StopReason }
@@ -64,6 +66,7 @@ export type SessionEvent =
 /** What a session tells whoever listens to it (the src/ bridge, an inspector, a test). */
 export type SessionEmitted =
   | { type: 'output'; requestId: number; stream: OutputStream; text: string }
+  | { type: 'display'; requestId: number; output: DisplayOutput }
   | { type: 'executed'; requestId: number; result: WorkerResult }
   | { type: 'executionFailed'; requestId: number; cause: DeathCause; exit: ProcessExit | null }
   | { type: 'rejected'; requestId: number; reason: 'busy' };
@@ -159,14 +162,15 @@ export const sessionMachine = setup({
         type: 'process.execute',
         requestId: event.requestId,
         code: event.code,
-        silent: false,
+        silent: event.silent ?? false,
       } satisfies ProcessCommand);
       if (timeoutMs !== null) enqueue(raise({ type: 'EXECUTION_DEADLINE' }, { delay: timeoutMs, id: DEADLINE_TIMER }));
     }),
     forwardOutput: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'process.output' || context.current === null) return;
-      if (event.requestId !== context.current.requestId) return;
-      enqueue.emit({ type: 'output', requestId: event.requestId, stream: event.stream, text: event.text });
+      if (context.current === null || !('requestId' in event) || event.requestId !== context.current.requestId) return;
+      const { requestId } = context.current;
+      if (event.type === 'process.output') enqueue.emit({ type: 'output', requestId, stream: event.stream, text: event.text });
+      if (event.type === 'process.display') enqueue.emit({ type: 'display', requestId, output: event.output });
     }),
     finishExecution: enqueueActions(({ context, event, enqueue }, params: { deadlinePassed: boolean }) => {
       if (event.type !== 'process.result' || context.current === null) return;
@@ -307,6 +311,7 @@ export const sessionMachine = setup({
       on: {
         EXECUTE: { actions: 'rejectBusy' },
         'process.output': { actions: 'forwardOutput' },
+        'process.display': { actions: 'forwardOutput' },
       },
       states: {
         running: {

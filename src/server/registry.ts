@@ -41,7 +41,11 @@ export interface RegistryOptions {
 export interface RunOptions {
   timeoutMs?: number;
   onOutput?: (chunk: OutputChunk) => void;
+  silent?: boolean;
 }
+
+/** why: 'deleted', 'culled', 'died' (detail: the error's message) or 'shutdown'. */
+export type RemovalListener = (entry: NamedSession, why: string, detail?: string) => void;
 
 /** Who holds a pool session through the server: a tenant, by a named session or a one-shot run. */
 export interface SessionOwner {
@@ -65,6 +69,7 @@ export class SessionRegistry {
   /** Pool session id → tenant, for one-shot runs in progress. */
   readonly #oneShots = new Map<string, string>();
   #draining = false;
+  readonly #removalListeners: RemovalListener[] = [];
 
   constructor(options: RegistryOptions) {
     this.#opts = options;
@@ -120,6 +125,11 @@ export class SessionRegistry {
     return [...this.#byId.values()].filter((e) => e.tenant === tenant.name);
   }
 
+  /** Called whenever a named session ends (deleted, culled, died, shutdown): its users can be told. */
+  onRemoved(listener: RemovalListener): void {
+    this.#removalListeners.push(listener);
+  }
+
   touch(entry: NamedSession): void {
     entry.lastUsedAt = new Date();
     if (this.#byId.get(entry.id) === entry) this.#schedule(entry);
@@ -146,7 +156,7 @@ export class SessionRegistry {
     } catch (error) {
       if (error instanceof SessionDiedError) {
         this.#opts.logger.warn({ tenant: entry.tenant, sessionId: entry.id, err: error }, 'named session died');
-        void this.#remove(entry, 'died');
+        void this.#remove(entry, 'died', error.message);
       }
       throw error;
     } finally {
@@ -282,13 +292,14 @@ export class SessionRegistry {
     void this.#remove(entry, 'culled');
   }
 
-  async #remove(entry: NamedSession, why: string): Promise<void> {
+  async #remove(entry: NamedSession, why: string, detail?: string): Promise<void> {
     if (this.#byId.get(entry.id) !== entry) return;
     this.#byId.delete(entry.id);
     this.#unreserve(entry.tenant);
     if (entry.timer !== null) clearTimeout(entry.timer);
     entry.timer = null;
     this.#opts.logger.debug({ tenant: entry.tenant, sessionId: entry.id, why }, 'session removed');
+    for (const listener of this.#removalListeners) listener(entry, why, detail);
     await entry.session.destroy().catch((error: unknown) => {
       this.#opts.logger.warn({ sessionId: entry.id, err: error }, 'destroying a session failed');
     });

@@ -83,7 +83,7 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry): vo
         registry
           .execute(entry, code, {
             ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-            onOutput: (chunk) => send({ type: 'output', id, stream: chunk.stream, text: chunk.text }),
+            onOutput: (chunk) => send(chunk.type === 'stream' ? { type: 'output', id, stream: chunk.stream, text: chunk.text } : { type: 'display', id, output: chunk }),
           })
           .then(
             (result) => send({ type: 'result', id, result }),

@@ -142,14 +142,14 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
 
   it('still does what sessions do: state, streaming, subprocess, threads and sqlite', async () => {
     const chunks: string[] = [];
-    await session.execute('kept = 41', { onOutput: ({ text }) => chunks.push(text) });
+    await session.execute('kept = 41', { onOutput: (chunk) => chunk.type === 'stream' && chunks.push(chunk.text) });
     const result = await session.execute(
       "import subprocess, sys, threading, sqlite3\n" +
         "print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True).stdout.strip())\n" +
         "t = threading.Thread(target=lambda: print('thread')); t.start(); t.join()\n" +
         "db = sqlite3.connect('/tmp/x.db'); db.execute('create table t(x)'); db.execute('insert into t values (1)')\n" +
         'kept + db.execute("select x from t").fetchone()[0]',
-      { onOutput: ({ text }) => chunks.push(text) },
+      { onOutput: (chunk) => chunk.type === 'stream' && chunks.push(chunk.text) },
     );
     expect(result.value).toBe('42');
     expect(chunks.join('')).toBe('42\nthread\n');
