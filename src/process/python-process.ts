@@ -109,7 +109,7 @@ class PythonProcess {
       args: sandbox.bwrapArguments(plan),
       workerDir: plan.workerDir,
     });
-    return { ...worker, containment: containment.launched(worker.pid) };
+    return { ...worker, containment: containment.launched(worker.pid, plan.id) };
   }
 
   #attach(worker: LaunchedWorker): void {

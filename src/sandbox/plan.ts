@@ -8,6 +8,8 @@ import type { SandboxSettings } from './options.js';
  * the two modes give sessions the same file system.
  */
 export interface SandboxPlan {
+  /** Unique per session: it is on the command lines of an exec'd session's processes. */
+  id: string;
   /** The unprivileged host uid and gid the session runs as (the host's own when it is not root). */
   uid: number;
   gid: number;
@@ -85,6 +87,7 @@ export function basePlan(settings: SandboxSettings, interpreterFolders: string[]
     { path: '/dev/stderr', target: '/proc/self/fd/2' },
   );
   return {
+    id: '',
     uid: 0,
     gid: 0,
     network: settings.network,
