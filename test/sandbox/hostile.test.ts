@@ -212,13 +212,16 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
 
 describe.each(SPAWN_MODES)('a sandbox killed while it starts, spawn %s', (mode) => {
   it('leaves no process once the pool says it is gone, whatever step it had reached', { timeout: 60_000 }, async () => {
-    // The kill point sweeps the start: 0 to 60 ms after the spawn (a sandboxed exec start takes 40-90 ms).
-    for (let delayMs = 0; delayMs <= 60; delayMs += 4) {
+    // The kill point sweeps the start: before the sandbox is checked (-1), then 0 to 60 ms after the
+    // spawn (a sandboxed exec start takes 40-90 ms).
+    for (let delayMs = -1; delayMs <= 60; delayMs += delayMs < 0 ? 1 : 4) {
       const pool = makePool({ spawn: mode, sandbox: true, minIdle: 2, maxSessions: 2 });
       const spawned = new Promise((resolve) => pool.once('sessionSpawned', resolve));
       const started = pool.start().catch(() => undefined);
-      await spawned;
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (delayMs >= 0) {
+        await spawned;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
       await pool.shutdown();
       await started;
       expect([delayMs, processesMentioning(pool.id)]).toEqual([delayMs, []]);
