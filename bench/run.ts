@@ -14,6 +14,7 @@ import { writeReport } from './report.js';
 import { nowMs } from './stats.js';
 import { executeRow } from './rows/execute.js';
 import { forkRow } from './rows/fork.js';
+import { jupyterRow } from './rows/jupyter.js';
 import { memoryRow } from './rows/memory.js';
 import { outputRow } from './rows/output.js';
 import { poolOverheadRow } from './rows/pool-overhead.js';
@@ -23,7 +24,7 @@ import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 import { tenantsRow } from './rows/tenants.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, tenantsRow, sandboxRow];
+const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, tenantsRow, jupyterRow, sandboxRow];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmark anchors need, by package name. Safe to run twice.
 #  - generic-pool, tarn, autocannon: devDependencies of this package (npm ci installs them).
-#  - Jupyter (ipykernel driven by jupyter_client): Debian's packages, for /usr/bin/python3.
+#  - Jupyter (ipykernel driven by jupyter_client, and Jupyter Server): Debian's packages, for /usr/bin/python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,13 +9,13 @@ if [ ! -d node_modules/generic-pool ] || [ ! -d node_modules/tarn ] || [ ! -d no
   npm ci --no-audit --no-fund
 fi
 
-if /usr/bin/python3 -c 'import ipykernel, jupyter_client' 2>/dev/null; then
+if /usr/bin/python3 -c 'import ipykernel, jupyter_client, jupyter_server' 2>/dev/null; then
   echo "jupyter anchor: already installed"
 elif command -v apt-get >/dev/null; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends python3-ipykernel python3-jupyter-client
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends python3-ipykernel python3-jupyter-client python3-jupyter-server
 else
   echo "jupyter anchor: apt-get not found; rows compared with Jupyter will say 'not available'" >&2
 fi

@@ -38,6 +38,17 @@ export function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
+/** µs per call of `call`, made `count` times in a row, one sample per call. */
+export async function timed(count: number, call: () => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = nowMs();
+    await call();
+    samples.push((nowMs() - t0) * 1000);
+  }
+  return samples;
+}
+
 /** One measurement of a contestant: a sample (or several, e.g. per-op latencies) per call. */
 export type Trial = () => Promise<number | number[]>;
 

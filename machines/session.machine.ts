@@ -2,6 +2,7 @@ import { assign, cancel, emit, enqueueActions, fromCallback, raise, sendParent, 
 import { UNEXPLAINED_EXIT } from './session.types.js';
 import type {
   DeathCause,
+  DisplayOutput,
   FileError,
   FileRequest,
   OutputStream,
@@ -59,7 +60,8 @@ export interface SessionContext {
 }
 
 export type SessionEvent =
-  | { type: 'EXECUTE'; requestId: number; code: string; timeoutMs?: number }
+  /** silent: no execution count, `_` left alone (tools such as completion run this way). */
+  | { type: 'EXECUTE'; requestId: number; code: string; timeoutMs?: number; silent?: boolean }
   | { type: 'FILE'; requestId: number; request: FileRequest }
   | { type: 'INTERRUPT' }
   | { type: 'HEALTH_CHECK' }
@@ -70,6 +72,7 @@ export type SessionEvent =
 /** What a session tells whoever listens to it (the src/ bridge, an inspector, a test). */
 export type SessionEmitted =
   | { type: 'output'; requestId: number; stream: OutputStream; text: string }
+  | { type: 'display'; requestId: number; output: DisplayOutput }
   | { type: 'executed'; requestId: number; result: WorkerResult }
   | { type: 'fileDone'; requestId: number; data: string | null; error: FileError | null }
   | { type: 'executionFailed'; requestId: number; cause: DeathCause; exit: ProcessExit | null }
@@ -176,7 +179,7 @@ export const sessionMachine = setup({
         type: 'process.execute',
         requestId: event.requestId,
         code: event.code,
-        silent: false,
+        silent: event.silent ?? false,
       } satisfies ProcessCommand);
       if (timeoutMs !== null) enqueue(raise({ type: 'EXECUTION_DEADLINE' }, { delay: timeoutMs, id: DEADLINE_TIMER }));
     }),
@@ -193,9 +196,10 @@ export const sessionMachine = setup({
       enqueue.assign({ current: null });
     }),
     forwardOutput: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'process.output' || context.current === null) return;
-      if (event.requestId !== context.current.requestId) return;
-      enqueue.emit({ type: 'output', requestId: event.requestId, stream: event.stream, text: event.text });
+      if (context.current === null || !('requestId' in event) || event.requestId !== context.current.requestId) return;
+      const { requestId } = context.current;
+      if (event.type === 'process.output') enqueue.emit({ type: 'output', requestId, stream: event.stream, text: event.text });
+      if (event.type === 'process.display') enqueue.emit({ type: 'display', requestId, output: event.output });
     }),
     markInterrupted: assign(({ context }, by: 'deadline' | 'caller') => ({
       current: context.current === null ? null : { ...context.current, interruptedBy: by },
@@ -342,6 +346,7 @@ export const sessionMachine = setup({
         EXECUTE: { actions: 'rejectBusy' },
         FILE: { actions: 'rejectBusy' },
         'process.output': { actions: 'forwardOutput' },
+        'process.display': { actions: 'forwardOutput' },
       },
       states: {
         transferring: {

@@ -6,6 +6,21 @@
 
 export type OutputStream = 'stdout' | 'stderr';
 
+/** A Jupyter mime bundle: 'text/plain', 'text/html', 'image/png' (base64), ... */
+export type MimeBundle = Record<string, unknown>;
+
+/** What display() and clear_output() send while a cell runs, in the order they happen. */
+export type DisplayOutput =
+  | {
+      type: 'display';
+      data: MimeBundle;
+      metadata: Record<string, unknown>;
+      /** display(..., display_id=...): names the output; with update, it replaces the earlier one. */
+      displayId?: string;
+      update?: boolean;
+    }
+  | { type: 'clear'; wait: boolean };
+
 /** A Python exception, as the worker reports it. */
 export interface PythonError {
   name: string;
@@ -79,6 +94,7 @@ export type ProcessEvent =
   /** warmed: the process already ran the warmup code (forked from a warmed template). */
   | { type: 'process.ready'; pid: number; warmed: boolean }
   | { type: 'process.output'; requestId: number | null; stream: OutputStream; text: string }
+  | { type: 'process.display'; requestId: number | null; output: DisplayOutput }
   | { type: 'process.result'; requestId: number; result: WorkerResult }
   | { type: 'process.pong' }
   /** A file request's answer: data (base64) of a read, or why it failed. */

@@ -26,7 +26,7 @@ const failure = await first!.execute('1 / 0');
 say(`a Python exception is data: ${failure.status} ${failure.error?.name}: ${failure.error?.message}`);
 
 await first!.execute('import time\nfor i in range(3):\n    print(f"tick {i}", flush=True)\n    time.sleep(0.1)', {
-  onOutput: ({ stream, text }) => say(`  streamed ${stream}: ${text.trim()}`),
+  onOutput: (chunk) => chunk.type === 'stream' && say(`  streamed ${chunk.stream}: ${chunk.text.trim()}`),
 });
 
 await Promise.all(sessions.map((s) => s.release()));

@@ -77,6 +77,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   readonly #forkServer: ForkServer | undefined;
   /** The pool's sandbox, checked against the host once, on first use; undefined when unsandboxed. */
   readonly #sandbox: (() => Promise<SandboxHost>) | undefined;
+  /** Set once that check has begun: shutdown then removes what it made. */
+  #sandboxPrepared: Promise<SandboxHost> | undefined;
   readonly #trace: TraceRecorder | undefined;
   readonly #timeline = new SessionTimeline();
   readonly #leaseWatch: LeaseWatch | undefined;
@@ -223,16 +225,16 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   #startOnce(): Promise<void> {
     if (this.#closed !== null) return Promise.reject(new PoolClosedError());
     // Unsandboxed, the supervisor starts within this call (model tests rely on it).
-    return this.#sandbox === undefined ? this.#startSessions() : this.#sandbox().then(() => this.#startSessions());
+    if (this.#sandbox === undefined) return this.#startSessions();
+    return this.#sandbox().then(() => (this.#closed === null ? this.#startSessions() : Promise.reject(new PoolClosedError())));
   }
 
   /** The sandbox, prepared on first use and shared by every session; a warning where cgroups are missing. */
   #sandboxOnFirstUse(probe: () => HostReport): (() => Promise<SandboxHost>) | undefined {
     const settings = this.#options.sandbox;
     if (settings === null) return undefined;
-    let prepared: Promise<SandboxHost> | undefined;
     return () => {
-      prepared ??= SandboxHost.prepare(settings, this.id, this.#options.pythonPath, this.#options.limits, probe()).then((host) => {
+      this.#sandboxPrepared ??= SandboxHost.prepare(settings, this.id, this.#options.pythonPath, this.#options.limits, probe()).then((host) => {
         const missingControllers = host.missingControllers;
         if (missingControllers.length > 0) {
           const message = `sandboxed sessions have no cgroup for ${missingControllers.join(', ')}: those limits hold per process only`;
@@ -241,7 +243,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
         }
         return host;
       });
-      return prepared;
+      return this.#sandboxPrepared;
     };
   }
 
@@ -266,12 +268,13 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   }
 
   async #closeOnce(): Promise<void> {
-    if (!this.#running) return;
-    const finished = toPromise(this.#actor);
-    this.#actor.send({ type: 'SHUTDOWN' });
-    await finished;
-    this.#forkServer?.close();
-    await (await this.#sandbox?.().catch(() => undefined))?.close();
+    if (this.#running) {
+      const finished = toPromise(this.#actor);
+      this.#actor.send({ type: 'SHUTDOWN' });
+      await finished;
+      await this.#forkServer?.close();
+    }
+    await (await this.#sandboxPrepared?.catch(() => undefined))?.close();
     this.#log.debug('pool closed');
   }
 

@@ -1,9 +1,9 @@
 import type { ActorRefFrom } from 'xstate';
 import type { sessionMachine, SessionEmitted } from '../machines/session.machine.js';
-import { UNEXPLAINED_EXIT, type DeathCause, type FileError, type FileRequest, type ProcessExit } from '../machines/session.types.js';
+import { UNEXPLAINED_EXIT, type DeathCause, type FileError, type FileRequest, type ProcessExit, type WorkerResult } from '../machines/session.types.js';
 import { CodeTooLargeError, PoolClosedError, SessionBusyError, SessionDiedError, SessionFileError } from './errors.js';
 import type { SessionLimits } from './options.js';
-import type { ExecuteOptions, ExecutionResult } from './types.js';
+import type { ExecuteOptions, ExecutionOutput, ExecutionResult, OutputChunk } from './types.js';
 
 export type SessionActorRef = ActorRefFrom<typeof sessionMachine>;
 
@@ -17,6 +17,7 @@ interface InFlight {
   collect: boolean;
   stdout: string[];
   stderr: string[];
+  outputs: ExecutionOutput[];
   outputChars: number;
   truncated: boolean;
   /** Called once the execution settled, whatever its outcome. */
@@ -55,6 +56,7 @@ export class SessionLink {
     // The worker enforces maxOutputBytes; this host-side bound holds whatever a worker sends.
     this.maxOutputChars = limits.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_CHARS;
     ref.on('output', (event) => this.#onOutput(event));
+    ref.on('display', (event) => this.#onDisplay(event));
     ref.on('executed', (event) => this.#onExecuted(event));
     ref.on('fileDone', (event) => this.#onFileDone(event.requestId, event.data, event.error));
     ref.on('executionFailed', (event) => this.#onFailed(event.requestId, deathError(event.cause, event.exit)));
@@ -102,16 +104,16 @@ export class SessionLink {
       if (sizeBytes > maxCodeBytes) return Promise.reject(new CodeTooLargeError(sizeBytes, maxCodeBytes));
     }
     const requestId = ++this.#requestSerial;
-    const { signal, onOutput, timeoutMs, collectOutput = true } = options;
+    const { signal, onOutput, timeoutMs, silent, collectOutput = true } = options;
     const abort = (): void => this.interrupt();
     const promise = new Promise<ExecutionResult>((resolve, reject) => {
-      this.#inFlight = { kind: 'execute', requestId, resolve, reject, onOutput, collect: collectOutput, stdout: [], stderr: [], outputChars: 0, truncated: false, whenSettled: [] };
+      this.#inFlight = { kind: 'execute', requestId, resolve, reject, onOutput, collect: collectOutput, stdout: [], stderr: [], outputs: [], outputChars: 0, truncated: false, whenSettled: [] };
     });
     if (signal !== undefined) {
       signal.addEventListener('abort', abort, { once: true });
       this.#inFlight!.whenSettled.push(() => signal.removeEventListener('abort', abort));
     }
-    this.ref.send({ type: 'EXECUTE', requestId, code, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    this.ref.send({ type: 'EXECUTE', requestId, code, silent: silent === true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     return promise;
   }
 
@@ -155,12 +157,21 @@ export class SessionLink {
     if (text.length < event.text.length) run.truncated = true;
     if (text.length === 0) return;
     run.outputChars += text.length;
-    if (run.collect) run[event.stream].push(text);
-    try {
-      run.onOutput?.({ stream: event.stream, text });
-    } catch {
-      // A throwing callback is the caller's bug; it must not break the session's event loop.
+    if (run.collect) {
+      run[event.stream].push(text);
+      const last = run.outputs.at(-1);
+      // Consecutive text of one stream is one output, as a notebook shows it.
+      if (last?.type === 'stream' && last.stream === event.stream) last.text += text;
+      else run.outputs.push({ type: 'stream', stream: event.stream, text });
     }
+    tell(run, { type: 'stream', stream: event.stream, text });
+  }
+
+  #onDisplay(event: Extract<SessionEmitted, { type: 'display' }>): void {
+    const run = this.#current(event.requestId);
+    if (run === null) return;
+    if (run.collect) run.outputs.push(event.output);
+    tell(run, event.output);
   }
 
   #onExecuted(event: Extract<SessionEmitted, { type: 'executed' }>): void {
@@ -178,6 +189,7 @@ export class SessionLink {
       executionCount: result.executionCount,
       durationMs: result.durationMs,
       truncated: result.truncated || run.truncated,
+      outputs: [...run.outputs, ...finalOutputs(result)],
     });
   }
 
@@ -187,6 +199,21 @@ export class SessionLink {
     this.lastError = error.message;
     run.reject(error);
   }
+}
+
+function tell(run: InFlight, chunk: OutputChunk): void {
+  try {
+    run.onOutput?.(chunk);
+  } catch {
+    // A throwing callback is the caller's bug; it must not break the session's event loop.
+  }
+}
+
+/** The cell's value or its error, after what it showed while running. */
+function finalOutputs(result: WorkerResult): ExecutionOutput[] {
+  if (result.error !== null) return [{ type: 'error', error: result.error }];
+  if (result.data !== null) return [{ type: 'result', data: result.data, executionCount: result.executionCount }];
+  return [];
 }
 
 function deathError(cause: DeathCause | null, exit: ProcessExit | null): Error {

@@ -1,7 +1,7 @@
 import type { PoolCounters } from '../machines/pool.ledger.js';
-import type { ExecutionStatus, OutputStream, PythonError } from '../machines/session.types.js';
+import type { DisplayOutput, ExecutionStatus, MimeBundle, OutputStream, PythonError } from '../machines/session.types.js';
 
-export type { DeathCause, ExecutionStatus, FileError, OutputStream, PythonError, StopReason } from '../machines/session.types.js';
+export type { DeathCause, DisplayOutput, ExecutionStatus, FileError, MimeBundle, OutputStream, PythonError, StopReason } from '../machines/session.types.js';
 
 /** The outcome of one execution. A Python exception is a result (status 'error'), not a throw. */
 export interface ExecutionResult {
@@ -18,23 +18,39 @@ export interface ExecutionResult {
   durationMs: number;
   /** True when output beyond maxOutputBytes was dropped. */
   truncated: boolean;
+  /** Everything the cell showed, in order: streams, display()s, clear_output()s, then its value or its error. */
+  outputs: ExecutionOutput[];
 }
 
-export interface OutputChunk {
+export interface StreamOutput {
+  type: 'stream';
   stream: OutputStream;
   text: string;
 }
 
+/** What onOutput receives as it happens: printed text, display() and clear_output(). */
+export type OutputChunk = StreamOutput | DisplayOutput;
+
+export type ExecutionOutput =
+  | OutputChunk
+  | { type: 'result'; data: MimeBundle; executionCount: number }
+  | { type: 'error'; error: PythonError };
+
 export interface ExecuteOptions {
   /** At the deadline the code is interrupted; if it keeps running, its process is killed. */
   timeoutMs?: number;
-  /** Called as output happens, long before the result. */
+  /** Called as output happens, long before the result: streams and display outputs. */
   onOutput?: (chunk: OutputChunk) => void;
+  /**
+   * A tool's execution (completion, inspection): it does not count as an execution
+   * (executionCount stays) and leaves `_` alone. Default false.
+   */
+  silent?: boolean;
   /** Aborting interrupts the execution. */
   signal?: AbortSignal;
   /**
-   * False: output goes only to onOutput and the result's stdout and stderr are empty, so output
-   * is never held twice (a streaming server). Default true.
+   * False: output goes only to onOutput; the result's stdout and stderr are empty and its outputs
+   * hold only the final value or error, so output is never held twice (a streaming server). Default true.
    */
   collectOutput?: boolean;
 }

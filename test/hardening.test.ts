@@ -132,7 +132,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       let streamed = 0;
       const r = await s.execute('import sys\nfor _ in range(50):\n    sys.stdout.write("x" * 1_000_000)', {
         onOutput: (chunk) => {
-          streamed += chunk.text.length;
+          if (chunk.type === 'stream') streamed += chunk.text.length;
         },
       });
       expect(r.status).toBe('ok');
@@ -205,6 +205,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       const code = `import os, time\nprint("first", flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}): time.sleep(0.01)\nprint("second")`;
       const r = await s.execute(code, {
         onOutput: (chunk) => {
+          if (chunk.type !== 'stream') return;
           // print() writes its text and its newline separately: a chunk may be just '\n'.
           if (chunk.text.trim() !== '') events.push(`output:${chunk.text.trim()}`);
           if (chunk.text.includes('first')) writeFileSync(flag, '');

@@ -12,6 +12,16 @@ export interface JupyterVersions {
   python: string;
 }
 
+/** null when `python` can import every module; otherwise why the anchor is not available. */
+export async function missingModules(python: string, modules: string[]): Promise<string | null> {
+  const child = spawn(python, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' });
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('exit', (exitCode) => resolve(exitCode));
+    child.once('error', () => resolve(-1));
+  });
+  return code === 0 ? null : `${python} cannot import ${modules.join(' and ')} (run bench/setup-anchors.sh)`;
+}
+
 /**
  * The Jupyter anchor: a Python process (jupyter_driver.py) that starts ipykernel kernels with
  * jupyter_client and times them from the client's side. One request at a time.
@@ -30,13 +40,8 @@ export class JupyterDriver {
   }
 
   /** Whether `python` can import ipykernel and jupyter_client; the reason when it cannot. */
-  static async probe(python: string): Promise<string | null> {
-    const child = spawn(python, ['-c', 'import ipykernel, jupyter_client'], { stdio: 'ignore' });
-    const code = await new Promise<number | null>((resolve) => {
-      child.once('exit', (exitCode) => resolve(exitCode));
-      child.once('error', () => resolve(-1));
-    });
-    return code === 0 ? null : `${python} cannot import ipykernel and jupyter_client (run bench/setup-anchors.sh)`;
+  static probe(python: string): Promise<string | null> {
+    return missingModules(python, ['ipykernel', 'jupyter_client']);
   }
 
   async versions(): Promise<JupyterVersions> {

@@ -3,22 +3,11 @@ import { JupyterDriver } from '../anchors/jupyter.js';
 import { compare, figure, ratioAtLeast, ratioAtMost } from '../compare.js';
 import type { Comparison, Row } from '../model.js';
 import { startPool } from '../pyrepl.js';
-import { interleave, nowMs } from '../stats.js';
+import { interleave, timed } from '../stats.js';
 import type { SessionPool } from '../../src/index.js';
 import type { Session } from '../../src/index.js';
 
 const CODE = '1+1';
-
-/** µs per round trip, one sample per call. */
-export async function timed(count: number, call: () => Promise<unknown>): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t0 = nowMs();
-    await call();
-    samples.push((nowMs() - t0) * 1000);
-  }
-  return samples;
-}
 
 async function heldSession(python: string): Promise<{ pool: SessionPool; session: Session }> {
   const pool = await startPool({ minIdle: 1, maxSessions: 1, pythonPath: python });

@@ -1,8 +1,7 @@
 import { compare, figure, medianAtMost, ratioAtMost, type Goal } from '../compare.js';
 import type { Comparison, Row } from '../model.js';
 import { startPool } from '../pyrepl.js';
-import { interleave } from '../stats.js';
-import { timed } from './execute.js';
+import { interleave, timed } from '../stats.js';
 import { COMMON_IMPORTS, StartProbe } from './start.js';
 
 /**

@@ -36,6 +36,7 @@ interface ServeOptions {
   logLevel: string;
   /** true (a free port) or the port given to --inspect. */
   inspect?: true | string;
+  jupyterUrlToken?: boolean;
   /** false with --no-sandbox. */
   sandbox: boolean;
   network: boolean;
@@ -73,6 +74,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     headersTimeoutMs: opts.headersTimeoutMs,
     streamStuckMs: opts.streamStuckMs,
     shutdownGraceMs: opts.graceMs,
+    jupyterUrlToken: opts.jupyterUrlToken === true,
     ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
       minIdle: opts.minIdle,
@@ -144,7 +146,7 @@ async function exec(code: string, opts: ExecOptions): Promise<number> {
     const session = await pool.acquire();
     const result = await session.execute(source, {
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      onOutput: ({ stream, text }) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+      onOutput: (chunk) => chunk.type === 'stream' && (chunk.stream === 'stdout' ? process.stdout : process.stderr).write(chunk.text),
     });
     if (result.value !== null) process.stdout.write(`${result.value}\n`);
     if (result.status === 'ok') return 0;
@@ -182,6 +184,7 @@ program
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
+  .option('--jupyter-url-token', 'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)')
   .option('--no-sandbox', 'run sessions unsandboxed, as this server\'s user (only for trusted code; warns at start and in /readyz)')
   .option('--network', 'give sandboxed sessions the host\'s network (default: none, a loopback of their own)', false)
   .option('--cgroup-root <path>', 'cgroup under which sessions get their own (a delegated cgroup v2 subtree; default: pyrepl3 under this process\'s)')

@@ -1,4 +1,4 @@
-import type { ExecutionResult, OutputChunk } from '../types.js';
+import type { ExecutionOutput, ExecutionResult, OutputChunk } from '../types.js';
 import { ApiError } from './errors.js';
 
 /** The part of the WebSocket API the client uses: the browser's, Node 22's global one, or the `ws` package's. */
@@ -25,6 +25,8 @@ interface Pending {
   onOutput: ((chunk: OutputChunk) => void) | undefined;
   stdout: string[];
   stderr: string[];
+  /** The streamed outputs in order, consecutive text of one stream merged, as the library's result holds them. */
+  outputs: ExecutionOutput[];
   /** The stream lost events (a gap) while this execution ran. */
   lost: boolean;
   resolve: (result: ExecutionResult) => void;
@@ -33,6 +35,7 @@ interface Pending {
 
 type Message =
   | { type: 'output'; id: string; seq: number; stream: 'stdout' | 'stderr'; text: string }
+  | { type: 'display'; id: string; seq: number; output: Exclude<OutputChunk, { type: 'stream' }> }
   | { type: 'result'; id: string; seq: number; result: ExecutionResult }
   | { type: 'error'; id?: string; seq?: number; status?: number; error: { code: string; message: string } }
   | { type: 'gap'; from: number; to: number };
@@ -62,7 +65,7 @@ export class SessionStream {
   async execute(id: string, code: string, timeoutMs: number | undefined, onOutput?: (chunk: OutputChunk) => void): Promise<ExecutionResult> {
     const socket = await this.#open();
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { onOutput, stdout: [], stderr: [], lost: false, resolve, reject });
+      this.#pending.set(id, { onOutput, stdout: [], stderr: [], outputs: [], lost: false, resolve, reject });
       socket.send(JSON.stringify({ type: 'execute', id, code, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }));
     });
   }
@@ -134,9 +137,10 @@ export class SessionStream {
     }
     const pending = message.id === undefined ? undefined : this.#pending.get(message.id);
     if (pending === undefined) return;
-    if (message.type === 'output') {
-      pending[message.stream].push(message.text);
-      pending.onOutput?.({ stream: message.stream, text: message.text });
+    if (message.type === 'output' || message.type === 'display') {
+      const chunk: OutputChunk = message.type === 'output' ? { type: 'stream', stream: message.stream, text: message.text } : message.output;
+      collect(pending, chunk);
+      pending.onOutput?.(chunk);
       return;
     }
     this.#pending.delete(message.id!);
@@ -146,11 +150,29 @@ export class SessionStream {
     }
     // The stream's result leaves out the output it streamed: put it back.
     const { result } = message;
-    pending.resolve({ ...result, stdout: pending.stdout.join(''), stderr: pending.stderr.join(''), truncated: result.truncated || pending.lost });
+    pending.resolve({
+      ...result,
+      stdout: pending.stdout.join(''),
+      stderr: pending.stderr.join(''),
+      outputs: [...pending.outputs, ...result.outputs],
+      truncated: result.truncated || pending.lost,
+    });
   }
 
   #failAll(error: ApiError): void {
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
   }
+}
+
+/** Keeps a streamed chunk for the result, as the library does: text by stream, and every output in order. */
+function collect(pending: Pending, chunk: OutputChunk): void {
+  if (chunk.type !== 'stream') {
+    pending.outputs.push(chunk);
+    return;
+  }
+  pending[chunk.stream].push(chunk.text);
+  const last = pending.outputs.at(-1);
+  if (last?.type === 'stream' && last.stream === chunk.stream) last.text += chunk.text;
+  else pending.outputs.push({ ...chunk });
 }

@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { kernelQueueMachine } from '../../machines/kernel.machine.js';
 import { poolMachine } from '../../machines/pool.machine.js';
 import { sessionMachine } from '../../machines/session.machine.js';
 import { templateMachine } from '../../machines/template.machine.js';
@@ -7,7 +8,7 @@ import { machinesMarkdown } from './mermaid.js';
 
 /** The generated documents, by path relative to the repository root. */
 export function generatedDocs(): Record<string, string> {
-  return { 'docs/machines.md': machinesMarkdown({ session: sessionMachine, pool: poolMachine, template: templateMachine }) };
+  return { 'docs/machines.md': machinesMarkdown({ session: sessionMachine, pool: poolMachine, template: templateMachine, kernel: kernelQueueMachine }) };
 }
 
 /** `npm run docs`: writes every generated document (run from dist/src/docs/generate.js). */

@@ -234,6 +234,7 @@ export interface DiagramMachines {
   session: AnyStateMachine;
   pool: AnyStateMachine;
   template: AnyStateMachine;
+  kernel: AnyStateMachine;
 }
 
 const fence = (body: string): string => `\`\`\`mermaid\n${body}\n\`\`\``;
@@ -258,6 +259,7 @@ export function machinesMarkdown(machines: DiagramMachines): string {
     section('Session', 'session.machine.ts', machines.session, 'One Python session, from spawn to death. The `process` actor owns the OS process and reports by `process.*` events.'),
     section('Pool supervisor', 'pool.machine.ts', machines.pool, 'Owns capacity and the FIFO waiter queue. Every transition is synchronous; sessions are child actors, grants are emitted events.'),
     section('Fork template', 'template.machine.ts', machines.template, "In spawn mode 'fork', the warmed process that sessions are forked from; restarts with backoff."),
+    section('Jupyter kernel queue', 'kernel.machine.ts', machines.kernel, 'The shell requests of one Jupyter kernel (src/server/jupyter), from all its sockets: one at a time, in order. The `handle` actor runs a request in the session; when the session goes, every unanswered request is emitted as `abandoned` and answered with an error at once.'),
     '## An acquire that waits for a spawn',
     '',
     'Solid arrows are commands (events sent down); dashed arrows are reports (events sent back or emitted). No participant awaits another.',

@@ -76,6 +76,8 @@ export class ForkServer {
   readonly #exits = new ForkedExits(() => this.#template);
   /** Spares let go and not yet gone: the template's end is reported only after theirs. */
   readonly #dying = new Set<number>();
+  /** Sandboxed spares' cgroups, removed once the spares are gone; close() waits for them. */
+  readonly #releasing = new Set<Promise<unknown>>();
 
   constructor(private readonly settings: ForkServerSettings) {}
 
@@ -102,10 +104,11 @@ export class ForkServer {
   }
 
   /** Frees the socket; called when the pool no longer forks. */
-  close(): void {
+  async close(): Promise<void> {
     this.#server?.close();
     this.#server = null;
     rmSync(this.#socketDir, { recursive: true, force: true });
+    await Promise.all(this.#releasing);
   }
 
   /** A new session forked from the template, connected, set up with `config`, soon to say ready. */
@@ -208,7 +211,10 @@ export class ForkServer {
     socket?.destroy();
     if (this.#sandbox !== undefined) (containment ?? Containment.around(pid)).kill();
     else signal(-pid, 'SIGKILL');
-    if (containment !== undefined) this.#afterSparesAreGone(() => void containment.end());
+    if (containment === undefined) return;
+    const released = new Promise<void>((resolve) => this.#afterSparesAreGone(resolve)).then(() => containment.end());
+    this.#releasing.add(released);
+    void released.finally(() => this.#releasing.delete(released));
   }
 
   #listen(): void {

@@ -1,4 +1,4 @@
-import type { FileError, ProcessCommand, ProcessEvent, WorkerResult } from '../../machines/session.types.js';
+import type { DisplayOutput, FileError, ProcessCommand, ProcessEvent, WorkerResult } from '../../machines/session.types.js';
 
 /**
  * The wire format between the host and the worker (src/python/pyrepl3_worker): one JSON object per line on the
@@ -40,6 +40,8 @@ export function decodeFrame(line: string): ProcessEvent {
         stream: frame.stream === 'stderr' ? 'stderr' : 'stdout',
         text: String(frame.text ?? ''),
       };
+    case 'display':
+      return decodeDisplay(frame);
     case 'result':
       if (typeof frame.id !== 'number') return protocolError('result without an id');
       if (!RESULT_STATUSES.has(frame.status)) return protocolError(`result with status ${JSON.stringify(frame.status)}`);
@@ -59,6 +61,14 @@ export function decodeFrame(line: string): ProcessEvent {
     default:
       return protocolError(`unknown frame op ${JSON.stringify(frame.op)}`);
   }
+}
+
+function decodeDisplay(frame: Frame): ProcessEvent {
+  const output = frame.output as Record<string, unknown> | null | undefined;
+  const requestId = typeof frame.id === 'number' ? frame.id : null;
+  if (output?.type === 'clear') return { type: 'process.display', requestId, output: { type: 'clear', wait: output.wait === true } };
+  if (output?.type !== 'display' || typeof output.data !== 'object' || output.data === null) return protocolError('display without data');
+  return { type: 'process.display', requestId, output: output as DisplayOutput };
 }
 
 function toResult(frame: Frame): WorkerResult {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { execa } from 'execa';
-import { WORKER_BOOTSTRAP } from '../python/worker-path.js';
+import { workerBootstrap } from '../python/worker-path.js';
 import type { Containment } from '../sandbox/containment.js';
 
 export interface WorkerExit {
@@ -23,17 +23,18 @@ export interface LaunchedWorker {
   containment?: Containment;
 }
 
-/** A command that runs the interpreter in its sandbox: bubblewrap and its arguments. */
+/** A command that runs the interpreter in its sandbox: bubblewrap and its arguments, and where the worker is in there. */
 export interface Wrapper {
   command: string;
   args: string[];
+  workerDir: string;
 }
 
 const DIAGNOSTICS_CHARS = 4096;
 
 /** Starts the worker (`python -u -c <bootstrap> ...args`) as a child of the host, with the channel on fd 3. */
 export function execWorker(executable: string, args: string[], env: Record<string, string>, cwd: string, wrapper?: Wrapper): LaunchedWorker {
-  const command = [executable, '-u', '-c', WORKER_BOOTSTRAP, ...args];
+  const command = [executable, '-u', '-c', workerBootstrap(wrapper?.workerDir), ...args];
   const child = execa(wrapper?.command ?? executable, wrapper ? [...wrapper.args, ...command] : command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     env,

@@ -108,8 +108,9 @@ class PythonProcess {
     const worker = execWorker(executable, [JSON.stringify({ ...config, sandbox: plan })], this.settings.env, '/', {
       command: sandbox.bwrap,
       args: sandbox.bwrapArguments(plan),
+      workerDir: plan.workerDir,
     });
-    return { ...worker, containment: containment.launched(worker.pid) };
+    return { ...worker, containment: containment.launched(worker.pid, plan.id) };
   }
 
   #attach(worker: LaunchedWorker): void {

@@ -7,18 +7,23 @@ export function bwrapArguments(plan: SandboxPlan, asRoot: boolean): string[] {
   // the session keeps the host's own unprivileged uid.
   if (!asRoot) args.push('--unshare-user');
   if (!plan.network) args.push('--unshare-net');
+  for (const tmpfs of plan.privateTmpfs) args.push(...size(plan), '--perms', '1777', '--tmpfs', tmpfs);
   // Run as root, bubblewrap would make the folders above a bind 0700, which the session's uid cannot cross.
   for (const dir of ancestors([...plan.readOnly, ...plan.writable].map((bind) => bind.target))) args.push('--perms', '0755', '--dir', dir);
   for (const { source, target } of plan.readOnly) args.push('--ro-bind-try', source, target);
   for (const { source, target } of plan.writable) args.push('--bind-try', source, target);
   args.push('--tmpfs', '/dev');
   for (const device of plan.devices) args.push('--dev-bind-try', device, device);
-  if (plan.diskBytes !== null) args.push('--size', String(plan.diskBytes));
-  args.push('--perms', '0755', '--tmpfs', plan.sessionRoot);
+  args.push(...size(plan), '--perms', '0755', '--tmpfs', plan.sessionRoot);
   for (const dir of plan.writableDirs) args.push('--dir', dir);
   for (const { path, target } of plan.symlinks) args.push('--symlink', target, path);
   args.push('--proc', '/proc', '--remount-ro', '/', '--chdir', plan.workdir, '--');
   return args;
+}
+
+/** `--size` for the next tmpfs, when disk is limited. */
+function size(plan: SandboxPlan): string[] {
+  return plan.diskBytes === null ? [] : ['--size', String(plan.diskBytes)];
 }
 
 /** Every folder above the given paths, parents first, once each. */

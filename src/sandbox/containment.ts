@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { isGone } from '../process/forked-exits.js';
 import { constants } from 'node:os';
 import type { DeathCause } from '../../machines/session.types.js';
 import type { SessionCgroup } from './cgroups.js';
@@ -21,6 +22,9 @@ export class Containment {
   #limitCheck: NodeJS.Timeout | undefined;
   #overLimit: OverLimit | undefined;
   #cgroup: SessionCgroup | null = null;
+  /** Set when the monitor was killed before its init was known: the init may outlive it. */
+  #strays: string | undefined;
+  #marker: string | undefined;
 
   /** `cgroup` is still being made while the sandbox starts: it is needed only at admission. */
   constructor(
@@ -40,9 +44,13 @@ export class Containment {
     return this.#workerPid;
   }
 
-  /** The sandbox's monitor has started: from now on kill() reaches the session. */
-  launched(monitorPid: number | undefined): this {
+  /**
+   * The sandbox's monitor has started: from now on kill() reaches the session. `marker` is a string
+   * only this sandbox's command lines hold (exec mode), to find its processes if they outlive the monitor.
+   */
+  launched(monitorPid: number | undefined, marker?: string): this {
     this.#monitorPid = monitorPid;
+    this.#marker = marker;
     return this;
   }
 
@@ -71,12 +79,14 @@ export class Containment {
   kill(): void {
     this.#cgroup?.kill();
     this.#initPid ??= this.#monitorPid === undefined ? undefined : children(this.#monitorPid)[0];
+    if (this.#initPid === undefined) this.#strays = this.#marker;
     sendSignal(this.#initPid ?? this.#monitorPid, 'SIGKILL');
   }
 
   /** Once the monitor has exited: what the cgroup says of the death, and the cgroup gone. */
   async end(): Promise<OverLimit | undefined> {
     clearInterval(this.#limitCheck);
+    if (this.#strays !== undefined) await endStrays(this.#strays);
     this.#overLimit ??= this.#limitPassed();
     await (await this.cgroupMade.catch(() => null))?.remove();
     return this.#overLimit;
@@ -123,6 +133,32 @@ function children(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A monitor killed before it started its init leaves an init that dies only by its parent-death
+ * signal, a moment later: find it and its worker by `marker`, and wait until they are gone.
+ */
+async function endStrays(marker: string): Promise<void> {
+  for (let attempt = 0; attempt < 400; attempt++) {
+    const strays = processesHolding(marker);
+    if (strays.length === 0) return;
+    for (const pid of strays) sendSignal(pid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function processesHolding(marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker) && !isGone(pid);
+      } catch {
+        return false;
+      }
+    });
 }
 
 function sendSignal(pid: number | undefined, signal: NodeJS.Signals): void {

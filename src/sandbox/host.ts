@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { SandboxUnavailableError } from '../errors.js';
 import type { SessionLimits } from '../options.js';
 import { interpreterFolders, resolveInterpreter } from '../process/interpreter.js';
@@ -55,7 +55,7 @@ export class SandboxHost {
   plan(): SandboxPlan {
     const uid = this.asRoot ? UID_BASE + (this.#nextUid++ % UID_SPAN) : process.getuid!();
     const gid = this.asRoot ? uid : process.getgid!();
-    return { ...this.base, uid, gid };
+    return { ...this.base, id: randomUUID(), uid, gid };
   }
 
   /**

@@ -1,4 +1,5 @@
 import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { SANDBOX_WORKER_DIR } from '../python/worker-path.js';
 import type { SandboxSettings } from './options.js';
 
 /**
@@ -7,6 +8,8 @@ import type { SandboxSettings } from './options.js';
  * the two modes give sessions the same file system.
  */
 export interface SandboxPlan {
+  /** Unique per session: it is on the command lines of an exec'd session's processes. */
+  id: string;
   /** The unprivileged host uid and gid the session runs as (the host's own when it is not root). */
   uid: number;
   gid: number;
@@ -20,9 +23,16 @@ export interface SandboxPlan {
   devices: string[];
   /** The session's private tmpfs; its folders below become the session user's. */
   sessionRoot: string;
+  /**
+   * Further private tmpfs (mode 1777, each capped by diskBytes), mounted before the binds: /tmp
+   * when something is bound beneath it (the worker of a checkout in /tmp), which a symlink could not hold.
+   */
+  privateTmpfs: string[];
   writableDirs: string[];
   /** The working folder and HOME. */
   workdir: string;
+  /** Where the worker's folder is bound: forked sessions move their package there. */
+  workerDir: string;
 }
 
 export interface Bind {
@@ -61,13 +71,15 @@ export function basePlan(settings: SandboxSettings, interpreterFolders: string[]
     else readOnly.push({ source: folder, target: folder });
   }
   const etc = settings.network ? [...ETC_ENTRIES, ...NETWORK_ETC_ENTRIES] : ETC_ENTRIES;
-  for (const path of [...etc, ...interpreterFolders, workerDir]) {
+  for (const path of [...etc, ...interpreterFolders]) {
     if (existsSync(path) && !readOnly.some((bind) => isWithin(path, bind.target))) readOnly.push({ source: path, target: path });
   }
+  readOnly.push({ source: workerDir, target: SANDBOX_WORKER_DIR });
   const userBinds = settings.binds.map((b) => ({ source: b.path, target: b.target, writable: b.writable }));
   readOnly.push(...userBinds.filter((b) => !b.writable).map(({ source, target }) => ({ source, target })));
+  const bindsUnderTmp = [...readOnly, ...userBinds].some((bind) => isWithin(bind.target, '/tmp'));
+  if (!bindsUnderTmp) symlinks.push({ path: '/tmp', target: `${SESSION_ROOT}/tmp` });
   symlinks.push(
-    { path: '/tmp', target: `${SESSION_ROOT}/tmp` },
     { path: '/dev/shm', target: `${SESSION_ROOT}/shm` },
     { path: '/dev/fd', target: '/proc/self/fd' },
     { path: '/dev/stdin', target: '/proc/self/fd/0' },
@@ -75,6 +87,7 @@ export function basePlan(settings: SandboxSettings, interpreterFolders: string[]
     { path: '/dev/stderr', target: '/proc/self/fd/2' },
   );
   return {
+    id: '',
     uid: 0,
     gid: 0,
     network: settings.network,
@@ -85,8 +98,10 @@ export function basePlan(settings: SandboxSettings, interpreterFolders: string[]
     symlinks,
     devices: DEVICES,
     sessionRoot: SESSION_ROOT,
+    privateTmpfs: bindsUnderTmp ? ['/tmp'] : [],
     writableDirs: [SESSION_WORKDIR, `${SESSION_ROOT}/tmp`, `${SESSION_ROOT}/shm`],
     workdir: SESSION_WORKDIR,
+    workerDir: SANDBOX_WORKER_DIR,
   };
 }
 

@@ -12,6 +12,8 @@ import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionRegistry } from './registry.js';
+import { jupyterRoutes } from './jupyter/index.js';
+import { selectSubprotocol } from './jupyter/v1.js';
 import { executeRoute } from './routes/execute.js';
 import { fileRoutes } from './routes/files.js';
 import { poolRoute } from './routes/pool.js';
@@ -65,6 +67,11 @@ export interface ServerOptions {
    * costs 2-3x per event, and the events carry every tenant's code and output).
    */
   inspect?: boolean | { port?: number };
+  /**
+   * Also serve the Jupyter API under /t/<token>/api, for clients that send no credential on the
+   * kernel WebSocket (nbclient through jupyter_server's GatewayKernelManager). Default off.
+   */
+  jupyterUrlToken?: boolean;
 }
 
 export interface PyRepl3Server {
@@ -89,9 +96,9 @@ export interface PyRepl3Server {
 
 const MiB = 1024 * 1024;
 
-/** Query strings may carry `token`; never log it. */
+/** Query strings and the Jupyter API's /t/<token>/ mount carry tokens; never log them. */
 function redactUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
+  return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]').replace(/^\/t\/[^/?]*/, '/t/[redacted]');
 }
 
 /**
@@ -224,7 +231,8 @@ async function build(
     );
   });
 
-  await app.register(websocket, { options: { maxPayload: bodyLimit } });
+  // Only a Jupyter kernel's channels select a subprotocol (ws would otherwise pick the client's first).
+  await app.register(websocket, { options: { maxPayload: bodyLimit, handleProtocols: (offered, request) => selectSubprotocol(offered, request.url) } });
 
   let ready = false;
   const warnings = pool.sandboxed ? [] : ["sessions are not sandboxed: tenant code runs as the server's user and can reach its files, processes and network"];
@@ -254,6 +262,7 @@ async function build(
     },
     { prefix: '/v1' },
   );
+  await jupyterRoutes(app, { registry, auth, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
 
   await app.ready();
   await removeLeftoverSessionFolders(logger);

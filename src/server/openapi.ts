@@ -128,7 +128,7 @@ export const openApiDocument = {
       parameters: idParam,
       get: {
         summary:
-          'WebSocket: send {type:"execute",id,code,timeoutMs?} or {type:"interrupt"}; receive every execution of the session as {type:"output",id,seq,stream,text}… then {type:"result",id,seq,result} (stdout/stderr empty: streamed) or {type:"error",id,seq,error}; {type:"gap",from,to} for events the log lost. ?since=SEQ replays what came after SEQ first. A client that stops reading is closed with code 4001. Auth by header or ?token=',
+          'WebSocket: send {type:"execute",id,code,timeoutMs?} or {type:"interrupt"}; receive every execution of the session as {type:"output",id,seq,stream,text} and {type:"display",id,seq,output}… then {type:"result",id,seq,result} (stdout/stderr empty: streamed) or {type:"error",id,seq,error}; {type:"gap",from,to} for events the log lost. ?since=SEQ replays what came after SEQ first. A client that stops reading is closed with code 4001. Auth by header or ?token=',
         parameters: [
           { name: 'since', in: 'query', required: false, schema: { type: 'integer', minimum: 0 } },
           { name: 'token', in: 'query', required: false, schema: { type: 'string' } },

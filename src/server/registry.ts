@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SessionBusyError, SessionDiedError, type ExecutionResult, type Session, type SessionPool } from '../index.js';
+import { SessionBusyError, SessionDiedError, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
 import type { Tenant } from './auth.js';
 import { errorBody, HttpError, mapError, notFound } from './errors.js';
 import { FairShare } from './fair-share.js';
@@ -15,6 +15,8 @@ export interface RegistryObserver {
 export interface NamedSession {
   readonly id: string;
   readonly tenant: string;
+  /** The tenant as it authenticated when it created the session: its quotas apply to every execution here. */
+  readonly owner: Tenant;
   readonly session: Session;
   readonly createdAt: Date;
   lastUsedAt: Date;
@@ -50,14 +52,19 @@ export interface RegistryOptions {
 
 export interface RunOptions {
   timeoutMs?: number;
+  onOutput?: (chunk: OutputChunk) => void;
+  silent?: boolean;
 }
 
 export interface SessionRunOptions extends RunOptions {
-  /** The execution's id in the session's log. */
-  execId: string;
+  /** The execution's id in the session's log. Default: a random UUID. */
+  execId?: string;
   /** False: the result's stdout and stderr stay empty (a stream client had the output already). Default true. */
   collectOutput?: boolean;
 }
+
+/** why: 'deleted', 'culled', 'died' (detail: the error's message) or 'shutdown'. */
+export type RemovalListener = (entry: NamedSession, why: string, detail?: string) => void;
 
 /** Who holds a pool session through the server: a tenant, by a named session or a one-shot run. */
 export interface SessionOwner {
@@ -95,6 +102,7 @@ export class SessionRegistry {
     if (this.#places.delete(sessionId)) this.#share.leave();
   };
   #draining = false;
+  readonly #removalListeners: RemovalListener[] = [];
 
   constructor(options: RegistryOptions) {
     this.#opts = options;
@@ -137,6 +145,7 @@ export class SessionRegistry {
     const entry: NamedSession = {
       id: randomUUID(),
       tenant: tenant.name,
+      owner: tenant,
       session,
       createdAt: now,
       lastUsedAt: now,
@@ -161,6 +170,11 @@ export class SessionRegistry {
     return [...this.#byId.values()].filter((e) => e.tenant === tenant.name);
   }
 
+  /** Called whenever a named session ends (deleted, culled, died, shutdown): its users can be told. */
+  onRemoved(listener: RemovalListener): void {
+    this.#removalListeners.push(listener);
+  }
+
   touch(entry: NamedSession): void {
     entry.lastUsedAt = new Date();
     if (this.#byId.get(entry.id) === entry) this.#schedule(entry);
@@ -177,27 +191,29 @@ export class SessionRegistry {
    * at once; once started, the execution's output, result or error also go to the session's log,
    * where every stream of the session (and GET .../executions/:execId) finds them.
    */
-  execute(tenant: Tenant, entry: NamedSession, code: string, options: SessionRunOptions): Promise<ExecutionResult> {
+  execute(entry: NamedSession, code: string, options: SessionRunOptions = {}): Promise<ExecutionResult> {
     this.#refuseWhenDraining();
     this.#checkCode(code);
     this.touch(entry);
     if (entry.running !== null) throw new SessionBusyError(entry.session.id);
-    const admitted = this.#admit(tenant);
-    const { execId, collectOutput = true } = options;
+    const admitted = this.#admit(entry.owner);
+    const { execId = randomUUID(), collectOutput = true, onOutput, ...run } = options;
     const started = performance.now();
     entry.log.begin(execId);
     const promise = entry.session.execute(code, {
-      ...this.#withDeadline(options),
+      ...this.#withDeadline(run),
       collectOutput,
-      onOutput: ({ stream, text }) => entry.log.append({ type: 'output', id: execId, stream, text }),
+      onOutput: (chunk) => {
+        entry.log.append(chunk.type === 'stream' ? { type: 'output', id: execId, stream: chunk.stream, text: chunk.text } : { type: 'display', id: execId, output: chunk });
+        onOutput?.(chunk);
+      },
     });
     entry.running = promise;
     this.#track(promise, entry.session);
     return this.#observed('session', started, promise).then(
       (result) => {
         this.#ended(entry, promise, admitted);
-        // The log's result does not repeat the output the log already holds.
-        entry.log.append({ type: 'result', id: execId, result: { ...result, stdout: '', stderr: '' } });
+        entry.log.append({ type: 'result', id: execId, result: withoutStreamed(result) });
         return result;
       },
       (error: unknown) => {
@@ -206,7 +222,7 @@ export class SessionRegistry {
         entry.log.append({ type: 'error', id: execId, status: mapped.status, ...errorBody(mapped) });
         if (error instanceof SessionDiedError) {
           this.#opts.logger.warn({ tenant: entry.tenant, sessionId: entry.id, err: error }, 'named session died');
-          void this.#remove(entry, 'died');
+          void this.#remove(entry, 'died', error.message);
         }
         throw error;
       },
@@ -414,13 +430,14 @@ export class SessionRegistry {
     void this.#remove(entry, 'culled');
   }
 
-  async #remove(entry: NamedSession, why: string): Promise<void> {
+  async #remove(entry: NamedSession, why: string, detail?: string): Promise<void> {
     if (this.#byId.get(entry.id) !== entry) return;
     this.#byId.delete(entry.id);
     this.#unreserve(entry.tenant);
     if (entry.timer !== null) clearTimeout(entry.timer);
     entry.timer = null;
     this.#opts.logger.debug({ tenant: entry.tenant, sessionId: entry.id, why }, 'session removed');
+    for (const listener of this.#removalListeners) listener(entry, why, detail);
     await this.#endLease(entry.session);
   }
 
@@ -429,6 +446,11 @@ export class SessionRegistry {
     if (left <= 0) this.#reserved.delete(tenant);
     else this.#reserved.set(tenant, left);
   }
+}
+
+/** The result without the output the log already holds: no stdout, stderr, nor streamed outputs. */
+function withoutStreamed(result: ExecutionResult): ExecutionResult {
+  return { ...result, stdout: '', stderr: '', outputs: result.outputs.filter((o) => o.type === 'result' || o.type === 'error') };
 }
 
 function outcomeOf(error: unknown): string {

@@ -46,6 +46,7 @@ export const resultSchema = {
     executionCount: { type: 'integer' },
     durationMs: { type: 'number' },
     truncated: { type: 'boolean' },
+    outputs: { type: 'array', items: { type: 'object', additionalProperties: true } },
   },
 } as const;
 

@@ -1,9 +1,10 @@
-import type { ExecutionResult, OutputStream } from '../index.js';
+import type { ExecutionResult, OutputChunk, OutputStream } from '../index.js';
 import type { ErrorBody } from './errors.js';
 
 /** What a named session's stream carries, each with its place in the session's sequence. */
 export type StreamEvent =
   | { type: 'output'; id: string; seq: number; stream: OutputStream; text: string }
+  | { type: 'display'; id: string; seq: number; output: Exclude<OutputChunk, { type: 'stream' }> }
   | { type: 'result'; id: string; seq: number; result: ExecutionResult }
   | ({ type: 'error'; id: string; seq: number; status: number } & ErrorBody);
 
@@ -120,7 +121,7 @@ export class SessionLog {
 
   #record(event: StreamEvent): void {
     const record = this.#executions.get(event.id);
-    if (record === undefined || event.type === 'output') return;
+    if (record === undefined || event.type === 'output' || event.type === 'display') return;
     if (event.type === 'result') Object.assign(record, { status: 'done', result: event.result });
     else Object.assign(record, { status: 'failed', error: event.error });
   }

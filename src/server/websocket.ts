@@ -101,8 +101,8 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry, pum
         }
         const { id, code, timeoutMs } = message;
         try {
-          // The output, result or error reach this socket (and every other on the session) through the log.
-          const execution = registry.execute(tenant, entry, code, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), execId: id, collectOutput: false });
+          // The output (streams and displays), result or error reach this socket (and every other on the session) through the log.
+          const execution = registry.execute(entry, code, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), execId: id, collectOutput: false });
           execution.catch(() => undefined);
         } catch (error) {
           fail(error, id);

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 
 /** Pids of live processes whose command line mentions `marker`, asked of the OS, not of the pool. */
 export function processesMentioning(marker: string): number[] {
@@ -37,4 +37,23 @@ export function processName(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/** Cgroup folders named `name` anywhere under /sys/fs/cgroup (a pool's are named by its id), asked of the kernel. */
+export function cgroupsNamed(name: string, root = '/sys/fs/cgroup', depth = 6): string[] {
+  if (depth === 0) return [];
+  const found: string[] = [];
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(root, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const path = `${root}/${entry.name}`;
+    if (entry.name === name) found.push(path);
+    else found.push(...cgroupsNamed(name, path, depth - 1));
+  }
+  return found;
 }

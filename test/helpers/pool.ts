@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, expect } from 'vitest';
 import { SessionPool, type PoolRuntime, type SessionPoolOptions } from '../../src/index.js';
-import { processesMentioning, processName } from './os.js';
+import { cgroupsNamed, processesMentioning, processName } from './os.js';
 
 /** The core and hardening suites run once per way of starting sessions. */
 export const SPAWN_MODES = ['exec', 'fork'] as const;
@@ -24,7 +24,10 @@ export function sessionProcesses(pool: SessionPool): number[] {
 }
 
 afterEach(async () => {
-  await Promise.all(pools.splice(0).map((pool) => pool.shutdown()));
+  const ended = pools.splice(0);
+  await Promise.all(ended.map((pool) => pool.shutdown()));
+  // A sandboxed pool's cgroups are gone once it has shut down.
+  for (const pool of ended) expect(cgroupsNamed(pool.id)).toEqual([]);
 });
 
 /**

@@ -175,6 +175,8 @@ export const sessionMapping: Record<string, string | string[]> = {
   'session.ready.checking | xstate.after.pingTimeout.session.ready.checking -> session.stopping': 'session.ready.checking | PING_TIMEOUT -> session.stopping',
   'session.busy | EXECUTE -> (self)': 'session.busy | EXECUTE_WHILE_BUSY -> (self)',
   'session.busy | process.output -> (self)': 'session.busy | OUTPUT -> (self)',
+  // A display() is output too: the same self-transition, emitted as 'display'.
+  'session.busy | process.display -> (self)': 'session.busy | OUTPUT -> (self)',
   'session.busy.running | INTERRUPT -> session.busy.interrupting': 'session.busy.running | INTERRUPT -> session.busy.interrupting',
   'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting': 'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting',
   'session.busy.running | process.result [isCurrentResult] -> session.ready': 'session.busy.running | RESULT -> session.ready',

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { SessionDiedError, SessionPool, type Session } from '../../src/index.js';
-import { WORKER_DIR } from '../../src/python/worker-path.js';
-import { isAlive, processesMentioning, processName } from '../helpers/os.js';
+import { SANDBOX_WORKER_DIR, WORKER_DIR } from '../../src/python/worker-path.js';
+import { cgroupsNamed, isAlive, processesMentioning, processName } from '../helpers/os.js';
 import { expectNoProcesses, makePool, SPAWN_MODES } from '../helpers/pool.js';
 
 const MiB = 1024 * 1024;
@@ -53,6 +53,7 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     await pool.shutdown();
     listener.close();
     expectNoProcesses(pool);
+    expect(cgroupsNamed(pool.id)).toEqual([]);
   });
 
   it('is forked from the template in fork mode (exec is only its fallback)', () => {
@@ -105,10 +106,11 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     }
   });
 
-  it("sees none of the host's files, and cannot change the worker's code", async () => {
-    expect(await value(session, `import os\nos.path.exists(${JSON.stringify(secretDir)})`)).toBe('False');
-    expect(await value(session, "os.path.exists('/root/.bashrc') or os.path.exists('/etc/shadow') or os.path.exists('/home')")).toBe('False');
-    const worker = JSON.stringify(join(WORKER_DIR, 'pyrepl3_worker'));
+  it("sees none of the host's files, not even the project's, and cannot change the worker's code", async () => {
+    for (const hostPath of [secretDir, WORKER_DIR, process.cwd(), '/root/.bashrc', '/etc/shadow', '/home']) {
+      expect([hostPath, await value(session, `import os\nos.path.exists(${JSON.stringify(hostPath)})`)]).toEqual([hostPath, 'False']);
+    }
+    const worker = JSON.stringify(join(SANDBOX_WORKER_DIR, 'pyrepl3_worker'));
     const write = await session.execute(`open(os.path.join(${worker}, '__init__.py'), 'a').write('#')`);
     expect(write.error?.name).toBe('PermissionError');
     expect(await value(session, `bool(os.statvfs(${worker}).f_flag & os.ST_RDONLY)`)).toBe('True');
@@ -130,22 +132,24 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     expect(await value(session, "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c = socket.create_connection(s.getsockname()); 'ok'")).toBe("'ok'");
   });
 
-  it("is the OOM killer's first choice, and cannot reach the host's score", async () => {
+  it("is the OOM killer's first choice, cannot lower its score, and cannot reach the host's", async () => {
     expect(await value(session, "int(open('/proc/self/oom_score_adj').read())")).toBe('1000');
+    const lower = await session.execute("open('/proc/self/oom_score_adj', 'w').write('-1000')");
+    expect(lower.error?.name).toBe('PermissionError');
     const steer = await session.execute(`open('/proc/${process.pid}/oom_score_adj', 'w').write('1000')`);
     expect(steer.error?.name).toBe('FileNotFoundError');
   });
 
   it('still does what sessions do: state, streaming, subprocess, threads and sqlite', async () => {
     const chunks: string[] = [];
-    await session.execute('kept = 41', { onOutput: ({ text }) => chunks.push(text) });
+    await session.execute('kept = 41', { onOutput: (chunk) => chunk.type === 'stream' && chunks.push(chunk.text) });
     const result = await session.execute(
       "import subprocess, sys, threading, sqlite3\n" +
         "print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True).stdout.strip())\n" +
         "t = threading.Thread(target=lambda: print('thread')); t.start(); t.join()\n" +
         "db = sqlite3.connect('/tmp/x.db'); db.execute('create table t(x)'); db.execute('insert into t values (1)')\n" +
         'kept + db.execute("select x from t").fetchone()[0]',
-      { onOutput: ({ text }) => chunks.push(text) },
+      { onOutput: (chunk) => chunk.type === 'stream' && chunks.push(chunk.text) },
     );
     expect(result.value).toBe('42');
     expect(chunks.join('')).toBe('42\nthread\n');
@@ -189,17 +193,39 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
     await bomber.destroy();
   });
 
-  it("ends every process it started with it, setsid'd daemons included, and leaves no process after shutdown", async () => {
+  it("ends every process it started with it, setsid'd daemons included, and leaves no process or cgroup after shutdown", async () => {
     const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 1 });
     const session = await pool.acquire();
     const marker = `${(Math.random() * 1e6) | 0}.5`;
-    await session.execute(`import subprocess\nsubprocess.Popen(['setsid', 'sleep', '${marker}'], start_new_session=True)`);
+    // A session of its own (setsid), as a daemon would make.
+    await session.execute(`import subprocess\nsubprocess.Popen(['sleep', '${marker}'], start_new_session=True)`);
     const [daemon] = await waitFor(() => processesMentioning(`sleep ${marker}`));
     expect(isAlive(daemon!)).toBe(true);
+    expect(cgroupsNamed(pool.id).length).toBeGreaterThan(0);
     await session.destroy();
     await pool.shutdown();
     expect(isAlive(daemon!)).toBe(false);
     expectNoProcesses(pool);
+    expect(cgroupsNamed(pool.id)).toEqual([]);
+  });
+});
+
+describe.each(SPAWN_MODES)('a sandbox killed while it starts, spawn %s', (mode) => {
+  it('leaves no process once the pool says it is gone, whatever step it had reached', { timeout: 60_000 }, async () => {
+    // The kill point sweeps the start: before the sandbox is checked (-1), then 0 to 60 ms after the
+    // spawn (a sandboxed exec start takes 40-90 ms).
+    for (let delayMs = -1; delayMs <= 60; delayMs += delayMs < 0 ? 1 : 4) {
+      const pool = makePool({ spawn: mode, sandbox: true, minIdle: 2, maxSessions: 2 });
+      const spawned = new Promise((resolve) => pool.once('sessionSpawned', resolve));
+      const started = pool.start().catch(() => undefined);
+      if (delayMs >= 0) {
+        await spawned;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+      await pool.shutdown();
+      await started;
+      expect([delayMs, processesMentioning(pool.id)]).toEqual([delayMs, []]);
+    }
   });
 });
 

@@ -24,13 +24,15 @@ async function run(server: ServingCli, code: string): Promise<{ status: string; 
   return result;
 }
 
-describe('pyrepl3 serve, as a hostile tenant finds it', () => {
+describe.each(['exec', 'fork'])('pyrepl3 serve --spawn %s, as a hostile tenant finds it', (spawn) => {
   let server: ServingCli;
   let tokens: string;
 
   beforeAll(async () => {
     tokens = tokensFile();
-    server = await serve(['--tokens', tokens, '--min-idle', '1', '--log-level', 'warn'], { env: { ...process.env, SERVER_SECRET: 'hunter2' } });
+    server = await serve(['--tokens', tokens, '--spawn', spawn, '--min-idle', '1', '--log-level', 'warn'], {
+      env: { ...process.env, SERVER_SECRET: 'hunter2' },
+    });
   });
 
   afterAll(async () => {

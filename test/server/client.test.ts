@@ -24,7 +24,7 @@ describe('the typed client (pyrepl3/client)', () => {
     const { url, registry } = await serve();
     const session = await client(url).createSession();
     const chunks: string[] = [];
-    const first = await session.execute('x = 41\nfor i in range(3): print(i)', { onOutput: ({ text }) => chunks.push(text) });
+    const first = await session.execute('x = 41\nfor i in range(3): print(i)', { onOutput: (chunk) => chunks.push(chunk.type === 'stream' ? chunk.text : '') });
     expect(first).toMatchObject({ status: 'ok', stdout: '0\n1\n2\n' });
     expect(chunks.join('')).toBe('0\n1\n2\n');
     expect((await session.execute('x + 1')).value).toBe('42');
@@ -65,7 +65,8 @@ describe('the typed client (pyrepl3/client)', () => {
     const chunks: string[] = [];
     let dropped = false;
     const result = await session.execute('import time\nfor i in range(100):\n    print(i, flush=True)\n    time.sleep(0.005)', {
-      onOutput: ({ text }) => {
+      onOutput: (chunk) => {
+        const text = chunk.type === 'stream' ? chunk.text : '';
         chunks.push(text);
         // Cut every connection of the server once, mid-execution, as a network would.
         if (!dropped && text.includes('10')) {

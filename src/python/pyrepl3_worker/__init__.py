@@ -6,7 +6,7 @@ newline-delimited JSON on fd 3:
 
   host -> worker   {"op": "exec", "id", "code", "silent"?} | {"op": "ping", "id"} | {"op": "exit"}
                    | {"op": "writeFile" | "readFile", ...} (files.py)
-  worker -> host   {"op": "ready"} once, then "output", "result", "pong" and "file" frames
+  worker -> host   {"op": "ready"} once, then "output", "display", "result", "pong" and "file" frames
 
 Everything the session prints, at any level (print, os.write, child
 processes, C extensions), goes through two pipes that replace fds 1 and 2 and
@@ -17,7 +17,8 @@ Importing the package only defines things; ``main()`` does the setup, so a
 template process (template.py) can import it and fork sessions from it.
 
 Modules: channel (framing on fd 3), capture (fds 1 and 2), cells (running code
-REPL-style), rich (mime bundles), session (the request loop), system (limits,
+REPL-style), rich (mime bundles), display (display(), clear_output(), figures),
+inline (the matplotlib backend), session (the request loop), system (limits,
 death with the host), template (fork mode), sandbox and seccomp (entering a
 session's sandbox).
 """
@@ -26,6 +27,7 @@ import json
 import os
 import sys
 
+from .display import select_inline_backend
 from .session import prepare_session
 from .system import set_parent_death_signal
 from .template import serve_template
@@ -33,6 +35,7 @@ from .template import serve_template
 
 def main(argv=None):
     argv = sys.argv if argv is None else argv
+    select_inline_backend()
     if len(argv) > 2 and argv[1] == "--template":
         serve_template(json.loads(argv[2]))
         return

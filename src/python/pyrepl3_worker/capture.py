@@ -92,15 +92,40 @@ class OutputCapture:
     def finish(self, result):
         """Send the execution's remaining output, then its result, atomically."""
         with self._channel.lock:
-            # One poll tells which pipes hold anything: most cells print nothing.
-            readable, _, _ = select.select(self._read_fds, (), (), 0)
-            for stream in self._streams:
-                if stream.read_fd in readable:
-                    self._drain(stream)
+            self._drain_pipes()
             result["truncated"] = self._truncated
             self._channel.write_frame(result)
             self._exec_id = None
             self._room = None
+
+    def emit_display(self, output):
+        """Send a display output of the running execution, after everything printed before it."""
+        with self._channel.lock:
+            if self._exec_id is None:  # a thread displaying between executions: nobody to show it to
+                return
+            self._drain_pipes()
+            size = _display_size(output)
+            if self._room_for(size) < size:  # a display is sent whole or not at all
+                return
+            self._channel.write_frame({"op": "display", "id": self._exec_id, "output": output})
+
+    def _drain_pipes(self):
+        """Forward what the pipes hold. Needs channel.lock."""
+        # One poll tells which pipes hold anything: most cells print nothing.
+        readable, _, _ = select.select(self._read_fds, (), (), 0)
+        for stream in self._streams:
+            if stream.read_fd in readable:
+                self._drain(stream)
+
+    def _room_for(self, size):
+        """How many of size bytes fit in maxOutputBytes (the rest is dropped, never buffered)."""
+        if self._room is None:
+            return size
+        if size > self._room:
+            size = self._room
+            self._truncated = True
+        self._room -= size
+        return size
 
     def _watch(self, parent_pid):
         """Reader thread: forward output as it happens, and exit if the host dies."""
@@ -141,22 +166,17 @@ class OutputCapture:
             data = os.read(stream.read_fd, READ_CHUNK)
         except BlockingIOError:
             return 0
-        kept = self._within_budget(data)
+        kept = data[:self._room_for(len(data))]
         # At the cut, flush the decoder so dropped bytes never join later text.
         self._send_text(stream, stream.decoder.decode(kept, final=len(kept) < len(data)))
         return len(data)
-
-    def _within_budget(self, data):
-        """Keep what fits in maxOutputBytes; the rest is dropped, never buffered."""
-        if self._room is None:
-            return data
-        if len(data) > self._room:
-            data = data[:self._room]
-            self._truncated = True
-        self._room -= len(data)
-        return data
 
     def _send_text(self, stream, text):
         if text:
             self._channel.write_frame({"op": "output", "id": self._exec_id,
                                        "stream": stream.name, "text": text})
+
+
+def _display_size(output):
+    data = output.get("data") or {}
+    return sum(len(value) if isinstance(value, str) else 64 for value in data.values())

@@ -6,12 +6,21 @@ import os
 import sys
 import types
 
-# Frames of this package are stripped from user tracebacks and never interrupted.
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Frames of this package are stripped from user tracebacks and never interrupted. A forked
+# sandboxed session has it in two places: where the template loaded it, and where it can see it now.
+_PACKAGE_DIRS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,)
 
 
 def is_worker_file(filename):
-    return filename.startswith(_PACKAGE_DIR)
+    return filename.startswith(_PACKAGE_DIRS)
+
+
+def move_package(folder):
+    """The package's modules are loaded; any it imports later come from `folder`/pyrepl3_worker."""
+    global _PACKAGE_DIRS
+    package = os.path.join(folder, __package__)
+    sys.modules[__package__].__path__[:] = [package]
+    _PACKAGE_DIRS += (package + os.sep,)
 
 
 def main_namespace():

@@ -10,13 +10,15 @@ the session user's, oom_score_adj is raised, every capability is dropped, the ui
 unprivileged, and the seccomp filter is loaded.
 
 The plan (JSON from the host): uid, gid, network, diskBytes, hostname, readOnly/writable
-[{source, target}], symlinks [{path, target}], devices [path], sessionRoot, writableDirs [path].
+[{source, target}], symlinks [{path, target}], devices [path], sessionRoot, privateTmpfs [path],
+writableDirs [path].
 """
 
 import ctypes
 import os
 import signal
 
+from .landlock import restrict_writes
 from .seccomp import install_filter
 from .system import set_process_name
 
@@ -40,6 +42,7 @@ MNT_DETACH = 0x2
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 LAST_CAPABILITY = 63
 
@@ -92,6 +95,9 @@ def confine(plan):
         os.setresuid(plan["uid"], plan["uid"], plan["uid"])
         # Changing uid made the process non-dumpable, which hides its own /proc/self from it.
         _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    _call(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    places = [plan["sessionRoot"], "/dev"] + plan.get("privateTmpfs", [])
+    restrict_writes(_libc, places + [bind["target"] for bind in plan.get("writable", ())])
     install_filter(_libc)
     _set_parent_death_signal()  # the uid change cleared it
 
@@ -148,6 +154,9 @@ def _build_root(plan):
     _pivot_root("/tmp", "/tmp/oldroot")
     os.chdir("/")
     _mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    for path in plan.get("privateTmpfs", ()):
+        os.makedirs("/newroot" + path)
+        _mount("tmpfs", "/newroot" + path, "tmpfs", MS_NOSUID | MS_NODEV, _tmpfs_options("1777", plan))
     for bind in plan.get("readOnly", ()):
         _bind(bind["source"], bind["target"], MS_NOSUID | MS_NODEV | MS_RDONLY)
     for bind in plan.get("writable", ()):
@@ -196,12 +205,15 @@ def _make_session_root(plan):
     """The session's one writable tmpfs, capped by diskBytes; its folders are chowned by confine."""
     root = "/newroot" + plan["sessionRoot"]
     os.makedirs(root)
-    options = "mode=0755"
-    if plan.get("diskBytes"):
-        options += ",size=%d" % plan["diskBytes"]
-    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, _tmpfs_options("0755", plan))
     for path in plan.get("writableDirs", ()):
         os.makedirs("/newroot" + path, exist_ok=True)
+
+
+def _tmpfs_options(mode, plan):
+    if plan.get("diskBytes"):
+        return "mode=%s,size=%d" % (mode, plan["diskBytes"])
+    return "mode=" + mode
 
 
 def _make_parents(path):

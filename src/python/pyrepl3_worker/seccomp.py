@@ -10,7 +10,6 @@ import errno
 import os
 import struct
 
-PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
@@ -126,7 +125,7 @@ def build_filter(table):
 
 
 def install_filter(libc):
-    """Set no_new_privs and load the filter into this thread (call it before any thread starts)."""
+    """Load the filter into this thread (call it before any thread starts, after no_new_privs)."""
     table = syscall_table()
     if table is None:
         raise OSError(errno.ENOSYS, "no seccomp syscall table for %s" % os.uname().machine)
@@ -137,7 +136,6 @@ def install_filter(libc):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     program = _Program(len(code) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    _check(libc, libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     _check(libc, libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0), "seccomp")
 
 

@@ -10,6 +10,7 @@ import time
 from .capture import OutputCapture
 from .cells import compile_cell, failure, is_worker_file, main_namespace
 from .channel import CHANNEL_FD, Channel
+from . import display
 from .files import Files
 from .rich import mime_bundle
 from .system import apply_limits, limit_value
@@ -80,7 +81,8 @@ class Session:
         exec_id = request.get("id")
         self._capture.begin(exec_id)
         started = time.perf_counter()
-        outcome = self._run_cell(request.get("code", ""), "<cell-%d>" % self._cell_number)
+        outcome = self._run_cell(request.get("code", ""), "<cell-%d>" % self._cell_number,
+                                 request.get("silent"))
         duration_ms = (time.perf_counter() - started) * 1000
         if os.getpid() != self._pid:  # a fork() in user code must not use the channel
             os._exit(0)
@@ -91,20 +93,25 @@ class Session:
                       durationMs=duration_ms)
         self._capture.finish(result)
 
-    def _run_cell(self, code, filename):
+    def _run_cell(self, code, filename, silent):
         try:
             body, last = compile_cell(code, filename)
         except Exception as exc:  # SyntaxError, or ValueError for NUL bytes, etc.
             return failure(exc, None)
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         try:
-            value, data = self._evaluate(body, last)
+            value, data = self._evaluate(body, last, silent)
         except BaseException as exc:  # SystemExit and KeyboardInterrupt are data too
             return failure(exc, exc.__traceback__)
+        finally:
+            self._show_figures()
         return {"status": "ok", "value": value, "data": data, "error": None}
 
-    def _evaluate(self, body, last):
-        """Run a compiled cell; return (repr, mime bundle) of its value."""
+    def _evaluate(self, body, last, silent):
+        """Run a compiled cell; return (repr, mime bundle) of its value.
+
+        A silent cell (a warmup, a tool's completion request) leaves `_` alone.
+        """
         namespace = self._namespace
         self._interruptible = True
         try:
@@ -112,11 +119,18 @@ class Session:
             value = eval(last, namespace) if last is not None else None
             if value is None:
                 return None, None
-            namespace["_"] = value
+            if not silent:
+                namespace["_"] = value
             text = repr(value)  # user code too: may raise, loop or be interrupted
             return text, mime_bundle(value, text)
         finally:
             self._interruptible = False
+
+    def _show_figures(self):
+        try:
+            display.flush_figures()
+        except Exception as exc:  # a figure that cannot render must not lose the cell's result
+            print("pyrepl3: a figure could not be shown: %r" % exc, file=sys.stderr)
 
     def _on_sigint(self, signum, frame):
         # Only user code is interrupted. Between executions, and in this file's
@@ -146,5 +160,6 @@ def prepare_session(parent_pid, namespace=None):
     capture = OutputCapture(channel)
     capture.start(parent_pid)
     session = Session(channel, capture, namespace)
+    display.install(capture)
     session.install_interrupt_handler()
     return session

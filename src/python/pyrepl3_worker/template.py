@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from .cells import compile_cell, error_info, main_namespace
+from .cells import compile_cell, error_info, main_namespace, move_package
 from .channel import CHANNEL_FD, READ_CHUNK, Channel, take_requests
 from .sandbox import confine, enter
 from .session import prepare_session
@@ -80,6 +80,7 @@ class Template:
         plan = request.get("sandbox")
         if plan:  # connected first: the socket's path is not in the sandbox
             enter(plan)
+            move_package(plan["workerDir"])
             confine(plan)
         hello = {"op": "hello", "token": request.get("token")}
         os.write(CHANNEL_FD, (json.dumps(hello) + "\n").encode("utf-8"))

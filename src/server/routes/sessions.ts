@@ -65,7 +65,7 @@ export function sessionRoutes(app: FastifyInstance, registry: SessionRegistry): 
       request.log.debug({ code }, 'execute');
       const execId = randomUUID();
       void reply.header('x-execution-id', execId);
-      return registry.execute(tenant, entry, code, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), execId });
+      return registry.execute(entry, code, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), execId });
     },
   );
 
