@@ -24,7 +24,7 @@ import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 import { tenantsRow } from './rows/tenants.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, tenantsRow, jupyterRow, sandboxRow];
+const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, jupyterRow, sandboxRow, tenantsRow];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {

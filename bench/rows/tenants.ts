@@ -21,7 +21,7 @@ interface Sample {
 }
 
 export const tenantsRow: Row = {
-  id: 9,
+  id: 11,
   key: 'tenants',
   title: 'Three tenants, one flooding: the others\' latency alone and beside the flood (service, loopback)',
   async run({ quick, python, progress }) {
