@@ -37,6 +37,7 @@ interface ServeOptions {
   /** true (a free port) or the port given to --inspect. */
   inspect?: true | string;
   jupyterUrlToken?: boolean;
+  nodeId?: string;
   /** false with --no-sandbox. */
   sandbox: boolean;
   network: boolean;
@@ -75,6 +76,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     streamStuckMs: opts.streamStuckMs,
     shutdownGraceMs: opts.graceMs,
     jupyterUrlToken: opts.jupyterUrlToken === true,
+    ...(opts.nodeId !== undefined ? { nodeId: opts.nodeId } : {}),
     ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
       minIdle: opts.minIdle,
@@ -186,6 +188,7 @@ program
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
+  .option('--node-id <id>', "this node's name in session ids (<node>.<epoch>.<uuid>), e.g. a StatefulSet ordinal; default: the host name")
   .option('--jupyter-url-token', 'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)')
   .option('--no-sandbox', 'run sessions unsandboxed, as this server\'s user (only for trusted code; warns at start and in /readyz)')
   .option('--network', 'give sandboxed sessions the host\'s network (default: none, a loopback of their own)', false)

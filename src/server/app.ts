@@ -11,6 +11,7 @@ import { answerBeforeBody, clientErrorHandler, frameworkErrorHandler, httpServer
 import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { nodeIdentity, type NodeIdentity } from './node-identity.js';
 import { SessionRegistry } from './registry.js';
 import { jupyterRoutes } from './jupyter/index.js';
 import { selectSubprotocol } from './jupyter/v1.js';
@@ -72,10 +73,14 @@ export interface ServerOptions {
    * kernel WebSocket (nbclient through jupyter_server's GatewayKernelManager). Default off.
    */
   jupyterUrlToken?: boolean;
+  /** This node's name in session ids (`<node>.<epoch>.<uuid>`), e.g. a StatefulSet ordinal. Default: the host name. */
+  nodeId?: string;
 }
 
 export interface PyRepl3Server {
   app: FastifyInstance;
+  /** This node and this start of it, as session ids carry them. */
+  identity: NodeIdentity;
   pool: SessionPool;
   registry: SessionRegistry;
   metrics: ServerMetrics;
@@ -107,7 +112,8 @@ function redactUrl(url: string): string {
  * sessions. Starts the pool (resolves when minIdle sessions are ready) but does not listen.
  */
 export async function createServer(options: ServerOptions = {}): Promise<PyRepl3Server> {
-  const logger = options.logger ?? pino({ level: options.logLevel ?? 'info' });
+  const identity = nodeIdentity(options.nodeId);
+  const logger = (options.logger ?? pino({ level: options.logLevel ?? 'info' })).child({ node: identity.node });
   const ownsPool = options.pool === undefined;
   let generatedToken: string | null = null;
   let tokens = options.tokens;
@@ -124,7 +130,7 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
       })
     : null;
   try {
-    return await build(options, logger, auth, generatedToken, inspector);
+    return await build(options, identity, logger, auth, generatedToken, inspector);
   } catch (error) {
     await inspector?.close();
     throw error;
@@ -133,6 +139,7 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
 
 async function build(
   options: ServerOptions,
+  identity: NodeIdentity,
   logger: Logger,
   auth: Authenticator,
   generatedToken: string | null,
@@ -151,9 +158,10 @@ async function build(
     });
 
   let registryRef: SessionRegistry | null = null;
-  const metrics = createMetrics(pool, () => registryRef?.size ?? 0);
+  const metrics = createMetrics(pool, () => registryRef?.size ?? 0, identity);
   const registry = new SessionRegistry({
     pool,
+    identity,
     logger: logger.child({ component: 'registry' }),
     idleTimeoutMs: options.idleTimeoutMs ?? 30 * 60_000,
     acquireTimeoutMs: options.acquireTimeoutMs ?? 10_000,
@@ -300,7 +308,7 @@ async function build(
     return `http://${host}:${address.port}`;
   };
 
-  return { app, pool, registry, metrics, logger, generatedToken, inspector, listen, close };
+  return { app, identity, pool, registry, metrics, logger, generatedToken, inspector, listen, close };
 }
 
 export interface StartedServer extends PyRepl3Server {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolMetrics, SessionPool } from '../index.js';
+import type { NodeIdentity } from './node-identity.js';
 import type { RegistryObserver } from './registry.js';
 
 /** Cumulative pool counters: pool.metrics() key → [metric name, help]. */
@@ -22,8 +23,14 @@ export interface ServerMetrics extends RegistryObserver {
  * Prometheus metrics on a Registry of their own (never prom-client's global one), so several
  * servers in one process do not collide. Pool figures are read from pool.metrics() at scrape time.
  */
-export function createMetrics(pool: SessionPool, namedSessions: () => number): ServerMetrics {
+export function createMetrics(pool: SessionPool, namedSessions: () => number, identity: NodeIdentity): ServerMetrics {
   const registry = new Registry();
+  new Gauge({
+    name: 'pyrepl3_node_info',
+    help: 'This node and this start of it (1)',
+    labelNames: ['node', 'epoch'] as const,
+    registers: [registry],
+  }).set({ node: identity.node, epoch: identity.epoch }, 1);
   new Gauge({
     name: 'pyrepl3_pool_sessions',
     help: 'Pool sessions by state',

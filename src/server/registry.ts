@@ -4,6 +4,7 @@ import { SessionBusyError, SessionDiedError, type ExecutionResult, type OutputCh
 import type { Tenant } from './auth.js';
 import { errorBody, HttpError, mapError, notFound } from './errors.js';
 import { FairShare } from './fair-share.js';
+import { checkSessionId, newSessionId, type NodeIdentity } from './node-identity.js';
 import { SessionLog } from './session-log.js';
 
 /** What the registry reports to metrics; every method is optional to implement. */
@@ -48,6 +49,8 @@ export interface RegistryOptions {
   /** Checked here too, so an injected pool without limits.maxCodeBytes still refuses big code. */
   maxCodeBytes: number | null;
   observer?: RegistryObserver;
+  /** This node: it names the sessions it makes, and refuses other nodes' and earlier starts'. */
+  identity: NodeIdentity;
 }
 
 export interface RunOptions {
@@ -143,7 +146,7 @@ export class SessionRegistry {
     }
     const now = new Date();
     const entry: NamedSession = {
-      id: randomUUID(),
+      id: newSessionId(this.#opts.identity),
       tenant: tenant.name,
       owner: tenant,
       session,
@@ -161,6 +164,7 @@ export class SessionRegistry {
 
   /** The tenant's session, or 404: another tenant's session is not found, not forbidden. */
   get(tenant: Tenant, id: string): NamedSession {
+    checkSessionId(this.#opts.identity, id);
     const entry = this.#byId.get(id);
     if (entry === undefined || entry.tenant !== tenant.name) throw notFound();
     return entry;

@@ -28,7 +28,7 @@ describe('the session lifecycle', () => {
     const { url } = await serve();
     const created = await call(url, 'POST', '/v1/sessions', alice);
     expect(created.status).toBe(201);
-    expect(created.body.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.body.id).toMatch(/^[a-z0-9-]+\.[0-9a-f]{8}\.[0-9a-f-]{36}$/);
     expect(Number.isNaN(Date.parse(created.body.createdAt))).toBe(false);
     const id: string = created.body.id;
 
