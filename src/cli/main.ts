@@ -5,6 +5,7 @@ import pino from 'pino';
 import { SessionPool, type SessionPoolOptions } from '../index.js';
 import { createServer } from '../server/app.js';
 import { loadTokensFile } from '../server/auth.js';
+import { agentReply, startAgentCheck, type AgentCheck } from '../server/agent-check.js';
 import { doctor } from './doctor.js';
 
 function integer(min: number) {
@@ -38,6 +39,8 @@ interface ServeOptions {
   inspect?: true | string;
   jupyterUrlToken?: boolean;
   nodeId?: string;
+  agentPort?: number;
+  drainDeadlineMs: number;
   /** false with --no-sandbox. */
   sandbox: boolean;
   network: boolean;
@@ -77,6 +80,11 @@ async function serve(opts: ServeOptions): Promise<void> {
     shutdownGraceMs: opts.graceMs,
     jupyterUrlToken: opts.jupyterUrlToken === true,
     ...(opts.nodeId !== undefined ? { nodeId: opts.nodeId } : {}),
+    // Draining ends in a graceful stop: once the last session ends, or at the deadline.
+    onDrain: (drained) => {
+      const deadline = new Promise((resolve) => setTimeout(resolve, opts.drainDeadlineMs).unref());
+      void Promise.race([drained, deadline]).then(() => stop('drained'));
+    },
     ...(opts.inspect !== undefined ? { inspect: { port: opts.inspect === true ? 0 : integer(0)(opts.inspect) } } : {}),
     poolOptions: {
       minIdle: opts.minIdle,
@@ -88,7 +96,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     },
   });
   let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
+  const stop = (signal: NodeJS.Signals | 'drained'): void => {
     if (stopping) {
       logger.warn({ signal }, 'second signal: killing every session now');
       void server.pool.shutdown().finally(() => process.exit(1));
@@ -96,7 +104,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, 'signal received; shutting down gracefully');
-    server.close().then(
+    Promise.all([server.close(), agent?.close()]).then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
@@ -106,6 +114,8 @@ async function serve(opts: ServeOptions): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  process.on('SIGUSR2', () => void server.drain());
+  let agent: AgentCheck | undefined;
 
   let url: string;
   try {
@@ -113,6 +123,10 @@ async function serve(opts: ServeOptions): Promise<void> {
   } catch (error) {
     await server.close({ graceMs: 0 });
     throw error;
+  }
+  if (opts.agentPort !== undefined) {
+    agent = await startAgentCheck(opts.host, opts.agentPort, () => agentReply(server.pool, server.registry));
+    process.stdout.write(`agent check on ${opts.host}:${agent.port}\n`);
   }
   process.stdout.write(`listening on ${url}\n`);
   process.stdout.write(`pool: ${server.pool.id}\n`);
@@ -188,6 +202,8 @@ program
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
+  .option('--agent-port <port>', "answer HAProxy's agent check on this port (0: a free one): free capacity as weight, or drain", integer(0))
+  .option('--drain-deadline-ms <ms>', 'a draining node (SIGUSR2, POST /v1/admin/drain) stops at the latest after this long', integer(0), 30 * 60_000)
   .option('--node-id <id>', "this node's name in session ids (<node>.<epoch>.<uuid>), e.g. a StatefulSet ordinal; default: the host name")
   .option('--jupyter-url-token', 'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)')
   .option('--no-sandbox', 'run sessions unsandboxed, as this server\'s user (only for trusted code; warns at start and in /readyz)')

@@ -17,6 +17,7 @@ import { jupyterRoutes } from './jupyter/index.js';
 import { selectSubprotocol } from './jupyter/v1.js';
 import { executeRoute } from './routes/execute.js';
 import { fileRoutes } from './routes/files.js';
+import { adminRoutes } from './routes/admin.js';
 import { poolRoute } from './routes/pool.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { systemRoutes } from './routes/system.js';
@@ -73,6 +74,8 @@ export interface ServerOptions {
    * kernel WebSocket (nbclient through jupyter_server's GatewayKernelManager). Default off.
    */
   jupyterUrlToken?: boolean;
+  /** Called once when the node starts draining (drain(), POST /v1/admin/drain), with the promise of its end. */
+  onDrain?: (drained: Promise<void>) => void;
   /** This node's name in session ids (`<node>.<epoch>.<uuid>`), e.g. a StatefulSet ordinal. Default: the host name. */
   nodeId?: string;
 }
@@ -97,6 +100,11 @@ export interface PyRepl3Server {
    * shuts the pool down. Idempotent.
    */
   close(options?: { graceMs?: number }): Promise<void>;
+  /**
+   * Drains the node (also POST /v1/admin/drain): /readyz answers 503, new sessions and one-shots get
+   * 503 `draining`, existing sessions keep working. Resolves when no named session is left. Idempotent.
+   */
+  drain(): Promise<void>;
 }
 
 const MiB = 1024 * 1024;
@@ -262,6 +270,7 @@ async function build(
       sessionRoutes(v1, registry);
       executeRoute(v1, registry);
       poolRoute(v1, pool, registry);
+      adminRoutes(v1, () => void drain());
       await v1.register(async (files) => fileRoutes(files, registry, bodyLimit));
       streamRoute(v1, registry, {
         maxBufferedBytes: options.streamBufferBytes ?? 8 * MiB,
@@ -284,13 +293,23 @@ async function build(
   }
   ready = true;
 
+  let drained: Promise<void> | null = null;
+  const drain = (): Promise<void> => {
+    if (drained === null) {
+      logger.info({ sessions: registry.size }, 'draining: no new sessions; exiting once the last one ends');
+      drained = registry.drain();
+      options.onDrain?.(drained);
+    }
+    return drained;
+  };
+
   let closing: Promise<void> | null = null;
   const close = (closeOptions: { graceMs?: number } = {}): Promise<void> => {
     closing ??= (async () => {
       const graceMs = closeOptions.graceMs ?? options.shutdownGraceMs ?? 10_000;
       logger.info({ graceMs, executions: registry.executing }, 'shutting down');
-      // Stop accepting connections; idle keep-alive ones are closed, busy ones finish.
-      if (app.server.listening) app.server.close();
+      // The listener stays open through the grace period: a proxy's health checks still reach
+      // /healthz, and running executions still return through it. New work gets 503 meanwhile.
       await registry.close(graceMs);
       await Promise.all([app.close(), ownsPool ? pool.shutdown() : Promise.resolve()]);
       // After the pool: the inspector shows the sessions' ends.
@@ -308,7 +327,7 @@ async function build(
     return `http://${host}:${address.port}`;
   };
 
-  return { app, identity, pool, registry, metrics, logger, generatedToken, inspector, listen, close };
+  return { app, identity, pool, registry, metrics, logger, generatedToken, inspector, listen, close, drain };
 }
 
 export interface StartedServer extends PyRepl3Server {

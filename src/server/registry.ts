@@ -104,7 +104,11 @@ export class SessionRegistry {
   readonly #onSessionGone = ({ sessionId }: { sessionId: string }): void => {
     if (this.#places.delete(sessionId)) this.#share.leave();
   };
+  /** Shutting down: all new work is refused. */
+  #closing = false;
+  /** Draining: new sessions and one-shots go elsewhere; the sessions here keep working until they end. */
   #draining = false;
+  readonly #drainWaiters: Array<() => void> = [];
   readonly #removalListeners: RemovalListener[] = [];
 
   constructor(options: RegistryOptions) {
@@ -113,8 +117,18 @@ export class SessionRegistry {
     options.pool.on('sessionDied', this.#onSessionGone);
   }
 
-  get draining(): boolean {
-    return this.#draining;
+  /** 'open', 'draining' (no new sessions or one-shots) or 'closing' (no new work at all). */
+  get state(): 'open' | 'draining' | 'closing' {
+    return this.#closing ? 'closing' : this.#draining ? 'draining' : 'open';
+  }
+
+  /** Stops taking new sessions and one-shots; resolves once no named session is left. Idempotent. */
+  drain(): Promise<void> {
+    this.#draining = true;
+    return new Promise((resolve) => {
+      if (this.#byId.size === 0) return resolve();
+      this.#drainWaiters.push(resolve);
+    });
   }
 
   get size(): number {
@@ -126,7 +140,7 @@ export class SessionRegistry {
   }
 
   async create(tenant: Tenant): Promise<NamedSession> {
-    this.#refuseWhenDraining();
+    this.#refuseNewSessions();
     const held = this.#reserved.get(tenant.name) ?? 0;
     if (held >= tenant.maxSessions) {
       throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions`, 1);
@@ -139,10 +153,10 @@ export class SessionRegistry {
       this.#unreserve(tenant.name);
       throw error;
     }
-    if (this.#draining) {
+    if (this.#closing || this.#draining) {
       this.#unreserve(tenant.name);
       await this.#endLease(session);
-      this.#refuseWhenDraining();
+      this.#refuseNewSessions();
     }
     const now = new Date();
     const entry: NamedSession = {
@@ -280,7 +294,7 @@ export class SessionRegistry {
 
   /** A one-shot run on a session from the pool; the session is destroyed afterwards. */
   async runOnce(tenant: Tenant, code: string, options: RunOptions = {}): Promise<ExecutionResult> {
-    this.#refuseWhenDraining();
+    this.#refuseNewSessions();
     this.#checkCode(code);
     // A one-shot counts against its tenant from the moment it asks, waiting included.
     const admitted = this.#admit(tenant);
@@ -344,7 +358,7 @@ export class SessionRegistry {
    * rest (and give them interruptWaitMs to settle), then destroy every named session.
    */
   async close(graceMs: number, interruptWaitMs = 5_000): Promise<void> {
-    this.#draining = true;
+    this.#closing = true;
     if (this.#inFlight.size > 0) {
       this.#opts.logger.info({ executions: this.#inFlight.size, graceMs }, 'waiting for running executions');
       const finished = await within(this.#allSettled(), graceMs);
@@ -413,7 +427,12 @@ export class SessionRegistry {
   }
 
   #refuseWhenDraining(): void {
-    if (this.#draining) throw new HttpError(503, 'shutting_down', 'the server is shutting down');
+    if (this.#closing) throw new HttpError(503, 'shutting_down', 'the server is shutting down');
+  }
+
+  #refuseNewSessions(): void {
+    this.#refuseWhenDraining();
+    if (this.#draining) throw new HttpError(503, 'draining', 'this node is draining: it takes no new sessions');
   }
 
   #schedule(entry: NamedSession): void {
@@ -442,6 +461,7 @@ export class SessionRegistry {
     entry.timer = null;
     this.#opts.logger.debug({ tenant: entry.tenant, sessionId: entry.id, why }, 'session removed');
     for (const listener of this.#removalListeners) listener(entry, why, detail);
+    if (this.#byId.size === 0) for (const drained of this.#drainWaiters.splice(0)) drained();
     await this.#endLease(entry.session);
   }
 

@@ -33,6 +33,8 @@ export interface ServingCli {
   exited: Promise<number | null>;
   /** What it has written to stderr (its logs) so far. */
   stderr(): string;
+  /** What it has written to stdout so far. */
+  stdout(): string;
 }
 
 /** Starts `pyrepl3 serve --port 0 ...args` with a spawner from useBuiltCli; resolves once it listens. */
@@ -40,16 +42,18 @@ export function serveCli(start: ReturnType<typeof useBuiltCli>): (args: string[]
   return (args, options = {}) => {
     const proc = start(['serve', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     let stderr = '';
+    let stdout = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolveExit) => proc.once('exit', (code) => resolveExit(code)));
     return new Promise((resolveStart, reject) => {
       let url: string | null = null;
       const lines = createInterface({ input: proc.stdout! });
       lines.on('line', (line) => {
+        stdout += `${line}\n`;
         const listening = /^listening on (http:\/\/\S+)$/.exec(line);
         if (listening) url = listening[1]!;
         const pool = /^pool: (pool-[0-9a-f-]+)$/.exec(line);
-        if (pool && url !== null) resolveStart({ url, poolId: pool[1]!, process: proc, exited, stderr: () => stderr });
+        if (pool && url !== null) resolveStart({ url, poolId: pool[1]!, process: proc, exited, stderr: () => stderr, stdout: () => stdout });
       });
       void exited.then((code) => reject(new Error(`serve exited early with ${code}: ${stderr}`)));
     });

@@ -15,8 +15,10 @@ export function systemRoutes(
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
-    if (isReady() && !registry.draining) return { status: 'ready', ...(warnings.length > 0 ? { warnings } : {}) };
-    return reply.code(503).send({ error: { code: 'not_ready', message: registry.draining ? 'shutting down' : 'pool not started' } });
+    const state = registry.state;
+    if (isReady() && state === 'open') return { status: 'ready', ...(warnings.length > 0 ? { warnings } : {}) };
+    const why = state === 'closing' ? 'shutting down' : state === 'draining' ? 'draining: no new sessions' : 'pool not started';
+    return reply.code(503).send({ error: { code: state === 'draining' ? 'draining' : 'not_ready', message: why } });
   });
 
   app.get('/metrics', async (_request, reply) => {
