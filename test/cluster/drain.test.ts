@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { processesMentioning } from '../helpers/os.js';
 import { serveCli, useBuiltCli, type ServingCli } from '../server/cli.js';
-import { call } from '../server/helpers.js';
+import { call, until } from '../server/helpers.js';
 
 const TOKEN = 'drain-tenant-token-0123';
 const ADMIN = 'drain-admin-token-4567';
@@ -33,7 +33,13 @@ function agent(server: ServingCli): Promise<string> {
 describe('a draining node', () => {
   it.each([
     ['POST /v1/admin/drain', async (s: ServingCli) => expect((await call(s.url, 'POST', '/v1/admin/drain', ADMIN)).status).toBe(202)],
-    ['SIGUSR2', async (s: ServingCli) => void s.process.kill('SIGUSR2')],
+    [
+      'SIGUSR2',
+      async (s: ServingCli) => {
+        s.process.kill('SIGUSR2');
+        await until(async () => (await call(s.url, 'GET', '/readyz', null)).status === 503);
+      },
+    ],
   ])('(%s) takes no new sessions, keeps serving its own, and exits once the last one ends', async (_how, drain) => {
     const server = await start();
     expect(await agent(server)).toMatch(/^up ready \d+%\n$/);
