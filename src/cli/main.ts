@@ -130,6 +130,7 @@ interface ExecOptions {
   timeoutMs?: number;
   warmupCode?: string;
   python?: string;
+  sandbox?: boolean;
 }
 
 async function exec(code: string, opts: ExecOptions): Promise<number> {
@@ -140,6 +141,7 @@ async function exec(code: string, opts: ExecOptions): Promise<number> {
     healthCheckIntervalMs: 0,
     ...(opts.warmupCode !== undefined ? { warmupCode: opts.warmupCode } : {}),
     ...(opts.python !== undefined ? { pythonPath: opts.python } : {}),
+    ...(opts.sandbox === true ? { sandbox: true } : {}),
     logger: pino({ level: 'warn' }, pino.destination(2)),
   });
   try {
@@ -211,6 +213,7 @@ program
   .option('--timeout-ms <ms>', 'interrupt the code after this long', integer(1))
   .option('--warmup-code <code>', 'code to run first')
   .option('--python <path>', 'the Python command', undefined)
+  .option('--sandbox', 'run it in a sandbox (docs/security.md)')
   .action(async (code: string, opts: ExecOptions) => {
     process.exitCode = await exec(code, opts);
   });

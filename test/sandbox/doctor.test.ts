@@ -4,6 +4,13 @@ import { CLI, useBuiltCli } from '../server/cli.js';
 
 useBuiltCli();
 
+describe('pyrepl3 exec --sandbox', () => {
+  it('runs the code in a sandbox', () => {
+    const out = execFileSync(process.execPath, [CLI, 'exec', '--sandbox', 'import os\nprint(os.getuid() != 0, os.getpid(), os.getcwd())'], { encoding: 'utf8' });
+    expect(out).toBe('True 2 /session/work\n');
+  });
+});
+
 describe('pyrepl3 doctor', () => {
   it('says what this host offers and what sandbox: true will do, and exits 0 where it can build the sandbox', () => {
     const text = execFileSync(process.execPath, [CLI, 'doctor'], { encoding: 'utf8' });

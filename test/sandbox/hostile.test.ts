@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,6 +153,47 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     );
     expect(result.value).toBe('42');
     expect(chunks.join('')).toBe('42\nthread\n');
+  });
+
+  it('is interrupted, timed out and shows rich results as an unsandboxed session does', async () => {
+    const running = session.execute("import time\nprint('go', flush=True)\ntime.sleep(30)", {
+      onOutput: (chunk) => chunk.type === 'stream' && session.interrupt(),
+    });
+    expect((await running).status).toBe('interrupted');
+    expect((await session.execute('import time\ntime.sleep(30)', { timeoutMs: 200 })).status).toBe('timeout');
+    const html = await session.execute("class Rich:\n    def _repr_html_(self): return '<b>rich</b>'\nRich()");
+    expect(html.data?.['text/html']).toBe('<b>rich</b>');
+    expect(await value(session, 'kept')).toBe('41');
+  });
+
+  it("puts its processes in a CPU cgroup of their own, so that a session's many processes share one session's CPU", async () => {
+    const other = await pool.acquire();
+    try {
+      const marker = `${(Math.random() * 1e6) | 0}.25`;
+      await session.execute(`import subprocess\nbusy = [subprocess.Popen(['sleep', '${marker}']) for _ in range(3)]`);
+      const children = await waitFor(() => processesMentioning(`sleep ${marker}`));
+      const cpuGroup = (pid: number): string => /^\d+:cpu:(.*)$/m.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))![1]!;
+      const own = cpuGroup(session.pid!);
+      expect(own).toMatch(new RegExp(`/pyrepl3/${pool.id}/s-[0-9a-f-]+$`));
+      expect(children.map(cpuGroup)).toEqual(children.map(() => own));
+      expect(cpuGroup(other.pid!)).not.toBe(own);
+      await session.execute('for child in busy: child.kill()');
+    } finally {
+      await other.release();
+    }
+  });
+});
+
+describe('a sandboxed session with network: true', () => {
+  it("shares the host's network", async () => {
+    const listener = createServer((socket) => socket.end('host service\n')).listen(0, '127.0.0.1');
+    await new Promise((resolve) => listener.once('listening', resolve));
+    const { port } = listener.address() as { port: number };
+    const pool = makePool({ sandbox: { network: true }, minIdle: 1 });
+    const session = await pool.acquire();
+    const reply = await session.execute(`import socket\nsocket.create_connection(('127.0.0.1', ${port}), timeout=5).recv(100)`);
+    listener.close();
+    expect(reply.value).toBe("b'host service\\n'");
   });
 });
 
