@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { processesMentioning } from '../helpers/os.js';
 import { serveCli, useBuiltCli } from '../server/cli.js';
-import { call, StreamClient, wsUrl } from '../server/helpers.js';
+import { call, StreamClient, until, wsUrl } from '../server/helpers.js';
 import { ADMIN, TENANT, Topology } from './topology.js';
 
 const serve = serveCli(useBuiltCli());
@@ -80,6 +80,37 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     await cluster.until(async () => (await cluster.upServers()) === 6, 'the restarted node back');
     const lost = await call(cluster.url, 'GET', `/v1/sessions/${ids[0]}`, TENANT);
     expect([lost.status, lost.body.error.code]).toEqual([410, 'session_lost']);
+  });
+
+  it('lets an execution in flight finish through the proxy when its node gets SIGTERM', async () => {
+    const id = await create();
+    const node = cluster.node(id);
+    const running = call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: "import time\nprint('started', flush=True)\ntime.sleep(1.8)\n'finished'" });
+    await until(async () => (await call(cluster.url, 'GET', `/v1/sessions/${id}`, TENANT)).body.executing === true);
+    node.serving.process.kill('SIGTERM');
+    const result = await running;
+    expect([result.status, result.body.value]).toEqual([200, "'finished'"]);
+    expect(await node.serving.exited).toBe(0);
+    await cluster.restart(node);
+    await cluster.until(async () => (await cluster.upServers()) === 6, 'the restarted node back');
+  });
+
+  it('ends requests to a stopped node within 2.5 s, REST and WebSocket, and the session keeps its state once it runs again', async () => {
+    const id = await create();
+    await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: 'kept = 42' });
+    const node = cluster.node(id);
+    const stream = await StreamClient.open(wsUrl(cluster.url, `/v1/sessions/${id}/stream`), TENANT);
+    node.serving.process.kill('SIGSTOP');
+    const t0 = Date.now();
+    const inFlight = await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: 'kept' }).catch((error: unknown) => error);
+    await stream.closed;
+    const fresh = await call(cluster.url, 'GET', `/v1/sessions/${id}`, TENANT).catch((error: unknown) => error);
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(inFlight instanceof Error ? 'cut' : (inFlight as { status: number }).status).not.toBe(200);
+    expect(fresh instanceof Error ? 'cut' : (fresh as { status: number }).status).toBe(503);
+    node.serving.process.kill('SIGCONT');
+    await cluster.until(async () => (await cluster.upServers()) === 6, 'the node back after SIGCONT');
+    expect((await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: 'kept' })).body.value).toBe('42');
   });
 
   it('keeps routing every session after the proxy restarts: there is no table to lose', async () => {
