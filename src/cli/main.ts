@@ -40,6 +40,8 @@ interface ServeOptions {
   jupyterUrlToken?: boolean;
   nodeId?: string;
   agentPort?: number;
+  redisUrl?: string;
+  quotaFailOpen?: boolean;
   drainDeadlineMs: number;
   /** false with --no-sandbox. */
   sandbox: boolean;
@@ -80,6 +82,7 @@ async function serve(opts: ServeOptions): Promise<void> {
     shutdownGraceMs: opts.graceMs,
     jupyterUrlToken: opts.jupyterUrlToken === true,
     ...(opts.nodeId !== undefined ? { nodeId: opts.nodeId } : {}),
+    ...(opts.redisUrl !== undefined ? { redisUrl: opts.redisUrl, quotaFailOpen: opts.quotaFailOpen === true } : {}),
     // Draining ends in a graceful stop: once the last session ends, or at the deadline.
     onDrain: (drained) => {
       const deadline = new Promise((resolve) => setTimeout(resolve, opts.drainDeadlineMs).unref());
@@ -202,6 +205,8 @@ program
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
+  .option('--redis-url <url>', 'share tenant quotas and session listings with the other nodes through this Redis (redis://host:port)')
+  .option('--quota-fail-open', 'while Redis does not answer, let creates through on this node\'s own quotas (default: 503 quota_unavailable)')
   .option('--agent-port <port>', "answer HAProxy's agent check on this port (0: a free one): free capacity as weight, or drain", integer(0))
   .option('--drain-deadline-ms <ms>', 'a draining node (SIGUSR2, POST /v1/admin/drain) stops at the latest after this long', integer(0), 30 * 60_000)
   .option('--node-id <id>', "this node's name in session ids (<node>.<epoch>.<uuid>), e.g. a StatefulSet ordinal; default: the host name")

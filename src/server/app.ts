@@ -11,6 +11,7 @@ import { answerBeforeBody, clientErrorHandler, frameworkErrorHandler, httpServer
 import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { SessionLeases } from './cluster/leases.js';
 import { nodeIdentity, type NodeIdentity } from './node-identity.js';
 import { SessionRegistry } from './registry.js';
 import { jupyterRoutes } from './jupyter/index.js';
@@ -80,6 +81,13 @@ export interface ServerOptions {
   jupyterUrlToken?: boolean;
   /** Called once when the node starts draining (drain(), POST /v1/admin/drain), with the promise of its end. */
   onDrain?: (drained: Promise<void>) => void;
+  /**
+   * Redis for what nodes must share: tenant quotas (a lease per session) and listings across nodes.
+   * Absent, a node's quotas and listings are its own. Routing never reads it.
+   */
+  redisUrl?: string;
+  /** With redisUrl, while Redis does not answer: let creates through on this node's quotas. Default false (503 quota_unavailable). */
+  quotaFailOpen?: boolean;
   /** This node's name in session ids (`<node>.<epoch>.<uuid>`), e.g. a StatefulSet ordinal. Default: the host name. */
   nodeId?: string;
 }
@@ -171,9 +179,20 @@ async function build(
 
   let registryRef: SessionRegistry | null = null;
   const metrics = createMetrics(pool, () => registryRef?.size ?? 0, identity);
+  const leases =
+    options.redisUrl === undefined
+      ? undefined
+      : new SessionLeases({
+          url: options.redisUrl,
+          identity,
+          logger: logger.child({ component: 'leases' }),
+          sessions: () => registryRef?.published() ?? [],
+          observe: metrics.leases,
+        });
   const registry = new SessionRegistry({
     pool,
     identity,
+    ...(leases !== undefined ? { leases, leasesFailOpen: options.quotaFailOpen ?? false } : {}),
     logger: logger.child({ component: 'registry' }),
     idleTimeoutMs: options.idleTimeoutMs ?? 30 * 60_000,
     acquireTimeoutMs: options.acquireTimeoutMs ?? 10_000,
@@ -316,6 +335,7 @@ async function build(
       // /healthz, and running executions still return through it. New work gets 503 meanwhile.
       await registry.close(graceMs);
       await Promise.all([app.close(), ownsPool ? pool.shutdown() : Promise.resolve()]);
+      await leases?.close();
       // After the pool: the inspector shows the sessions' ends.
       await inspector?.close();
       logger.info('shut down');

@@ -17,6 +17,8 @@ const POOL_COUNTERS: [keyof PoolMetrics, string, string][] = [
 export interface ServerMetrics extends RegistryObserver {
   readonly registry: Registry;
   request(method: string, route: string, status: number, seconds: number): void;
+  /** Round trips to the leases' store (Redis), and the commands that failed. */
+  readonly leases: { latency(seconds: number): void; failure(): void };
 }
 
 /**
@@ -100,8 +102,16 @@ export function createMetrics(pool: SessionPool, namedSessions: () => number, id
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  const leaseLatency = new Histogram({
+    name: 'pyrepl3_redis_latency_seconds',
+    help: 'Round trips to Redis for tenant leases and listings',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    registers: [registry],
+  });
+  const leaseFailures = new Counter({ name: 'pyrepl3_quota_lease_failures_total', help: 'Redis lease commands that failed', registers: [registry] });
   return {
     registry,
+    leases: { latency: (seconds) => leaseLatency.observe(seconds), failure: () => leaseFailures.inc() },
     acquired(seconds) {
       acquireWait.observe(seconds);
     },

@@ -4,6 +4,7 @@ import { SessionBusyError, SessionDiedError, type ExecutionResult, type OutputCh
 import type { Tenant } from './auth.js';
 import { errorBody, HttpError, mapError, notFound } from './errors.js';
 import { FairShare } from './fair-share.js';
+import { LeasesUnavailableError, type PublishedSession, type SessionLeases } from './cluster/leases.js';
 import { checkSessionId, newSessionId, type NodeIdentity } from './node-identity.js';
 import { SessionLog } from './session-log.js';
 
@@ -51,6 +52,10 @@ export interface RegistryOptions {
   observer?: RegistryObserver;
   /** This node: it names the sessions it makes, and refuses other nodes' and earlier starts'. */
   identity: NodeIdentity;
+  /** Tenant quotas and listings across nodes (Redis); absent, both hold for this node alone. */
+  leases?: Pick<SessionLeases, 'take' | 'release' | 'list'>;
+  /** When the leases' store cannot answer: refuse creates (default) or let them through on local quotas. */
+  leasesFailOpen?: boolean;
 }
 
 export interface RunOptions {
@@ -146,21 +151,30 @@ export class SessionRegistry {
       throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions`, 1);
     }
     this.#reserved.set(tenant.name, held + 1);
+    const id = newSessionId(this.#opts.identity);
+    const now = new Date();
     let session: Session;
     try {
-      session = await this.#acquire(tenant.name);
+      await this.#takeLease(tenant, { id, createdAt: now.toISOString(), lastUsedAt: now.toISOString(), executing: false });
     } catch (error) {
       this.#unreserve(tenant.name);
       throw error;
     }
+    try {
+      session = await this.#acquire(tenant.name);
+    } catch (error) {
+      this.#unreserve(tenant.name);
+      this.#opts.leases?.release(tenant.name, id);
+      throw error;
+    }
     if (this.#closing || this.#draining) {
       this.#unreserve(tenant.name);
+      this.#opts.leases?.release(tenant.name, id);
       await this.#endLease(session);
       this.#refuseNewSessions();
     }
-    const now = new Date();
     const entry: NamedSession = {
-      id: newSessionId(this.#opts.identity),
+      id,
       tenant: tenant.name,
       owner: tenant,
       session,
@@ -182,6 +196,22 @@ export class SessionRegistry {
     const entry = this.#byId.get(id);
     if (entry === undefined || entry.tenant !== tenant.name) throw notFound();
     return entry;
+  }
+
+  /** The tenant's sessions on every node: this node's as they are, others' as their nodes published them. */
+  async listEverywhere(tenant: Tenant): Promise<SessionView[]> {
+    const here = this.list(tenant).map((entry) => this.view(entry));
+    if (this.#opts.leases === undefined) return here;
+    const local = new Set(here.map((view) => view.id));
+    const elsewhere = await this.#opts.leases.list(tenant.name).catch(() => {
+      throw new HttpError(503, 'quota_unavailable', 'the sessions of other nodes cannot be listed: their store does not answer');
+    });
+    return [...here, ...elsewhere.filter((view) => !local.has(view.id))];
+  }
+
+  /** This node's sessions, for the leases' renewal. */
+  published(): PublishedSession[] {
+    return [...this.#byId.values()].map((entry) => ({ tenant: entry.tenant, view: this.view(entry) }));
   }
 
   list(tenant: Tenant): NamedSession[] {
@@ -430,6 +460,21 @@ export class SessionRegistry {
     if (this.#closing) throw new HttpError(503, 'shutting_down', 'the server is shutting down');
   }
 
+  /** Across nodes, the tenant's maxSessions: 429 when its leases are all held, 503 when nobody can tell. */
+  async #takeLease(tenant: Tenant, view: SessionView): Promise<void> {
+    const leases = this.#opts.leases;
+    if (leases === undefined) return;
+    let taken: boolean;
+    try {
+      taken = await leases.take({ tenant: tenant.name, view }, tenant.maxSessions);
+    } catch (error) {
+      if (!(error instanceof LeasesUnavailableError)) throw error;
+      if (this.#opts.leasesFailOpen) return;
+      throw new HttpError(503, 'quota_unavailable', 'tenant quotas cannot be checked: their store does not answer; try again');
+    }
+    if (!taken) throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions across nodes`, 1);
+  }
+
   #refuseNewSessions(): void {
     this.#refuseWhenDraining();
     if (this.#draining) throw new HttpError(503, 'draining', 'this node is draining: it takes no new sessions');
@@ -457,6 +502,7 @@ export class SessionRegistry {
     if (this.#byId.get(entry.id) !== entry) return;
     this.#byId.delete(entry.id);
     this.#unreserve(entry.tenant);
+    this.#opts.leases?.release(entry.tenant, entry.id);
     if (entry.timer !== null) clearTimeout(entry.timer);
     entry.timer = null;
     this.#opts.logger.debug({ tenant: entry.tenant, sessionId: entry.id, why }, 'session removed');

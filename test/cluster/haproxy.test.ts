@@ -31,7 +31,7 @@ async function create(): Promise<string> {
 
 describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
   it('places 6 new sessions 2/2/2 on idle nodes, and every request for a session reaches its node', async () => {
-    const ids = [];
+    const ids: string[] = [];
     for (let i = 0; i < 6; i++) ids.push(await create());
     const perNode = cluster.nodes.map((node) => ids.filter((id) => id.startsWith(`${node.id}.`)).length);
     expect(perNode).toEqual([2, 2, 2]);

@@ -7,6 +7,8 @@ import { ROOT, type serveCli, type ServingCli } from '../server/cli.js';
 /** The HAProxy configuration the docs ship: the tests run that very file. */
 export const HAPROXY_CFG = join(ROOT, 'docs/deploy/haproxy.cfg');
 export const TENANT = 'cluster-tenant-token-0123';
+/** A tenant with maxSessions 2, for quotas across nodes. */
+export const SMALL = 'cluster-small-token-8901';
 export const ADMIN = 'cluster-admin-token-4567';
 
 export interface ClusterNode {
@@ -43,7 +45,11 @@ export class Topology {
 
   static async start(serve: ReturnType<typeof serveCli>, nodeArgs: string[] = []): Promise<Topology> {
     const tokensFile = join(mkdtempSync(join(tmpdir(), 'pyrepl3-cluster-')), 'tokens.json');
-    writeFileSync(tokensFile, JSON.stringify([{ token: TENANT, tenant: 'alice', maxSessions: 20, maxConcurrent: 20 }, { token: ADMIN, tenant: 'ops', admin: true }]));
+    writeFileSync(tokensFile, JSON.stringify([
+        { token: TENANT, tenant: 'alice', maxSessions: 20, maxConcurrent: 20 },
+        { token: SMALL, tenant: 'bob', maxSessions: 2, maxConcurrent: 2 },
+        { token: ADMIN, tenant: 'ops', admin: true },
+      ]));
     const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(serve, id, tokensFile, nodeArgs, 0, 0)));
     const [proxy, stats] = await freePorts(2);
     const topology = new Topology(nodes, tokensFile, nodeArgs, { proxy: proxy!, stats: stats! }, serve);
@@ -142,4 +148,54 @@ async function freePorts(count: number): Promise<number[]> {
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   return ports;
+}
+
+/** redis-server on a loopback port, no persistence, started by the test and stopped by pid. */
+export class RedisServer {
+  private constructor(
+    readonly port: number,
+    private process: ChildProcess,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(port?: number): Promise<RedisServer> {
+    const chosen = port ?? (await freePorts(1))[0]!;
+    const server = new RedisServer(chosen, RedisServer.#spawn(chosen));
+    await server.#ready();
+    return server;
+  }
+
+  static #spawn(port: number): ChildProcess {
+    return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  }
+
+  async #ready(): Promise<void> {
+    const { connect } = await import('node:net');
+    for (;;) {
+      const up = await new Promise<boolean>((resolve) => {
+        const socket = connect(this.port, '127.0.0.1', () => {
+          socket.end('PING\r\n');
+          resolve(true);
+        }).on('error', () => resolve(false));
+      });
+      if (up) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.process.once('exit', resolve));
+    this.process.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    this.process = RedisServer.#spawn(this.port);
+    await this.#ready();
+  }
 }

@@ -34,7 +34,7 @@ export function sessionRoutes(app: FastifyInstance, registry: SessionRegistry): 
   });
 
   app.get('/sessions', { schema: { response: { 200: sessionListSchema, ...errors } } }, async (request) => {
-    return { sessions: registry.list(tenantOf(request)).map((e) => registry.view(e)) };
+    return { sessions: await registry.listEverywhere(tenantOf(request)) };
   });
 
   app.get<{ Params: IdParams }>(
