@@ -170,7 +170,23 @@ export class SessionCgroup {
 
   /** Removes the session's cgroups; they must be empty (every process gone). */
   async remove(): Promise<void> {
-    await Promise.all(this.dirs.map((d) => rmdir(d.dir).catch(() => undefined)));
+    await Promise.all(this.dirs.map((d) => removeCgroup(d.dir)));
+  }
+}
+
+/**
+ * Removes a cgroup once it is empty. A process killed a moment ago (an OOM kill, cgroup.kill) can
+ * still count for a few milliseconds after its sandbox's monitor has exited: rmdir says EBUSY then.
+ */
+async function removeCgroup(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 }
 
