@@ -1,24 +1,16 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { processesMentioning } from '../helpers/os.js';
-import { serveCli, useBuiltCli, type ServingCli } from '../server/cli.js';
+import { serveCli, tokensFile, useBuiltCli, type ServingCli } from '../server/cli.js';
 import { call, until } from '../server/helpers.js';
 
 const TOKEN = 'drain-tenant-token-0123';
 const ADMIN = 'drain-admin-token-4567';
 const serve = serveCli(useBuiltCli());
 
-function tokensFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'pyrepl3-tokens-')), 'tokens.json');
-  writeFileSync(file, JSON.stringify([{ token: TOKEN, tenant: 'alice' }, { token: ADMIN, tenant: 'ops', admin: true }]));
-  return file;
-}
 
 function start(extra: string[] = []): Promise<ServingCli> {
-  return serve(['--tokens', tokensFile(), '--min-idle', '1', '--max-sessions', '2', '--no-sandbox', '--log-level', 'warn', '--agent-port', '0', ...extra]);
+  return serve(['--tokens', tokensFile([{ token: TOKEN, tenant: 'alice' }, { token: ADMIN, tenant: 'ops', admin: true }]), '--min-idle', '1', '--max-sessions', '2', '--no-sandbox', '--log-level', 'warn', '--agent-port', '0', ...extra]);
 }
 
 /** The agent check's one line: what HAProxy would read. */

@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, type serveCli, type ServingCli } from '../server/cli.js';
+import { ROOT, tokensFile, type serveCli, type ServingCli } from '../server/cli.js';
 
 /** The HAProxy configuration the docs ship: the tests run that very file. */
 export const HAPROXY_CFG = join(ROOT, 'docs/deploy/haproxy.cfg');
@@ -44,15 +42,14 @@ export class Topology {
   }
 
   static async start(serve: ReturnType<typeof serveCli>, nodeArgs: string[] = []): Promise<Topology> {
-    const tokensFile = join(mkdtempSync(join(tmpdir(), 'pyrepl3-cluster-')), 'tokens.json');
-    writeFileSync(tokensFile, JSON.stringify([
-        { token: TENANT, tenant: 'alice', maxSessions: 20, maxConcurrent: 20 },
-        { token: SMALL, tenant: 'bob', maxSessions: 2, maxConcurrent: 2 },
-        { token: ADMIN, tenant: 'ops', admin: true },
-      ]));
-    const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(serve, id, tokensFile, nodeArgs, 0, 0)));
+    const tokens = tokensFile([
+      { token: TENANT, tenant: 'alice', maxSessions: 20, maxConcurrent: 20 },
+      { token: SMALL, tenant: 'bob', maxSessions: 2, maxConcurrent: 2 },
+      { token: ADMIN, tenant: 'ops', admin: true },
+    ]);
+    const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(serve, id, tokens, nodeArgs, 0, 0)));
     const [proxy, stats] = await freePorts(2);
-    const topology = new Topology(nodes, tokensFile, nodeArgs, { proxy: proxy!, stats: stats! }, serve);
+    const topology = new Topology(nodes, tokens, nodeArgs, { proxy: proxy!, stats: stats! }, serve);
     await topology.startProxy();
     return topology;
   }

@@ -1,20 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processesMentioning } from '../helpers/os.js';
-import { serveCli, useBuiltCli, type ServingCli } from '../server/cli.js';
+import { serveCli, tokensFile, useBuiltCli, type ServingCli } from '../server/cli.js';
 import { call } from '../server/helpers.js';
 
 const TOKEN = 'sandbox-serve-token-0123';
 const ADMIN = 'sandbox-serve-admin-4567';
 const serve = serveCli(useBuiltCli());
 
-function tokensFile(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'pyrepl3-tokens-')), 'tokens.json');
-  writeFileSync(file, JSON.stringify([{ token: TOKEN, tenant: 'mallory' }, { token: ADMIN, tenant: 'ops', admin: true }]));
-  return file;
-}
 
 /** Runs code in a new named session of `server`, which it then deletes, and returns the execution result. */
 async function run(server: ServingCli, code: string): Promise<{ status: string; value: string | null; error: { name: string } | null }> {
@@ -29,7 +21,7 @@ describe.each(['exec', 'fork'])('pyrepl3 serve --spawn %s, as a hostile tenant f
   let tokens: string;
 
   beforeAll(async () => {
-    tokens = tokensFile();
+    tokens = tokensFile([{ token: TOKEN, tenant: 'mallory' }, { token: ADMIN, tenant: 'ops', admin: true }]);
     server = await serve(['--tokens', tokens, '--spawn', spawn, '--min-idle', '1', '--log-level', 'warn'], {
       env: { ...process.env, SERVER_SECRET: 'hunter2' },
     });
@@ -75,7 +67,7 @@ describe.each(['exec', 'fork'])('pyrepl3 serve --spawn %s, as a hostile tenant f
 
 describe('pyrepl3 serve without a sandbox', () => {
   it('--no-sandbox warns at start and in /readyz', async () => {
-    const server = await serve(['--tokens', tokensFile(), '--min-idle', '0', '--no-sandbox', '--log-level', 'warn']);
+    const server = await serve(['--tokens', tokensFile([{ token: TOKEN, tenant: 'mallory' }, { token: ADMIN, tenant: 'ops', admin: true }]), '--min-idle', '0', '--no-sandbox', '--log-level', 'warn']);
     expect(server.stderr()).toContain('SESSIONS ARE NOT SANDBOXED');
     const ready = (await call(server.url, 'GET', '/readyz', null)).body as { warnings: string[] };
     expect(ready.warnings.join(' ')).toContain('not sandboxed');
@@ -84,7 +76,7 @@ describe('pyrepl3 serve without a sandbox', () => {
   });
 
   it('refuses to start sandboxed sessions without cgroups, rather than fall back', async () => {
-    const failed = serve(['--tokens', tokensFile(), '--min-idle', '0', '--cgroup-root', '/cgroup.procs/nowhere', '--log-level', 'warn']);
+    const failed = serve(['--tokens', tokensFile([{ token: TOKEN, tenant: 'mallory' }, { token: ADMIN, tenant: 'ops', admin: true }]), '--min-idle', '0', '--cgroup-root', '/cgroup.procs/nowhere', '--log-level', 'warn']);
     await expect(failed).rejects.toThrow(/cgroups for memory, pids, cpu/);
   });
 });

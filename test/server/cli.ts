@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll } from 'vitest';
@@ -58,4 +59,11 @@ export function serveCli(start: ReturnType<typeof useBuiltCli>): (args: string[]
       void exited.then((code) => reject(new Error(`serve exited early with ${code}: ${stderr}`)));
     });
   };
+}
+
+/** A tokens file for `serve --tokens`, in a folder of its own. */
+export function tokensFile(entries: Array<{ token: string; tenant: string; admin?: boolean; maxSessions?: number; maxConcurrent?: number }>): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'pyrepl3-tokens-')), 'tokens.json');
+  writeFileSync(file, JSON.stringify(entries));
+  return file;
 }
