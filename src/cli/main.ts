@@ -51,6 +51,7 @@ interface ServeOptions {
   maxProcesses: number;
   cpuSeconds: number;
   diskBytes: number;
+  maxOutputBytes: number;
 }
 
 const MiB = 1024 * 1024;
@@ -94,7 +95,13 @@ async function serve(opts: ServeOptions): Promise<void> {
       maxSessions: opts.maxSessions,
       spawn: opts.spawn,
       sandbox: sandboxOptions(opts, logger),
-      limits: { memoryBytes: opts.memoryBytes, maxProcesses: opts.maxProcesses, cpuSeconds: opts.cpuSeconds, diskBytes: opts.diskBytes },
+      limits: {
+        memoryBytes: opts.memoryBytes,
+        maxProcesses: opts.maxProcesses,
+        cpuSeconds: opts.cpuSeconds,
+        diskBytes: opts.diskBytes,
+        maxOutputBytes: opts.maxOutputBytes,
+      },
       ...(opts.warmupCode !== undefined ? { warmupCode: opts.warmupCode } : {}),
     },
   });
@@ -218,6 +225,7 @@ program
   .option('--max-processes <n>', 'processes and threads of a session', integer(1), 64)
   .option('--cpu-seconds <n>', 'CPU time of a session over its life, all its processes together', integer(1), 3600)
   .option('--disk-bytes <n>', 'size of a session\'s writable folders (its folder, /tmp, /dev/shm)', integer(1), 256 * MiB)
+  .option('--max-output-bytes <n>', 'output kept per execution, stdout and stderr together (the rest is dropped, truncated: true)', integer(1), 16 * MiB)
   .action(async (opts: ServeOptions) => {
     await serve(opts);
   });

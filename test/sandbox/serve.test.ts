@@ -56,6 +56,11 @@ describe.each(['exec', 'fork'])('pyrepl3 serve --spawn %s, as a hostile tenant f
     expect((await call(server.url, 'GET', '/healthz', null)).status).toBe(200);
   });
 
+  it('cuts an execution\'s output at --max-output-bytes', async () => {
+    const result = await run(server, "print('x' * (32 * 1024 * 1024))");
+    expect([result.status, (result as { truncated?: boolean }).truncated]).toEqual(['ok', true]);
+  });
+
   it('holds the default memory limit for the whole session', async () => {
     const { id } = (await call(server.url, 'POST', '/v1/sessions', TOKEN)).body as { id: string };
     const bomb = await call(server.url, 'POST', `/v1/sessions/${id}/execute`, TOKEN, { code: "chunks = []\nwhile True: chunks.append(b'x' * (64 * 1024 * 1024))" });
