@@ -12,6 +12,7 @@ import type { Row, RowResult, RunContext } from './model.js';
 import { DOCS_DIR } from './paths.js';
 import { writeReport } from './report.js';
 import { nowMs } from './stats.js';
+import { clusterRow } from './rows/cluster.js';
 import { executeRow } from './rows/execute.js';
 import { forkRow } from './rows/fork.js';
 import { jupyterRow } from './rows/jupyter.js';
@@ -24,7 +25,7 @@ import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 import { tenantsRow } from './rows/tenants.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, jupyterRow, sandboxRow, tenantsRow];
+const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, jupyterRow, sandboxRow, tenantsRow, clusterRow];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {

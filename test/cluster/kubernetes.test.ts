@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../server/cli.js';
-import { HAPROXY_CFG } from './topology.js';
+import { HAPROXY_CFG } from '../../bench/anchors/haproxy.js';
 
 /** No cluster runs here: the manifests are parsed and held against the node and proxy they drive. */
 type Doc = { kind: string; metadata: { name: string }; spec: any };

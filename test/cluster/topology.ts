@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT, tokensFile, type serveCli, type ServingCli } from '../server/cli.js';
+import { freePorts, HaproxyProcess } from '../../bench/anchors/haproxy.js';
+import { tokensFile, type serveCli, type ServingCli } from '../server/cli.js';
 
-/** The HAProxy configuration the docs ship: the tests run that very file. */
-export const HAPROXY_CFG = join(ROOT, 'docs/deploy/haproxy.cfg');
 export const TENANT = 'cluster-tenant-token-0123';
 /** A tenant with maxSessions 2, for quotas across nodes. */
 export const SMALL = 'cluster-small-token-8901';
@@ -21,8 +19,7 @@ export interface ClusterNode {
  * node can be killed, stopped and restarted on its own port with its own node id.
  */
 export class Topology {
-  #proxy: ChildProcess | null = null;
-  #proxyLog = '';
+  #proxy: HaproxyProcess | null = null;
   readonly proxyPort: number;
   readonly statsPort: number;
 
@@ -54,41 +51,18 @@ export class Topology {
     return topology;
   }
 
-  /** Starts HAProxy and waits until it sees every node up in every backend. */
+  /** Starts HAProxy (on the same ports as before) and waits until it sees every node up in every backend. */
   async startProxy(): Promise<void> {
-    const env: Record<string, string> = {
-      ...process.env,
-      PYREPL3_PROXY_BIND: `127.0.0.1:${this.proxyPort}`,
-      PYREPL3_STATS_BIND: `127.0.0.1:${this.statsPort}`,
-    } as Record<string, string>;
-    for (const node of this.nodes) {
-      env[`PYREPL3_${node.id.toUpperCase()}`] = `127.0.0.1:${node.port}`;
-      env[`PYREPL3_${node.id.toUpperCase()}_AGENT`] = String(node.agentPort);
-    }
-    this.#proxyLog = '';
-    const proxy = spawn('haproxy', ['-db', '-f', HAPROXY_CFG], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    proxy.stdout!.on('data', (d: Buffer) => (this.#proxyLog += d.toString()));
-    proxy.stderr!.on('data', (d: Buffer) => (this.#proxyLog += d.toString()));
-    this.#proxy = proxy;
+    this.#proxy = await HaproxyProcess.start(this.nodes, { proxy: this.proxyPort, stats: this.statsPort });
     await this.until(async () => (await this.upServers()) === 6, 'every node up in HAProxy');
   }
 
   async stopProxy(): Promise<void> {
-    const proxy = this.#proxy;
-    if (proxy === null || proxy.exitCode !== null) return;
-    const exited = new Promise((resolve) => proxy.once('exit', resolve));
-    proxy.kill('SIGKILL');
-    await exited;
+    await this.#proxy?.stop();
   }
 
-  /** Servers HAProxy marks up, in all backends (node_* and placement), from its Prometheus exporter. */
-  async upServers(): Promise<number> {
-    try {
-      const text = await (await fetch(`http://127.0.0.1:${this.statsPort}/metrics`)).text();
-      return text.split('\n').filter((line) => /^haproxy_server_status\{.*state="UP".*\} 1$/.test(line)).length;
-    } catch {
-      return 0;
-    }
+  upServers(): Promise<number> {
+    return this.#proxy?.upServers() ?? Promise.resolve(0);
   }
 
   /** Starts a node again with its id and ports (after it was killed). */
@@ -104,7 +78,7 @@ export class Topology {
   async until(condition: () => Promise<boolean>, what: string, boundMs = 15_000): Promise<void> {
     const deadline = Date.now() + boundMs;
     while (!(await condition())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${this.#proxyLog}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${this.#proxy?.log ?? ''}`);
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -134,18 +108,6 @@ async function startNode(serve: ReturnType<typeof serveCli>, id: string, tokensF
   };
 }
 
-async function freePorts(count: number): Promise<number[]> {
-  const { createServer } = await import('node:net');
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<import('node:net').Server>((resolve) => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
 
 /** redis-server on a loopback port, no persistence, started by the test and stopped by pid. */
 export class RedisServer {
