@@ -4,6 +4,7 @@
  * package's WebSocket).
  */
 import type { ExecutionResult } from '../types.js';
+import { ApiError } from './errors.js';
 import { HttpTransport } from './http.js';
 import { pathOf } from './routes.js';
 import { RemoteSession } from './session.js';
@@ -48,7 +49,17 @@ export class Client {
     // Browsers cannot set headers on a WebSocket: the stream takes the token as a query parameter.
     const url = `${this.#http.baseUrl.replace(/^http/, 'ws')}${pathOf('stream', { id })}?token=${encodeURIComponent(this.#options.token)}`;
     const reconnect = { attempts: 5, delayMs: 100, ...this.#options.reconnect };
-    return new RemoteSession(id, this.#http, new SessionStream(url, WebSocketImpl, reconnect));
+    return new RemoteSession(id, this.#http, new SessionStream(url, WebSocketImpl, reconnect, () => this.#goneFor(id)));
+  }
+
+  /** After a dropped stream, what GET /v1/sessions/:id says: 410 or 404, the session is gone for good; anything else, retry. */
+  async #goneFor(id: string): Promise<ApiError | null> {
+    try {
+      await this.#http.json('getSession', { params: { id } });
+      return null;
+    } catch (error) {
+      return error instanceof ApiError && (error.status === 410 || error.status === 404) ? error : null;
+    }
   }
 
   /** A one-shot run in a fresh session, destroyed afterwards. */

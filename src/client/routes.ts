@@ -5,6 +5,7 @@
  */
 export const ROUTES = {
   createSession: { method: 'POST', path: '/v1/sessions', ok: 201 },
+  getSession: { method: 'GET', path: '/v1/sessions/{id}', ok: 200 },
   deleteSession: { method: 'DELETE', path: '/v1/sessions/{id}', ok: 204 },
   interrupt: { method: 'POST', path: '/v1/sessions/{id}/interrupt', ok: 202 },
   oneShot: { method: 'POST', path: '/v1/execute', ok: 200 },

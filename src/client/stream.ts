@@ -60,6 +60,11 @@ export class SessionStream {
     private readonly url: string,
     private readonly WebSocketImpl: WebSocketConstructor,
     private readonly reconnect: ReconnectOptions,
+    /**
+     * Asked between reconnections: the error when the session is gone for good (410 session_lost: its
+     * node restarted; 404), null when it is worth trying again (503: its node is away for now).
+     */
+    private readonly goneFor: () => Promise<ApiError | null>,
   ) {}
 
   async execute(id: string, code: string, timeoutMs: number | undefined, onOutput?: (chunk: OutputChunk) => void): Promise<ExecutionResult> {
@@ -118,6 +123,8 @@ export class SessionStream {
     for (let attempt = 0; attempt < this.reconnect.attempts && !this.#closed; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay *= 2;
+      const gone = await this.goneFor();
+      if (gone !== null) return this.#failAll(gone);
       try {
         await this.#open();
         return;

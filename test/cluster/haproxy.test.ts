@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { Client, type WebSocketConstructor } from '../../src/client/index.js';
 import { processesMentioning } from '../helpers/os.js';
 import { serveCli, useBuiltCli } from '../server/cli.js';
 import { call, StreamClient, until, wsUrl } from '../server/helpers.js';
@@ -111,6 +113,22 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     node.serving.process.kill('SIGCONT');
     await cluster.until(async () => (await cluster.upServers()) === 6, 'the node back after SIGCONT');
     expect((await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: 'kept' })).body.value).toBe('42');
+  });
+
+  it("has the typed client say a session is lost (410) once its node is back, rather than retry or hang", async () => {
+    const client = new Client({ url: cluster.url, token: TENANT, WebSocket: WebSocket as unknown as WebSocketConstructor, reconnect: { attempts: 8, delayMs: 100 } });
+    const session = await client.createSession();
+    made.push(session.id);
+    const node = cluster.node(session.id);
+    let started!: () => void;
+    const output = new Promise<void>((resolve) => (started = resolve));
+    const running = session.execute("import time\nprint('go', flush=True)\ntime.sleep(30)", { onOutput: () => started() });
+    await output;
+    node.serving.process.kill('SIGKILL');
+    await node.serving.exited;
+    await cluster.restart(node);
+    await expect(running).rejects.toMatchObject({ code: 'session_lost', status: 410 });
+    await cluster.until(async () => (await cluster.upServers()) === 6, 'the restarted node back');
   });
 
   it('keeps routing every session after the proxy restarts: there is no table to lose', async () => {
