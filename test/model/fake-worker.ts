@@ -15,6 +15,8 @@ export type Deliver = (label: string, event: () => void) => void;
 
 export class FakeProcess {
   exited = false;
+  /** The session stopped this actor: events still held for it are dropped, as a real channel's would be. */
+  #stopped = false;
   #running: number | null = null;
 
   constructor(
@@ -85,7 +87,15 @@ export class FakeProcess {
     if (this.exited) return;
     this.exited = true;
     this.#running = null;
-    this.world.deliver(`${this.sessionId} exit`, () => this.sendBack({ type: 'process.exited', ...exit }));
+    this.world.deliver(`${this.sessionId} exit`, () => {
+      if (!this.#stopped) this.sendBack({ type: 'process.exited', ...exit });
+    });
+  }
+
+  /** The session stopped the actor: whatever the process was doing, it is gone. */
+  stop(): void {
+    this.exited = true;
+    this.#stopped = true;
   }
 
   #reply(label: string, event: ProcessEvent): void {
@@ -112,10 +122,7 @@ export class FakeWorld {
       this.spawnModes.set(input.sessionId, input.spawn);
       receive((command) => process.handle(command));
       process.start();
-      // The session stopped the actor: whatever the process was doing, it is gone.
-      return () => {
-        process.exited = true;
-      };
+      return () => process.stop();
     });
 
   alive(): FakeProcess[] {
