@@ -6,6 +6,7 @@ import type {
   OutputStream,
   ProcessCommand,
   ProcessEvent,
+  ProcessInbox,
   ProcessExit,
   ProcessInput,
   SpawnMode,
@@ -119,7 +120,7 @@ export const sessionMachine = setup({
   },
   actors: {
     // Replaced by src/ with the real Python process; this stub never starts anything.
-    process: fromCallback<ProcessCommand, ProcessInput>(() => undefined),
+    process: fromCallback<ProcessInbox, ProcessInput>(() => undefined),
   },
   delays: {
     startTimeout: ({ context }) => context.timings.startTimeoutMs,

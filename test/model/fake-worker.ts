@@ -1,6 +1,6 @@
-import { fromCallback } from 'xstate';
-import type { ProcessCommand, ProcessEvent, ProcessInput, SpawnMode } from '../../machines/session.types.js';
-import type { TemplateCommand, TemplateEvent } from '../../machines/template.machine.js';
+import { fromCallback, type AnyActorRef } from 'xstate';
+import type { ProcessCommand, ProcessEvent, ProcessInbox, ProcessInput, SpawnMode } from '../../machines/session.types.js';
+import { TEMPLATE_SYSTEM_ID, type SpareRequest, type TemplateCommand, type TemplateEvent } from '../../machines/template.machine.js';
 import type { ProcessLogic } from '../../src/index.js';
 
 /**
@@ -116,13 +116,25 @@ export class FakeWorld {
   constructor(readonly deliver: Deliver = (_, event) => event()) {}
 
   readonly processActor = (): ProcessLogic =>
-    fromCallback<ProcessCommand, ProcessInput>(({ input, sendBack, receive }) => {
+    fromCallback<ProcessInbox, ProcessInput>(({ input, sendBack, receive, self, system }) => {
       const process = new FakeProcess(input.sessionId, ++this.#pids, this, sendBack);
       this.processes.set(input.sessionId, process);
-      this.spawnModes.set(input.sessionId, input.spawn);
-      receive((command) => process.handle(command));
-      process.start();
-      return () => process.stop();
+      const launch = (mode: SpawnMode): void => {
+        this.spawnModes.set(input.sessionId, mode);
+        process.start();
+      };
+      // Like the real process actor: a fork is the template machine's to grant; refused, it execs.
+      const template = input.spawn === 'fork' ? (system.get(TEMPLATE_SYSTEM_ID) as AnyActorRef | undefined) : undefined;
+      receive((command) => {
+        if (command.type === 'spare.granted' || command.type === 'spare.refused') launch(command.type === 'spare.granted' ? 'fork' : 'exec');
+        else process.handle(command);
+      });
+      if (template === undefined) launch('exec');
+      else template.send({ type: 'spare.request', requestId: input.sessionId, replyTo: self } satisfies SpareRequest);
+      return () => {
+        template?.send({ type: 'spare.cancel', requestId: input.sessionId } satisfies SpareRequest);
+        process.stop();
+      };
     });
 
   alive(): FakeProcess[] {
@@ -172,15 +184,39 @@ export class FakeTemplate {
     this.spawned++;
     this.kills = 0;
     this.#sendBack = sendBack;
-    receive(() => {
+    receive((command) => {
+      if (command.type === 'template.orderSpare') return this.#order(command.spareId);
+      if (command.type === 'template.letGoSpare') return void this.lettingGo.push(command.spareId);
       this.kills++;
       if (this.exitOnKill) this.exit();
     });
     return () => {
       this.alive--;
+      // Its spares die with it.
+      this.ordered.length = 0;
       if (this.#sendBack === sendBack) this.#sendBack = null;
     };
   });
+
+  /** Spares ordered and not yet reported (when `sparesOnOrder` holds them back). */
+  readonly ordered: number[] = [];
+  /** Spares the machine let go. */
+  readonly lettingGo: number[] = [];
+  /** Hold orders back until the test says (`spareReady`, `spareLost`); by default a spare is ready at once. */
+  holdSpares = false;
+
+  #order(spareId: number): void {
+    if (this.holdSpares) this.ordered.push(spareId);
+    else this.send({ type: 'template.spareReady', spareId });
+  }
+
+  /** The oldest spare on order is ready (true), or lost (false). False when none is on order. */
+  settleSpare(ready: boolean): boolean {
+    const spareId = this.ordered.shift();
+    if (spareId === undefined) return false;
+    this.send(ready ? { type: 'template.spareReady', spareId } : { type: 'template.spareLost', spareId, reason: 'gone' });
+    return true;
+  }
 
   send(event: TemplateEvent): void {
     if (this.#sendBack === null) throw new Error(`no template process to send ${event.type}`);

@@ -9,7 +9,7 @@ import { createTestModel } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { sessionMachine, type SessionEmitted } from '../../machines/session.machine.js';
 import type { SessionInput } from '../../machines/session.machine.js';
-import type { ProcessCommand, ProcessEvent, ProcessInput, WorkerResult } from '../../machines/session.types.js';
+import type { ProcessCommand, ProcessEvent, ProcessInbox, ProcessInput, WorkerResult } from '../../machines/session.types.js';
 import { coveringPaths, serializeSnapshot } from './graph.js';
 import { sessionMapping, sessionSpec, type SessionSpecEvent } from './session.spec.js';
 import { expectConformance } from './conformance.js';
@@ -32,9 +32,9 @@ function result(status: WorkerResult['status']): WorkerResult {
 
 /** The real session machine, a child of a parent that counts its ready reports, on a scripted process. */
 function realSession(warmup: boolean) {
-  const commands: ProcessCommand[] = [];
+  const commands: ProcessInbox[] = [];
   let sendBack: ((event: ProcessEvent) => void) | null = null;
-  const process = fromCallback<ProcessCommand, ProcessInput>(({ sendBack: send, receive }) => {
+  const process = fromCallback<ProcessInbox, ProcessInput>(({ sendBack: send, receive }) => {
     sendBack = send;
     receive((command) => {
       if ((command as { type: string }).type === 'test.throw') throw new Error('the process actor failed');

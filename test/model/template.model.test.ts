@@ -9,13 +9,13 @@
 import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
-import { templateMachine, type TemplateCommand, type TemplateEvent, type TemplateInput, type TemplateReport } from '../../machines/template.machine.js';
+import { templateMachine, type SpareAnswer, type TemplateCommand, type TemplateEvent, type TemplateInput, type TemplateReport } from '../../machines/template.machine.js';
 import { coveringPaths, stateNodes, valueOf } from './graph.js';
 import {
   RETRY_MS,
   serializeTemplateSpec,
   TEMPLATE_BACKOFF,
-  TEMPLATE_EVENTS,
+  templateEventsIn,
   TEMPLATE_TIMINGS,
   templateMapping,
   templateSpec,
@@ -26,6 +26,9 @@ import { expectConformance } from './conformance.js';
 import { expectFullCoverage } from './coverage.js';
 
 const PID = 777;
+
+/** What each command to the template process shows as. */
+const COMMAND_OUT: Record<TemplateCommand['type'], TemplateOut> = { 'template.kill': 'kill', 'template.orderSpare': 'order', 'template.letGoSpare': 'letGo' };
 const THREADS = 3;
 
 /** The real template machine, the child of a parent that records its reports, on a scripted process. */
@@ -38,7 +41,7 @@ function realTemplate() {
     running++;
     out.push('spawn');
     sendBack = send;
-    receive((command) => (command.type === 'template.kill' ? out.push('kill') : odd.push(command)));
+    receive((command) => out.push(COMMAND_OUT[command.type]));
     return () => {
       running--;
       out.push('stop process');
@@ -66,7 +69,39 @@ function realTemplate() {
     if (sendBack === null) throw new Error(`no template process to report ${event.type}`);
     sendBack(event);
   };
-  const failures = (): number => (ref.getSnapshot() as { context: { failures: number } }).context.failures;
+  const context = (): { failures: number; spareId: number } => (ref.getSnapshot() as { context: { failures: number; spareId: number } }).context;
+  const failures = (): number => context().failures;
+  /** Sessions' processes asking for a spare: each hears its answer once; the newest unanswered can cancel. */
+  const askers: Array<{ requestId: string; answered: boolean }> = [];
+  /** The spare last reported ready: the only one the machine may grant. */
+  let lastReady = -1;
+  const ask = (): void => {
+    const asker = { requestId: `r${askers.length + 1}`, answered: false };
+    askers.push(asker);
+    const replyTo = createActor(
+      fromCallback<SpareAnswer>(({ receive }) =>
+        receive((answer) => {
+          if (asker.answered) odd.push(`second answer to ${asker.requestId}`);
+          asker.answered = true;
+          if (answer.type === 'spare.granted' && answer.spareId !== lastReady) odd.push(`granted ${answer.spareId}, not the ready ${lastReady}`);
+          out.push(answer.type === 'spare.granted' ? 'granted' : 'refused');
+        }),
+      ),
+    ).start();
+    ref.send({ type: 'spare.request', requestId: asker.requestId, replyTo });
+  };
+  const cancel = (): void => {
+    const asker = askers.filter((a) => !a.answered).at(-1)!;
+    asker.answered = true;
+    ref.send({ type: 'spare.cancel', requestId: asker.requestId });
+  };
+  /** Lets a deadline run out one millisecond short, checking nothing happened, then the last millisecond. */
+  const deadline = (ms: number, what: string): void => {
+    const before = flat(ref.getSnapshot().value);
+    clock.increment(ms - 1);
+    expect(flat(ref.getSnapshot().value), `nothing ${ms - 1} ms into a ${ms} ms ${what}`).toBe(before);
+    clock.increment(1);
+  };
   const exec: Record<TemplateSpecEvent['type'], () => void> = {
     STARTED: () => report({ type: 'template.started' }),
     READY_SAFE: () => report({ type: 'template.ready', pid: PID, forkSafe: true, threads: 1 }),
@@ -74,15 +109,17 @@ function realTemplate() {
     EXITED: () => report({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason: 'bye' }),
     START_TIMEOUT: () => clock.increment(TEMPLATE_TIMINGS.startTimeoutMs),
     WARMUP_TIMEOUT: () => clock.increment(TEMPLATE_TIMINGS.warmupTimeoutMs),
-    // The delay the real machine owes after this many failures, from the table, not from the machine:
-    // nothing restarts a millisecond before it ends.
-    RESTART_DELAY: () => {
-      const delay = RETRY_MS[Math.min(failures(), RETRY_MS.length - 1)]!;
-      clock.increment(delay - 1);
-      expect(running, `no restart ${delay - 1} ms into a ${delay} ms back-off`).toBe(0);
-      clock.increment(1);
-    },
+    // The delay the real machine owes after this many failures, from the table, not from the machine.
+    RESTART_DELAY: () => deadline(RETRY_MS[Math.min(failures(), RETRY_MS.length - 1)]!, 'back-off'),
     STOP: () => ref.send({ type: 'STOP' }),
+    REQUEST: ask,
+    CANCEL: cancel,
+    SPARE_READY: () => {
+      lastReady = context().spareId;
+      report({ type: 'template.spareReady', spareId: lastReady });
+    },
+    SPARE_LOST: () => report({ type: 'template.spareLost', spareId: context().spareId, reason: 'gone' }),
+    FORK_TIMEOUT: () => deadline(TEMPLATE_TIMINGS.forkTimeoutMs, 'fork deadline'),
   };
   return { ref, out, odd, errors, exec, running: () => running };
 }
@@ -123,8 +160,8 @@ function replay(events: TemplateSpecEvent[]): string[] {
 }
 
 describe('template machine: paths generated from its specification', () => {
-  const model = createTestModel(templateSpec, { events: TEMPLATE_EVENTS, serializeState: serializeTemplateSpec } as never);
-  const paths = coveringPaths(model as never, templateSpec, serializeTemplateSpec, 2, TEMPLATE_EVENTS as never) as Array<{ events: TemplateSpecEvent[] }>;
+  const model = createTestModel(templateSpec, { events: templateEventsIn, serializeState: serializeTemplateSpec } as never);
+  const paths = coveringPaths(model as never, templateSpec, serializeTemplateSpec, 2, templateEventsIn as never) as Array<{ events: TemplateSpecEvent[] }>;
 
   it(`replays ${paths.length} paths on the real machine`, () => {
     for (const path of paths) replay(path.events);
