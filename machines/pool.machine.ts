@@ -243,8 +243,9 @@ export const poolMachine = setup({
       const template = context.config.spawn === 'fork' ? 'starting' : 'none';
       if (template === 'starting') {
         const { startTimeoutMs, warmupTimeoutMs } = context.config.session.timings;
-        // A spare slower than a session's start is no better than a new interpreter.
-        const input = { backoff: context.config.backoff, startTimeoutMs, warmupTimeoutMs, forkTimeoutMs: startTimeoutMs };
+        // A session waiting for a late spare must have time left to start a new interpreter: with the
+        // whole start timeout, a template that stopped forking failed every start (found by the schedules).
+        const input = { backoff: context.config.backoff, startTimeoutMs, warmupTimeoutMs, forkTimeoutMs: startTimeoutMs / 2 };
         // Sessions' processes ask it for spares by its system id (TEMPLATE_SYSTEM_ID).
         enqueue.spawnChild('template', { id: TEMPLATE_ID, systemId: TEMPLATE_SYSTEM_ID, input });
       }

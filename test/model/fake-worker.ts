@@ -111,6 +111,10 @@ export class FakeWorld {
   readonly spawnModes = new Map<string, SpawnMode>();
   /** The next this-many spawns fail. */
   failingSpawns = 0;
+  /** The template process whose spares forked sessions take, when there is one. */
+  spares: { handOver(spareId: number): boolean } | null = null;
+  /** What went wrong that no pool event shows: a session granted a spare that was not there. */
+  readonly violations: string[] = [];
   #pids = 1000;
 
   constructor(readonly deliver: Deliver = (_, event) => event()) {}
@@ -126,8 +130,10 @@ export class FakeWorld {
       // Like the real process actor: a fork is the template machine's to grant; refused, it execs.
       const template = input.spawn === 'fork' ? (system.get(TEMPLATE_SYSTEM_ID) as AnyActorRef | undefined) : undefined;
       receive((command) => {
-        if (command.type === 'spare.granted' || command.type === 'spare.refused') launch(command.type === 'spare.granted' ? 'fork' : 'exec');
-        else process.handle(command);
+        if (command.type === 'spare.refused') return launch('exec');
+        if (command.type !== 'spare.granted') return process.handle(command);
+        if (this.spares?.handOver(command.spareId) === false) this.violations.push(`${input.sessionId} granted spare ${command.spareId}, which is not ready`);
+        launch('fork');
       });
       if (template === undefined) launch('exec');
       else template.send({ type: 'spare.request', requestId: input.sessionId, replyTo: self } satisfies SpareRequest);
@@ -186,36 +192,47 @@ export class FakeTemplate {
     this.#sendBack = sendBack;
     receive((command) => {
       if (command.type === 'template.orderSpare') return this.#order(command.spareId);
-      if (command.type === 'template.letGoSpare') return void this.lettingGo.push(command.spareId);
+      if (command.type === 'template.letGoSpare') return void this.stock.delete(command.spareId);
       this.kills++;
       if (this.exitOnKill) this.exit();
     });
     return () => {
       this.alive--;
       // Its spares die with it.
-      this.ordered.length = 0;
+      this.#dropSpares();
       if (this.#sendBack === sendBack) this.#sendBack = null;
     };
   });
 
-  /** Spares ordered and not yet reported (when `sparesOnOrder` holds them back). */
+  /** Spares ordered and not yet reported (when `holdSpares` holds them back). */
   readonly ordered: number[] = [];
-  /** Spares the machine let go. */
-  readonly lettingGo: number[] = [];
-  /** Hold orders back until the test says (`spareReady`, `spareLost`); by default a spare is ready at once. */
+  /** Spares reported ready, neither handed over nor let go. */
+  readonly stock = new Set<number>();
+  /** Hold orders back until the test settles them (`settleSpare`); by default a spare is ready at once. */
   holdSpares = false;
 
   #order(spareId: number): void {
-    if (this.holdSpares) this.ordered.push(spareId);
-    else this.send({ type: 'template.spareReady', spareId });
+    this.ordered.push(spareId);
+    if (!this.holdSpares) this.settleSpare(true);
   }
 
   /** The oldest spare on order is ready (true), or lost (false). False when none is on order. */
   settleSpare(ready: boolean): boolean {
     const spareId = this.ordered.shift();
     if (spareId === undefined) return false;
+    if (ready) this.stock.add(spareId);
     this.send(ready ? { type: 'template.spareReady', spareId } : { type: 'template.spareLost', spareId, reason: 'gone' });
     return true;
+  }
+
+  /** A session takes the spare it was granted: false if no such spare is ready (granted twice, or gone). */
+  handOver(spareId: number): boolean {
+    return this.stock.delete(spareId);
+  }
+
+  #dropSpares(): void {
+    this.ordered.length = 0;
+    this.stock.clear();
   }
 
   send(event: TemplateEvent): void {
@@ -232,6 +249,7 @@ export class FakeTemplate {
   }
 
   exit(reason = 'exited'): void {
+    this.#dropSpares();
     this.send({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason });
   }
 

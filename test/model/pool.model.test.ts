@@ -26,7 +26,8 @@ const AGE_MS = 2002;
 const IDLE_MS = 3003;
 const HEALTH_MS = 4004;
 const NEVER_MS = 1_000_000_000;
-const KNOWN = new Set([WAITER_MS, AGE_MS, IDLE_MS, HEALTH_MS, NEVER_MS]);
+// The fork deadline is half the start timeout (machines/pool.machine.ts).
+const KNOWN = new Set([WAITER_MS, AGE_MS, IDLE_MS, HEALTH_MS, NEVER_MS, NEVER_MS / 2]);
 
 type SpecSnapshot = ReturnType<ReturnType<typeof createActor<typeof poolSpec>>['getSnapshot']>;
 
@@ -35,6 +36,7 @@ function realPool(fork: boolean) {
   const world = new FakeWorld(held.deliver);
   const clock = new ModelClock();
   const template = new FakeTemplate();
+  world.spares = template;
   const pool = new SessionPool(
     {
       minIdle: MIN_IDLE,
@@ -176,6 +178,7 @@ function compare(r: Real, spec: SpecSnapshot, where: string): void {
     if (w.settled && w.id !== 'refused') expect(`${w.id}: ${w.outcome}`, where).toBe(`${w.id}: ${c.outcomes[w.id]}`);
   }
   expect(r.h.violations, where).toEqual([]);
+  expect(r.world.violations, where).toEqual([]);
   expect(r.h.closedEmitted, `${where}\nclosed`).toBe(spec.matches('closed'));
   if (spec.matches('closed')) expect(r.world.alive(), where).toEqual([]);
   expect(r.pool.snapshot().template?.status ?? 'none', `${where}\ntemplate status`).toBe(c.template);

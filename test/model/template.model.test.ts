@@ -121,7 +121,8 @@ function realTemplate() {
     SPARE_LOST: () => report({ type: 'template.spareLost', spareId: context().spareId, reason: 'gone' }),
     FORK_TIMEOUT: () => deadline(TEMPLATE_TIMINGS.forkTimeoutMs, 'fork deadline'),
   };
-  return { ref, out, odd, errors, exec, running: () => running };
+  const waiting = (): number => (ref.getSnapshot() as { context: { askers: unknown[] } }).context.askers?.length ?? 0;
+  return { ref, out, odd, errors, exec, running: () => running, askers: waiting };
 }
 
 const flat = (value: unknown): string =>
@@ -144,6 +145,7 @@ function replay(events: TemplateSpecEvent[]): string[] {
     const owed = after.context.out.slice(before.out.length);
     expect([...real.out.slice(realBefore)].sort(), where).toEqual([...owed].sort());
     expect(real.running(), `${where}: template processes running`).toBe(after.matches('running' as never) ? 1 : 0);
+    expect(real.askers(), `${where}: requests waiting for a spare`).toBe(after.context.askers);
     expect(real.odd, where).toEqual([]);
     expect(real.errors, where).toEqual([]);
   };
@@ -171,6 +173,12 @@ describe('template machine: paths generated from its specification', () => {
     const died = (n: number): TemplateSpecEvent[] => Array.from({ length: n }, () => [{ type: 'EXITED' }, { type: 'RESTART_DELAY' }] as TemplateSpecEvent[]).flat();
     const states = replay([...died(5), { type: 'STARTED' }, { type: 'READY_SAFE' }, { type: 'EXITED' }]);
     expect(states).toContain('template.running.ready');
+  });
+
+  it('refuses the sessions waiting for a spare when the template dies or is stopped', () => {
+    const waiting: TemplateSpecEvent[] = [{ type: 'STARTED' }, { type: 'READY_SAFE' }, { type: 'REQUEST' }, { type: 'REQUEST' }];
+    expect(replay([...waiting, { type: 'EXITED' }])).toContain('template.dead');
+    expect(replay([...waiting, { type: 'STOP' }])).toContain('template.running.stopping');
   });
 
   it('reaches every state and every transition of the specification', () => {

@@ -127,14 +127,18 @@ export const templateSpec = setup({
             ordering: {
               entry: owe('order'),
               on: {
-                FORK_TIMEOUT: { target: 'empty', actions: [owe('letGo'), 'refuseAll'] },
+                // Split by whether someone waits, so that the paths must show both.
+                FORK_TIMEOUT: [
+                  { guard: 'someoneAsks', target: 'empty', actions: [owe('letGo'), 'refuseAll'] },
+                  { target: 'empty', actions: owe('letGo') },
+                ],
                 REQUEST: { guard: 'room', actions: 'ask' },
                 CANCEL: { guard: 'someoneAsks', actions: 'cancel' },
                 SPARE_READY: [
                   { guard: 'someoneAsks', target: 'ordering', reenter: true, actions: 'grant' },
                   { target: 'stocked' },
                 ],
-                SPARE_LOST: { target: 'empty', actions: 'refuseAll' },
+                SPARE_LOST: [{ guard: 'someoneAsks', target: 'empty', actions: 'refuseAll' }, { target: 'empty' }],
               },
             },
             stocked: {
@@ -193,9 +197,14 @@ export const templateMapping: Record<string, string | string[]> = {
   'template.running.ready.ordering | template.spareReady [someoneAsks] -> template.running.ready.ordering':
     'template.running.ready.ordering | SPARE_READY [someoneAsks] -> template.running.ready.ordering',
   'template.running.ready.ordering | template.spareReady -> template.running.ready.stocked': 'template.running.ready.ordering | SPARE_READY -> template.running.ready.stocked',
-  'template.running.ready.ordering | template.spareLost -> template.running.ready.empty': 'template.running.ready.ordering | SPARE_LOST -> template.running.ready.empty',
-  'template.running.ready.ordering | xstate.after.forkTimeout.template.running.ready.ordering -> template.running.ready.empty':
+  'template.running.ready.ordering | template.spareLost -> template.running.ready.empty': [
+    'template.running.ready.ordering | SPARE_LOST [someoneAsks] -> template.running.ready.empty',
+    'template.running.ready.ordering | SPARE_LOST -> template.running.ready.empty',
+  ],
+  'template.running.ready.ordering | xstate.after.forkTimeout.template.running.ready.ordering -> template.running.ready.empty': [
+    'template.running.ready.ordering | FORK_TIMEOUT [someoneAsks] -> template.running.ready.empty',
     'template.running.ready.ordering | FORK_TIMEOUT -> template.running.ready.empty',
+  ],
   'template.running.ready.stocked | spare.request -> template.running.ready.ordering': 'template.running.ready.stocked | REQUEST -> template.running.ready.ordering',
   'template.running.ready.stocked | template.spareLost -> template.running.ready.ordering': 'template.running.ready.stocked | SPARE_LOST -> template.running.ready.ordering',
   'template.running.ready.empty | spare.request -> template.running.ready.ordering': 'template.running.ready.empty | REQUEST -> template.running.ready.ordering',
