@@ -97,9 +97,9 @@ function realTemplate() {
   };
   /** Lets a deadline run out one millisecond short, checking nothing happened, then the last millisecond. */
   const deadline = (ms: number, what: string): void => {
-    const before = flat(ref.getSnapshot().value);
+    const before = { state: flat(ref.getSnapshot().value), out: out.length };
     clock.increment(ms - 1);
-    expect(flat(ref.getSnapshot().value), `nothing ${ms - 1} ms into a ${ms} ms ${what}`).toBe(before);
+    expect({ state: flat(ref.getSnapshot().value), out: out.length }, `nothing ${ms - 1} ms into a ${ms} ms ${what}`).toEqual(before);
     clock.increment(1);
   };
   const exec: Record<TemplateSpecEvent['type'], () => void> = {
@@ -107,8 +107,8 @@ function realTemplate() {
     READY_SAFE: () => report({ type: 'template.ready', pid: PID, forkSafe: true, threads: 1 }),
     READY_UNSAFE: () => report({ type: 'template.ready', pid: PID, forkSafe: false, threads: THREADS }),
     EXITED: () => report({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason: 'bye' }),
-    START_TIMEOUT: () => clock.increment(TEMPLATE_TIMINGS.startTimeoutMs),
-    WARMUP_TIMEOUT: () => clock.increment(TEMPLATE_TIMINGS.warmupTimeoutMs),
+    START_TIMEOUT: () => deadline(TEMPLATE_TIMINGS.startTimeoutMs, 'start deadline'),
+    WARMUP_TIMEOUT: () => deadline(TEMPLATE_TIMINGS.warmupTimeoutMs, 'warmup deadline'),
     // The delay the real machine owes after this many failures, from the table, not from the machine.
     RESTART_DELAY: () => deadline(RETRY_MS[Math.min(failures(), RETRY_MS.length - 1)]!, 'back-off'),
     STOP: () => ref.send({ type: 'STOP' }),
