@@ -1,3 +1,7 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SessionStartError } from '../../src/index.js';
@@ -260,10 +264,14 @@ describe('operations', () => {
 
 describe('a server that cannot start', () => {
   it('rejects with the pool start error and leaves no process behind', async () => {
-    // A warmup that raises: the session's interpreter did start, so there is a process to leave behind.
+    // The first session's warmup raises; the second's succeeds, so a server that failed to start
+    // without shutting its pool down would leave that session's process behind.
+    const marker = join(tmpdir(), `pyrepl3-first-fails-${randomUUID()}`);
+    const warmupCode = `import os\ntry:\n    os.close(os.open(${JSON.stringify(marker)}, os.O_CREAT | os.O_EXCL))\nexcept FileExistsError:\n    pass\nelse:\n    1 / 0`;
     const lines: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
-    const error = await serve({ logger, poolOptions: { warmupCode: '1 / 0' } }).catch((e: unknown) => e);
+    const error = await serve({ logger, poolOptions: { minIdle: 2, warmupCode } }).catch((e: unknown) => e);
+    rmSync(marker, { force: true });
     expect(error).toBeInstanceOf(SessionStartError);
     // The pool names itself in its log lines, and every process of it carries that name.
     const pools = new Set(lines.map((line) => (JSON.parse(line) as { pool?: string }).pool).filter((id) => id !== undefined));
