@@ -53,6 +53,8 @@ interface Forking {
  */
 export class ForkServer {
   #template: LaunchedWorker | null = null;
+  /** Set by kill() until the next start(): a template not yet spawned is not spawned at all. */
+  #killed = false;
   #report: (event: TemplateEvent) => void = () => undefined;
   #templateError: PythonError | null = null;
   readonly #socketDir = mkdtempSync(join(tmpdir(), 'pyrepl3-fork-'));
@@ -74,10 +76,13 @@ export class ForkServer {
   start(report: (event: TemplateEvent) => void): void {
     this.#report = report;
     this.#templateError = null;
+    this.#killed = false;
     this.#listen();
     Promise.all([resolveInterpreter(this.settings.pythonPath), this.settings.sandbox?.()]).then(
       ([executable, sandbox]) => {
         this.#sandbox = sandbox;
+        // Killed while the interpreter was being found (a pool shut down at once): it never runs.
+        if (this.#killed) return report({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason: 'killed before it started' });
         this.#spawnTemplate(executable);
       },
       (error: Error) => report({ type: 'template.exited', exitCode: null, signal: null, reason: error.message }),
@@ -86,6 +91,7 @@ export class ForkServer {
 
   /** Kills the template and its spare (the sessions it forked live on; their sessions stop them). */
   kill(): void {
+    this.#killed = true;
     this.#letGoAll();
     const pid = this.#template?.pid;
     if (pid !== undefined) signal(pid, 'SIGKILL');
@@ -116,6 +122,8 @@ export class ForkServer {
     this.#spares.delete(spareId);
     this.#forking.delete(spareId);
     if (spare?.pid !== undefined) this.#letGo(spare.pid, spare.socket, spare.containment);
+    // Connected, but its template died before naming it: its socket's end of file ends it.
+    else spare?.socket?.destroy();
   }
 
   /** The granted spare `spareId`, set up with `config`: from here on it is that session's worker. */
