@@ -55,6 +55,8 @@ export class ForkServer {
   #template: LaunchedWorker | null = null;
   /** Set by kill() until the next start(): a template not yet spawned is not spawned at all. */
   #killed = false;
+  /** kill() waits for the children on their way to be named, to end them first. */
+  #killWhenNamed = false;
   #report: (event: TemplateEvent) => void = () => undefined;
   #templateError: PythonError | null = null;
   readonly #socketDir = mkdtempSync(join(tmpdir(), 'pyrepl3-fork-'));
@@ -77,6 +79,7 @@ export class ForkServer {
     this.#report = report;
     this.#templateError = null;
     this.#killed = false;
+    this.#killWhenNamed = false;
     this.#listen();
     Promise.all([resolveInterpreter(this.settings.pythonPath), this.settings.sandbox?.()]).then(
       ([executable, sandbox]) => {
@@ -92,7 +95,15 @@ export class ForkServer {
   /** Kills the template and its spare (the sessions it forked live on; their sessions stop them). */
   kill(): void {
     this.#killed = true;
-    this.#letGoAll();
+    for (const id of [...this.#spares.keys()]) this.letGoSpare(id);
+    // A child on its way is known only once the template names it (at once: forking is all it does
+    // then). Killed before that, the template would leave it running, unnamed and unreachable.
+    for (const [id, forking] of this.#forking) if (forking.pid !== undefined) this.letGoSpare(id);
+    this.#killWhenNamed = this.#forking.size > 0;
+    if (!this.#killWhenNamed) this.#killTemplate();
+  }
+
+  #killTemplate(): void {
     const pid = this.#template?.pid;
     if (pid !== undefined) signal(pid, 'SIGKILL');
   }
@@ -252,7 +263,9 @@ export class ForkServer {
     const forking = this.#forking.get(id);
     if (forking === undefined) return this.#letGo(pid, undefined);
     forking.pid = pid;
-    this.#onSpareProgress(id);
+    if (!this.#killWhenNamed) return this.#onSpareProgress(id);
+    this.letGoSpare(id);
+    if (this.#forking.size === 0) this.#killTemplate();
   }
 
   #onChildExited(pid: number, exit: WorkerExit): void {
@@ -264,6 +277,7 @@ export class ForkServer {
 
   #templateExited(template: LaunchedWorker, exit: WorkerExit): void {
     if (this.#template === template) this.#template = null;
+    this.#killWhenNamed = false;
     // The machine leaves `ready` on this exit and refuses whoever waits for a spare.
     this.#letGoAll();
     const reason = this.#templateError
