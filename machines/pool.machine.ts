@@ -3,7 +3,7 @@ import { Ledger, type SessionRecord } from './pool.ledger.js';
 import { sessionMachine, type SessionInput, type SessionOutput, type SessionReport } from './session.machine.js';
 import { backoffDelay, type Backoff } from './backoff.js';
 import type { DeathCause, ProcessExit, SpawnMode, StopReason } from './session.types.js';
-import { templateMachine, type TemplateReport } from './template.machine.js';
+import { TEMPLATE_SYSTEM_ID, templateMachine, type TemplateReport } from './template.machine.js';
 
 /**
  * The supervisor. It owns capacity: the sessions it spawned and a FIFO queue of waiting acquires.
@@ -243,8 +243,11 @@ export const poolMachine = setup({
       const template = context.config.spawn === 'fork' ? 'starting' : 'none';
       if (template === 'starting') {
         const { startTimeoutMs, warmupTimeoutMs } = context.config.session.timings;
-        const input = { backoff: context.config.backoff, startTimeoutMs, warmupTimeoutMs };
-        enqueue.spawnChild('template', { id: TEMPLATE_ID, input });
+        // A session waiting for a late spare must have time left to start a new interpreter: with the
+        // whole start timeout, a template that stopped forking failed every start (found by the schedules).
+        const input = { backoff: context.config.backoff, startTimeoutMs, warmupTimeoutMs, forkTimeoutMs: startTimeoutMs / 2 };
+        // Sessions' processes ask it for spares by its system id (TEMPLATE_SYSTEM_ID).
+        enqueue.spawnChild('template', { id: TEMPLATE_ID, systemId: TEMPLATE_SYSTEM_ID, input });
       }
       enqueue.assign({ template });
       settle({ ...context, template }, enqueue);

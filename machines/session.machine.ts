@@ -8,6 +8,7 @@ import type {
   OutputStream,
   ProcessCommand,
   ProcessEvent,
+  ProcessInbox,
   ProcessExit,
   ProcessInput,
   PythonError,
@@ -136,7 +137,7 @@ export const sessionMachine = setup({
   },
   actors: {
     // Replaced by src/ with the real Python process; this stub never starts anything.
-    process: fromCallback<ProcessCommand, ProcessInput>(() => undefined),
+    process: fromCallback<ProcessInbox, ProcessInput>(() => undefined),
   },
   delays: {
     startTimeout: ({ context }) => context.timings.startTimeoutMs,

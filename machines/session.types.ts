@@ -3,6 +3,7 @@
  * and the pool that owns sessions. Plain data only: every value here can be logged, inspected
  * or sent over the wire.
  */
+import type { SpareAnswer } from './template.machine.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -114,6 +115,9 @@ export type ProcessEvent =
 
 /** exec: a new interpreter. fork: a child of the pool's warmed template process. */
 export type SpawnMode = 'exec' | 'fork';
+
+/** What a process actor hears: the session's commands, and in spawn 'fork' the template's answer about a spare. */
+export type ProcessInbox = ProcessCommand | SpareAnswer;
 
 export interface ProcessInput {
   sessionId: string;

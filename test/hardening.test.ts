@@ -4,8 +4,9 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CodeTooLargeError, SessionDiedError, SessionStartError, type SessionPool } from '../src/index.js';
+import { ensureBuilt } from './helpers/build.js';
 import { idleReaches, nextEvent } from './helpers/events.js';
 import { isAlive, processesMentioning } from './helpers/os.js';
 import { expectConsistent, makePool, sessionProcesses, SPAWN_MODES } from './helpers/pool.js';
@@ -310,7 +311,8 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       expect(sessionProcesses(pool)).toEqual([]);
     });
 
-    it('backs off between repeated failures instead of spinning', async () => {
+    // What the pool announces; that it really waits so long is test/model/backoff.test.ts, on the model clock.
+    it('announces a doubling back-off between repeated failures', async () => {
       const pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 2, pythonPath: '/nonexistent/python3' });
       const delays: number[] = [];
       pool.on('spawnFailed', (e) => delays.push(e.retryInMs));
@@ -321,6 +323,8 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
   });
 
   describe('the host dies', () => {
+    // The dying host is another Node process, which loads the built package, not TypeScript.
+    beforeAll(ensureBuilt, 120_000);
     it('its Python processes exit within two seconds of a SIGKILL to the host', async () => {
       const script = `
         const { SessionPool } = await import(${JSON.stringify(DIST_INDEX)});

@@ -17,12 +17,11 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       expectConsistent(pool);
     });
 
-    it('grants 5 concurrent acquires in under 5 s', async () => {
+    // How fast is the benchmarks' business (docs/benchmarks.md); here the test's timeout catches a hang.
+    it('grants 5 concurrent acquires with minIdle 2, maxSessions 5', async () => {
       const pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 5 });
       await pool.start();
-      const started = performance.now();
       const sessions = await Promise.all(Array.from({ length: 5 }, () => pool.acquire()));
-      expect(performance.now() - started).toBeLessThan(5_000);
       expect(new Set(sessions.map((s) => s.pid)).size).toBe(5);
       await Promise.all(sessions.map((s) => s.release()));
     });
@@ -68,11 +67,9 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
   });
 
   describe('warmup', () => {
-    it('runs warmupCode in every session before it is granted, and starts in under 2 s', async () => {
+    it('runs warmupCode in every session before it is granted', async () => {
       const pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 3, warmupCode: 'import json\nWARMED = True' });
-      const started = performance.now();
       await pool.start();
-      expect(performance.now() - started).toBeLessThan(2_000);
       const sessions = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
       for (const s of sessions) {
         const r = await s.execute('WARMED, json.dumps([1])');

@@ -93,11 +93,11 @@ async function main(): Promise<void> {
   const host: HostMarks[] = [];
   let current: HostMarks | null = null;
   let forkCalled = Number.NaN;
-  // Host side: when the pool asks the fork server (a public method, wrapped here, not in src/).
-  const fork = ForkServer.prototype.fork;
-  ForkServer.prototype.fork = function (this: ForkServer, config) {
+  // Host side: when a session takes its spare from the fork server (a public method, wrapped here, not in src/).
+  const handOver = ForkServer.prototype.handOver;
+  ForkServer.prototype.handOver = function (this: ForkServer, spareId, config) {
     forkCalled = nowMs();
-    return fork.call(this, config);
+    return handOver.call(this, spareId, config);
   };
   const pool = new SessionPool({ minIdle: 1, maxSessions: 2, healthCheckIntervalMs: 0, logger: pyreplLogger, spawn: 'fork', warmupCode: `${instrumentation(stamps)}\n${warmup}` });
   let onReady: (() => void) | null = null;

@@ -42,37 +42,30 @@ interface Forking {
   socket?: Socket;
   /** A sandboxed spare's hold, from the moment it is being admitted. */
   containment?: Containment;
-  timer: NodeJS.Timeout;
 }
-
-interface WaitingFork {
-  config: Record<string, unknown>;
-  resolve: (worker: LaunchedWorker) => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-/** How long a fork may take, from the request to a connected child, before it counts as failed. */
-const FORK_TIMEOUT_MS = 5_000;
 
 /**
  * The host side of fork mode: one template process (pyrepl3_worker --template) that has run the pool's
- * warmup code, and the Unix socket its children connect back to. The template keeps one spare
- * child forked and connected ahead of demand, so a new session costs a config message, not a fork.
+ * warmup code, and the Unix socket its children connect back to. It holds the spares' processes
+ * and sockets by the ids the template machine (machines/template.machine.ts) gives them, and does
+ * what the machine commands: order a spare, let one go, hand one over. Whether a spare exists, is
+ * wanted, or is late is the machine's to decide, on its own clock.
  */
 export class ForkServer {
   #template: LaunchedWorker | null = null;
-  #ready = false;
+  /** Set by kill() until the next start(): a template not yet spawned is not spawned at all. */
+  #killed = false;
+  /** kill() waits for the children on their way to be named, to end them first. */
+  #killWhenNamed = false;
   #report: (event: TemplateEvent) => void = () => undefined;
   #templateError: PythonError | null = null;
   readonly #socketDir = mkdtempSync(join(tmpdir(), 'pyrepl3-fork-'));
   readonly #socketPath = join(this.#socketDir, 'sessions.sock');
   #server: Server | null = null;
   #sandbox: SandboxHost | undefined;
-  #forkSerial = 0;
+  /** Spares on their way, and spares ready and not yet handed over, by the template machine's spare ids. */
   readonly #forking = new Map<number, Forking>();
-  readonly #spares: Spare[] = [];
-  readonly #waiting: WaitingFork[] = [];
+  readonly #spares = new Map<number, Spare>();
   readonly #exits = new ForkedExits(() => this.#template);
   /** Spares let go and not yet gone: the template's end is reported only after theirs. */
   readonly #dying = new Set<number>();
@@ -85,10 +78,14 @@ export class ForkServer {
   start(report: (event: TemplateEvent) => void): void {
     this.#report = report;
     this.#templateError = null;
+    this.#killed = false;
+    this.#killWhenNamed = false;
     this.#listen();
     Promise.all([resolveInterpreter(this.settings.pythonPath), this.settings.sandbox?.()]).then(
       ([executable, sandbox]) => {
         this.#sandbox = sandbox;
+        // Killed while the interpreter was being found (a pool shut down at once): it never runs.
+        if (this.#killed) return report({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason: 'killed before it started' });
         this.#spawnTemplate(executable);
       },
       (error: Error) => report({ type: 'template.exited', exitCode: null, signal: null, reason: error.message }),
@@ -97,8 +94,16 @@ export class ForkServer {
 
   /** Kills the template and its spare (the sessions it forked live on; their sessions stop them). */
   kill(): void {
-    this.#ready = false;
-    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
+    this.#killed = true;
+    for (const id of [...this.#spares.keys()]) this.letGoSpare(id);
+    // A child on its way is known only once the template names it (at once: forking is all it does
+    // then). Killed before that, the template would leave it running, unnamed and unreachable.
+    for (const [id, forking] of this.#forking) if (forking.pid !== undefined) this.letGoSpare(id);
+    this.#killWhenNamed = this.#forking.size > 0;
+    if (!this.#killWhenNamed) this.#killTemplate();
+  }
+
+  #killTemplate(): void {
     const pid = this.#template?.pid;
     if (pid !== undefined) signal(pid, 'SIGKILL');
   }
@@ -111,24 +116,33 @@ export class ForkServer {
     await Promise.all(this.#releasing);
   }
 
-  /** A new session forked from the template, connected, set up with `config`, soon to say ready. */
-  fork(config: Record<string, unknown>): Promise<LaunchedWorker> {
-    if (!this.#ready || this.#template === null) return Promise.reject(new Error('no fork template is ready'));
-    const spare = this.#spares.shift();
-    if (spare !== undefined) {
-      this.#orderSpare();
-      return Promise.resolve(this.#handOver(spare, config));
-    }
-    return new Promise<LaunchedWorker>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const index = this.#waiting.indexOf(waiting);
-        if (index !== -1) this.#waiting.splice(index, 1);
-        reject(new Error(`no forked session within ${FORK_TIMEOUT_MS} ms`));
-      }, FORK_TIMEOUT_MS);
-      const waiting: WaitingFork = { config, resolve, reject, timer };
-      this.#waiting.push(waiting);
-      this.#orderSpare();
-    });
+  /** Has the template fork spare `spareId`; `template.spareReady` or `template.spareLost` follows. */
+  order(spareId: number): void {
+    const template = this.#template;
+    // Gone already: the machine hears `template.exited` next.
+    if (template === null) return;
+    this.#forking.set(spareId, { token: randomUUID() });
+    const { token } = this.#forking.get(spareId)!;
+    const sandbox = this.#sandbox?.plan();
+    template.channel.write(`${JSON.stringify({ op: 'fork', id: spareId, token, socketPath: this.#socketPath, ...(sandbox ? { sandbox } : {}) })}\n`);
+  }
+
+  /** Ends spare `spareId`, wherever it is on its way: no session will get it. */
+  letGoSpare(spareId: number): void {
+    const spare = this.#spares.get(spareId) ?? this.#forking.get(spareId);
+    this.#spares.delete(spareId);
+    this.#forking.delete(spareId);
+    if (spare?.pid !== undefined) this.#letGo(spare.pid, spare.socket, spare.containment);
+    // Connected, but its template died before naming it: its socket's end of file ends it.
+    else spare?.socket?.destroy();
+  }
+
+  /** The granted spare `spareId`, set up with `config`: from here on it is that session's worker. */
+  handOver(spareId: number, config: Record<string, unknown>): LaunchedWorker {
+    const spare = this.#spares.get(spareId);
+    if (spare === undefined) throw new Error(`spare ${spareId} is gone`);
+    this.#spares.delete(spareId);
+    return this.#handOver(spare, config);
   }
 
   /** Gives a spare its session's config: from here on it is that session's worker. */
@@ -146,24 +160,6 @@ export class ForkServer {
     };
   }
 
-  /** Asks the template for a spare, unless one exists or is on its way. */
-  #orderSpare(): void {
-    const template = this.#template;
-    if (!this.#ready || template === null || this.#spares.length + this.#forking.size > 0) return;
-    const id = ++this.#forkSerial;
-    const token = randomUUID();
-    const timer = setTimeout(() => {
-      const forking = this.#forking.get(id);
-      this.#forking.delete(id);
-      if (forking?.pid !== undefined) this.#letGo(forking.pid, forking.socket, forking.containment);
-      this.#failWaiting(new Error(`the fork template did not fork within ${FORK_TIMEOUT_MS} ms`));
-    }, FORK_TIMEOUT_MS);
-    timer.unref();
-    this.#forking.set(id, { token, timer });
-    const sandbox = this.#sandbox?.plan();
-    template.channel.write(`${JSON.stringify({ op: 'fork', id, token, socketPath: this.#socketPath, ...(sandbox ? { sandbox } : {}) })}\n`);
-  }
-
   /**
    * A spare is complete once the template named its pid and it connected, in either order, and, in a
    * sandbox, once its worker is in its own cgroup.
@@ -177,28 +173,29 @@ export class ForkServer {
     forking.containment = containment;
     containment.admit().then(
       (workerPid) => this.#spareReady(id, { pid, socket, workerPid, containment }),
-      // The spare stays in #forking until its deadline lets it go.
-      (error: unknown) => this.settings.logger.warn({ err: error }, 'could not contain a spare'),
+      (error: unknown) => {
+        this.settings.logger.warn({ err: error }, 'could not contain a spare');
+        this.#lose(id, 'could not contain the spare');
+      },
     );
   }
 
+  /** A spare let go while it was being admitted is ended now; the machine hears of the others. */
   #spareReady(id: number, spare: Spare): void {
-    const forking = this.#forking.get(id);
-    if (forking === undefined) return this.#letGo(spare.pid, spare.socket, spare.containment);
-    clearTimeout(forking.timer);
-    this.#forking.delete(id);
-    const waiting = this.#waiting.shift();
-    if (waiting === undefined) return void this.#spares.push(spare);
-    clearTimeout(waiting.timer);
-    waiting.resolve(this.#handOver(spare, waiting.config));
-    this.#orderSpare();
+    if (!this.#forking.delete(id)) return this.#letGo(spare.pid, spare.socket, spare.containment);
+    this.#spares.set(id, spare);
+    this.#report({ type: 'template.spareReady', spareId: id });
   }
 
-  #failWaiting(error: Error): void {
-    for (const waiting of this.#waiting.splice(0)) {
-      clearTimeout(waiting.timer);
-      waiting.reject(error);
-    }
+  /** A spare that will never be ready, or died waiting: it is ended and the machine told. */
+  #lose(id: number, reason: string): void {
+    if (!this.#spares.has(id) && !this.#forking.has(id)) return;
+    this.letGoSpare(id);
+    this.#report({ type: 'template.spareLost', spareId: id, reason });
+  }
+
+  #letGoAll(): void {
+    for (const id of [...this.#forking.keys(), ...this.#spares.keys()]) this.letGoSpare(id);
   }
 
   /**
@@ -247,9 +244,7 @@ export class ForkServer {
       case 'started':
         return this.#report({ type: 'template.started' });
       case 'ready':
-        this.#ready = frame.forkSafe === true;
-        this.#report({ type: 'template.ready', pid: Number(frame.pid), forkSafe: frame.forkSafe === true, threads: Number(frame.threads) });
-        return this.#orderSpare();
+        return this.#report({ type: 'template.ready', pid: Number(frame.pid), forkSafe: frame.forkSafe === true, threads: Number(frame.threads) });
       case 'failed':
         this.#templateError = frame.error as PythonError;
         return;
@@ -268,32 +263,23 @@ export class ForkServer {
     const forking = this.#forking.get(id);
     if (forking === undefined) return this.#letGo(pid, undefined);
     forking.pid = pid;
-    this.#onSpareProgress(id);
+    if (!this.#killWhenNamed) return this.#onSpareProgress(id);
+    this.letGoSpare(id);
+    if (this.#forking.size === 0) this.#killTemplate();
   }
 
   #onChildExited(pid: number, exit: WorkerExit): void {
-    const spare = this.#spares.findIndex((s) => s.pid === pid);
-    if (spare !== -1) {
-      // A spare died before any session got it: nobody is told, and another is ordered.
-      const [gone] = this.#spares.splice(spare, 1);
-      this.#letGo(pid, gone?.socket, gone?.containment);
-      return this.#orderSpare();
-    }
+    // A spare that died before any session got it is lost; the template machine orders another.
+    const spare = [...this.#spares, ...this.#forking].find(([, s]) => s.pid === pid);
+    if (spare !== undefined) return this.#lose(spare[0], 'the spare exited');
     this.#exits.exited(pid, exit);
   }
 
   #templateExited(template: LaunchedWorker, exit: WorkerExit): void {
-    if (this.#template === template) {
-      this.#template = null;
-      this.#ready = false;
-    }
-    for (const [id, forking] of this.#forking) {
-      clearTimeout(forking.timer);
-      this.#forking.delete(id);
-      if (forking.pid !== undefined) this.#letGo(forking.pid, forking.socket, forking.containment);
-    }
-    for (const spare of this.#spares.splice(0)) this.#letGo(spare.pid, spare.socket, spare.containment);
-    this.#failWaiting(new Error('the fork template exited'));
+    if (this.#template === template) this.#template = null;
+    this.#killWhenNamed = false;
+    // The machine leaves `ready` on this exit and refuses whoever waits for a spare.
+    this.#letGoAll();
     const reason = this.#templateError
       ? `warmup code raised ${this.#templateError.name}: ${this.#templateError.message}`
       : (exit.spawnError ?? template.diagnostics().trim());

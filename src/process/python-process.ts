@@ -2,9 +2,10 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromCallback, type CallbackActorLogic } from 'xstate';
+import { fromCallback, type AnyActorRef, type CallbackActorLogic } from 'xstate';
 import type { Logger } from 'pino';
-import type { ProcessCommand, ProcessEvent, ProcessInput } from '../../machines/session.types.js';
+import type { ProcessEvent, ProcessInbox, ProcessInput } from '../../machines/session.types.js';
+import { TEMPLATE_SYSTEM_ID, type SpareAnswer, type SpareRequest } from '../../machines/template.machine.js';
 import { decodeSandboxExit } from '../sandbox/containment.js';
 import type { SandboxHost } from '../sandbox/host.js';
 import type { ForkServer } from './fork-server.js';
@@ -21,14 +22,17 @@ export interface ProcessSettings {
   /** Handed to the worker as its configuration (limits, the pool's tag for finding its processes). */
   workerConfig: Record<string, unknown>;
   logger: Logger;
-  /** Present when the pool forks sessions from a warmed template. */
+  /** Present when the pool forks sessions from a warmed template: it holds the spares the template machine grants. */
   forkServer?: ForkServer;
   /** Present when sessions are sandboxed: the pool's sandbox, once checked against the host. */
   sandbox?: () => Promise<SandboxHost>;
 }
 
-/** The logic a session machine invokes as its `process` actor. */
-export type ProcessLogic = CallbackActorLogic<ProcessCommand, ProcessInput>;
+/**
+ * The logic a session machine invokes as its `process` actor. Besides the session's commands it
+ * hears the template machine's answer to its request for a spare (spawn 'fork').
+ */
+export type ProcessLogic = CallbackActorLogic<ProcessInbox, ProcessInput>;
 
 const MAX_FRAME_CHARS = 64 * 1024 * 1024;
 
@@ -39,16 +43,29 @@ const MAX_FRAME_CHARS = 64 * 1024 * 1024;
  * session stops it first.
  */
 export function pythonProcessActor(settings: ProcessSettings): ProcessLogic {
-  return fromCallback<ProcessCommand, ProcessInput>(({ input, sendBack, receive }) => {
-    const process = new PythonProcess(settings, input, (event) => sendBack(event));
+  return fromCallback<ProcessInbox, ProcessInput>(({ input, sendBack, receive, self, system }) => {
+    const template = input.spawn === 'fork' ? (system.get(TEMPLATE_SYSTEM_ID) as AnyActorRef | undefined) : undefined;
+    const ask = (request: SpareRequest): void => template?.send(request);
+    const process = new PythonProcess(settings, input, (event) => sendBack(event), { self, ask, present: template !== undefined });
     receive((command) => process.handle(command));
     return () => process.dispose();
   });
 }
 
+/** How a process of spawn 'fork' talks to the template machine. */
+interface TemplateLine {
+  self: AnyActorRef;
+  ask: (request: SpareRequest) => void;
+  /** The pool has a template machine (spawn 'fork'). */
+  present: boolean;
+}
+
 class PythonProcess {
   #worker: LaunchedWorker | null = null;
   #forked = false;
+  /** Settles the pending request for a spare, if one is pending. */
+  #answer: ((answer: SpareAnswer) => void) | null = null;
+  readonly #sessionId: string;
   #exited = false;
   #killed = false;
   /** The session's folder on the host; a sandboxed session's is a tmpfs of its own instead. */
@@ -59,7 +76,9 @@ class PythonProcess {
     private readonly settings: ProcessSettings,
     input: ProcessInput,
     private readonly report: (event: ProcessEvent) => void,
+    private readonly template: TemplateLine,
   ) {
+    this.#sessionId = input.sessionId;
     this.#log = settings.logger.child({ sessionId: input.sessionId });
     // The host's pid in the name lets a later server remove the folders of one that died (src/server/leftovers.ts).
     this.#workdir = settings.sandbox ? null : mkdtempSync(join(tmpdir(), `pyrepl3-${process.pid}-${input.sessionId}-`));
@@ -69,7 +88,8 @@ class PythonProcess {
     );
   }
 
-  handle(command: ProcessCommand): void {
+  handle(command: ProcessInbox): void {
+    if (command.type === 'spare.granted' || command.type === 'spare.refused') return this.#answer?.(command);
     if (command.type === 'process.kill') return this.#kill();
     const line = encodeCommand(command);
     if (line !== null) this.#worker?.channel.write(line);
@@ -77,6 +97,10 @@ class PythonProcess {
   }
 
   dispose(): void {
+    if (this.#answer !== null) {
+      this.template.ask({ type: 'spare.cancel', requestId: this.#sessionId });
+      this.#answer({ type: 'spare.refused', reason: 'the session stopped' });
+    }
     this.#kill();
   }
 
@@ -86,20 +110,13 @@ class PythonProcess {
     if (!this.#exited) this.#signal('SIGKILL');
   }
 
-  /** Forks from the warmed template when asked to and able to; otherwise starts a new interpreter. */
+  /** Takes the spare the template grants, when asked to fork; otherwise, or if refused, starts a new interpreter. */
   async #launch(spawn: ProcessInput['spawn']): Promise<LaunchedWorker> {
+    const answer = spawn === 'fork' ? this.#askForSpare() : null;
     const sandbox = await this.settings.sandbox?.();
     const config = sandbox ? sandbox.workerConfig(this.settings.workerConfig) : { ...this.settings.workerConfig, cwd: this.#workdir };
-    const { forkServer } = this.settings;
-    if (spawn === 'fork' && forkServer !== undefined) {
-      try {
-        const worker = await forkServer.fork(config);
-        this.#forked = true;
-        return worker;
-      } catch (error) {
-        this.#log.debug({ err: error }, 'fork failed; starting a new interpreter instead');
-      }
-    }
+    const forked = answer === null ? null : this.#takeSpare(await answer, config);
+    if (forked !== null) return forked;
     const executable = await resolveInterpreter(this.settings.pythonPath);
     if (this.#killed) throw new Error('killed before it started');
     if (sandbox === undefined) return execWorker(executable, [JSON.stringify(config)], this.settings.env, this.#workdir ?? '/');
@@ -111,6 +128,38 @@ class PythonProcess {
       workerDir: plan.workerDir,
     });
     return { ...worker, containment: containment.launched(worker.pid, plan.id) };
+  }
+
+  /** One request to the template machine; its answer arrives as an event (see handle()). */
+  #askForSpare(): Promise<SpareAnswer> {
+    if (!this.template.present) return Promise.resolve({ type: 'spare.refused', reason: 'the pool has no fork template' });
+    return new Promise<SpareAnswer>((resolve) => {
+      this.#answer = (answer) => {
+        this.#answer = null;
+        resolve(answer);
+      };
+      this.template.ask({ type: 'spare.request', requestId: this.#sessionId, replyTo: this.template.self });
+    });
+  }
+
+  #takeSpare(answer: SpareAnswer, config: Record<string, unknown>): LaunchedWorker | null {
+    if (answer.type === 'spare.refused') {
+      this.#log.debug({ reason: answer.reason }, 'no spare from the fork template; starting a new interpreter instead');
+      return null;
+    }
+    if (this.#killed) {
+      this.settings.forkServer?.letGoSpare(answer.spareId);
+      return null;
+    }
+    try {
+      const worker = this.settings.forkServer!.handOver(answer.spareId, config);
+      this.#forked = true;
+      return worker;
+    } catch (error) {
+      // The template died between the grant and now, and its spare with it.
+      this.#log.debug({ err: error }, 'the granted spare is gone; starting a new interpreter instead');
+      return null;
+    }
   }
 
   #attach(worker: LaunchedWorker): void {

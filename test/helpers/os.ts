@@ -5,15 +5,18 @@ export function processesMentioning(marker: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      // Arguments are NUL-separated: join them with spaces, as ps shows them.
-      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (commandLine.includes(marker) && isAlive(Number(entry))) pids.push(Number(entry));
-    } catch {
-      // It exited while we looked.
-    }
+    if (commandLine(Number(entry)).includes(marker) && isAlive(Number(entry))) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** The process's arguments joined with spaces, as ps shows them; empty once it has exited. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
 }
 
 /**

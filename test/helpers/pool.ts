@@ -1,7 +1,8 @@
 import pino from 'pino';
 import { afterEach, expect } from 'vitest';
 import { SessionPool, type PoolRuntime, type SessionPoolOptions } from '../../src/index.js';
-import { cgroupsNamed, processesMentioning, processName } from './os.js';
+import { booksDisagree } from './books.js';
+import { cgroupsNamed, commandLine, processesMentioning, processName } from './os.js';
 
 /** The core and hardening suites run once per way of starting sessions. */
 export const SPAWN_MODES = ['exec', 'fork'] as const;
@@ -17,10 +18,12 @@ export function makePool(options: SessionPoolOptions = {}, runtime: PoolRuntime 
 
 /**
  * The pool's session processes, asked of the OS. In spawn 'fork', its template and the spare it
- * keeps forked ahead of demand are not sessions: they name themselves (see /proc/PID/comm).
+ * keeps forked ahead of demand are not sessions: started as `--template`, a process of the template
+ * is a session only once it has named itself one (see /proc/PID/comm); before the template has
+ * named itself, its name is the interpreter's.
  */
 export function sessionProcesses(pool: SessionPool): number[] {
-  return processesMentioning(pool.id).filter((pid) => !/^pyrepl3-(templat|spare)/.test(processName(pid)));
+  return processesMentioning(pool.id).filter((pid) => !commandLine(pid).includes(' --template ') || processName(pid) === 'pyrepl3-session');
 }
 
 afterEach(async () => {
@@ -31,13 +34,16 @@ afterEach(async () => {
 });
 
 /**
- * The accounting identity every consistent pool satisfies, and no Python process of the pool that
- * the pool does not account for (asked of the OS).
+ * The pool's counters agree with its records, every session it counts as live has its process
+ * (asked of the OS), and the OS shows no session process of the pool beyond those it accounts for.
  */
 export function expectConsistent(pool: SessionPool): void {
-  const m = pool.metrics();
-  expect(m.idle + m.busy + m.starting).toBe(m.total);
-  expect(sessionProcesses(pool).length).toBeLessThanOrEqual(m.total + m.stopping);
+  expect(booksDisagree(pool)).toEqual([]);
+  const { metrics, sessions } = pool.snapshot();
+  const os = sessionProcesses(pool);
+  const live = sessions.filter((s) => s.phase === 'idle' || s.phase === 'leased');
+  expect(live.filter((s) => s.pid === null || !os.includes(s.pid)).map((s) => `${s.id} (pid ${s.pid})`), 'live sessions without their process').toEqual([]);
+  expect(os.length).toBeLessThanOrEqual(metrics.total + metrics.stopping);
 }
 
 /** After shutdown, the OS shows no process of the pool. */

@@ -1,6 +1,6 @@
-import { fromCallback } from 'xstate';
-import type { ProcessCommand, ProcessEvent, ProcessInput, SpawnMode } from '../../machines/session.types.js';
-import type { TemplateCommand, TemplateEvent } from '../../machines/template.machine.js';
+import { fromCallback, type AnyActorRef } from 'xstate';
+import type { ProcessCommand, ProcessEvent, ProcessInbox, ProcessInput, SpawnMode } from '../../machines/session.types.js';
+import { TEMPLATE_SYSTEM_ID, type SpareRequest, type TemplateCommand, type TemplateEvent } from '../../machines/template.machine.js';
 import type { ProcessLogic } from '../../src/index.js';
 
 /**
@@ -15,6 +15,8 @@ export type Deliver = (label: string, event: () => void) => void;
 
 export class FakeProcess {
   exited = false;
+  /** The session stopped this actor: events still held for it are dropped, as a real channel's would be. */
+  #stopped = false;
   #running: number | null = null;
 
   constructor(
@@ -85,7 +87,15 @@ export class FakeProcess {
     if (this.exited) return;
     this.exited = true;
     this.#running = null;
-    this.world.deliver(`${this.sessionId} exit`, () => this.sendBack({ type: 'process.exited', ...exit }));
+    this.world.deliver(`${this.sessionId} exit`, () => {
+      if (!this.#stopped) this.sendBack({ type: 'process.exited', ...exit });
+    });
+  }
+
+  /** The session stopped the actor: whatever the process was doing, it is gone. */
+  stop(): void {
+    this.exited = true;
+    this.#stopped = true;
   }
 
   #reply(label: string, event: ProcessEvent): void {
@@ -101,20 +111,35 @@ export class FakeWorld {
   readonly spawnModes = new Map<string, SpawnMode>();
   /** The next this-many spawns fail. */
   failingSpawns = 0;
+  /** The template process whose spares forked sessions take, when there is one. */
+  spares: { handOver(spareId: number): boolean } | null = null;
+  /** What went wrong that no pool event shows: a session granted a spare that was not there. */
+  readonly violations: string[] = [];
   #pids = 1000;
 
   constructor(readonly deliver: Deliver = (_, event) => event()) {}
 
   readonly processActor = (): ProcessLogic =>
-    fromCallback<ProcessCommand, ProcessInput>(({ input, sendBack, receive }) => {
+    fromCallback<ProcessInbox, ProcessInput>(({ input, sendBack, receive, self, system }) => {
       const process = new FakeProcess(input.sessionId, ++this.#pids, this, sendBack);
       this.processes.set(input.sessionId, process);
-      this.spawnModes.set(input.sessionId, input.spawn);
-      receive((command) => process.handle(command));
-      process.start();
-      // The session stopped the actor: whatever the process was doing, it is gone.
+      const launch = (mode: SpawnMode): void => {
+        this.spawnModes.set(input.sessionId, mode);
+        process.start();
+      };
+      // Like the real process actor: a fork is the template machine's to grant; refused, it execs.
+      const template = input.spawn === 'fork' ? (system.get(TEMPLATE_SYSTEM_ID) as AnyActorRef | undefined) : undefined;
+      receive((command) => {
+        if (command.type === 'spare.refused') return launch('exec');
+        if (command.type !== 'spare.granted') return process.handle(command);
+        if (this.spares?.handOver(command.spareId) === false) this.violations.push(`${input.sessionId} granted spare ${command.spareId}, which is not ready`);
+        launch('fork');
+      });
+      if (template === undefined) launch('exec');
+      else template.send({ type: 'spare.request', requestId: input.sessionId, replyTo: self } satisfies SpareRequest);
       return () => {
-        process.exited = true;
+        template?.send({ type: 'spare.cancel', requestId: input.sessionId } satisfies SpareRequest);
+        process.stop();
       };
     });
 
@@ -165,15 +190,50 @@ export class FakeTemplate {
     this.spawned++;
     this.kills = 0;
     this.#sendBack = sendBack;
-    receive(() => {
+    receive((command) => {
+      if (command.type === 'template.orderSpare') return this.#order(command.spareId);
+      if (command.type === 'template.letGoSpare') return void this.stock.delete(command.spareId);
       this.kills++;
       if (this.exitOnKill) this.exit();
     });
     return () => {
       this.alive--;
+      // Its spares die with it.
+      this.#dropSpares();
       if (this.#sendBack === sendBack) this.#sendBack = null;
     };
   });
+
+  /** Spares ordered and not yet reported (when `holdSpares` holds them back). */
+  readonly ordered: number[] = [];
+  /** Spares reported ready, neither handed over nor let go. */
+  readonly stock = new Set<number>();
+  /** Hold orders back until the test settles them (`settleSpare`); by default a spare is ready at once. */
+  holdSpares = false;
+
+  #order(spareId: number): void {
+    this.ordered.push(spareId);
+    if (!this.holdSpares) this.settleSpare(true);
+  }
+
+  /** The oldest spare on order is ready (true), or lost (false). False when none is on order. */
+  settleSpare(ready: boolean): boolean {
+    const spareId = this.ordered.shift();
+    if (spareId === undefined) return false;
+    if (ready) this.stock.add(spareId);
+    this.send(ready ? { type: 'template.spareReady', spareId } : { type: 'template.spareLost', spareId, reason: 'gone' });
+    return true;
+  }
+
+  /** A session takes the spare it was granted: false if no such spare is ready (granted twice, or gone). */
+  handOver(spareId: number): boolean {
+    return this.stock.delete(spareId);
+  }
+
+  #dropSpares(): void {
+    this.ordered.length = 0;
+    this.stock.clear();
+  }
 
   send(event: TemplateEvent): void {
     if (this.#sendBack === null) throw new Error(`no template process to send ${event.type}`);
@@ -189,6 +249,7 @@ export class FakeTemplate {
   }
 
   exit(reason = 'exited'): void {
+    this.#dropSpares();
     this.send({ type: 'template.exited', exitCode: null, signal: 'SIGKILL', reason });
   }
 

@@ -126,8 +126,8 @@ export function coveringPaths<TSnapshot extends Snapshot<unknown>, TEvent extend
   machine: AnyStateMachine,
   serialize: (snapshot: TSnapshot) => string,
   perTransition = 1,
-  /** Events also tried in every state: self-transitions do not appear in the adjacency map. */
-  events: readonly TEvent[] = [],
+  /** Events also tried in every state (or those a state allows): self-transitions do not appear in the adjacency map. */
+  events: readonly TEvent[] | ((snapshot: TSnapshot) => readonly TEvent[]) = [],
 ): Array<{ events: TEvent[]; transitions: string[] }> {
   const shortest = model.getShortestPaths({ allowDuplicatePaths: true });
   const toState = new Map<string, TestPath<TSnapshot, TEvent>>();
@@ -146,7 +146,7 @@ export function coveringPaths<TSnapshot extends Snapshot<unknown>, TEvent extend
       const events = [...prefix.steps.map((s) => s.event).filter((e) => e.type !== 'xstate.init'), event];
       out.push({ events, transitions: keys });
     }
-    for (const event of events) {
+    for (const event of typeof events === 'function' ? events(v.state) : events) {
       const next = getNextSnapshot(machine, v.state as never, event);
       if (serialize(next as unknown as TSnapshot) !== serialize(v.state)) continue;
       const keys = takenTransitions(machine, v.state, event, next);

@@ -5,6 +5,7 @@
  */
 import type { SessionPool } from '../../src/index.js';
 import type { Session } from '../../src/session.js';
+import { booksDisagree } from '../helpers/books.js';
 
 export type Outcome = 'pending' | 'granted' | 'timeout' | 'aborted' | 'closed' | 'startFailed' | 'rejected';
 
@@ -83,7 +84,7 @@ export class PoolHarness {
 
   checkCounts(where: string): void {
     const m = this.pool.metrics();
-    if (m.idle + m.busy + m.starting !== m.total) this.fail(`${where}: idle ${m.idle} + busy ${m.busy} + starting ${m.starting} != total ${m.total}`);
+    for (const problem of booksDisagree(this.pool)) this.fail(`${where}: ${problem}`);
     if (m.total + m.stopping > this.maxSessions) this.fail(`${where}: total ${m.total} + stopping ${m.stopping} > maxSessions ${this.maxSessions}`);
   }
 

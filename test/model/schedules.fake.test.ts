@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
 import { ModelClock } from './clock.js';
 import { budget, fcParams } from './config.js';
-import { FakeWorld } from './fake-worker.js';
+import { FakeTemplate, FakeWorld } from './fake-worker.js';
 import { flushMicrotasks, PoolHarness } from './harness.js';
 
 interface Real {
@@ -20,6 +20,8 @@ interface Real {
   world: FakeWorld;
   clock: ModelClock;
   minIdle: number;
+  /** Spawn 'fork': the scripted template process; null in spawn 'exec'. */
+  template: FakeTemplate | null;
 }
 type Cmd = fc.AsyncCommand<object, Real>;
 
@@ -126,6 +128,44 @@ class Advance implements Cmd {
   toString = (): string => `advance(${this.ms})`;
 }
 
+/** The template process (spawn 'fork') says it started and warmed up: fork-safe, or with threads. */
+class TemplateReady implements Cmd {
+  constructor(readonly forkSafe: boolean) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    if (r.template === null || r.template.alive === 0) return;
+    r.h.log.push(`template ready ${this.forkSafe ? 'safe' : 'unsafe'}`);
+    r.template.started();
+    r.template.ready(this.forkSafe);
+    check(r, this.toString());
+  }
+  toString = (): string => `templateReady(${this.forkSafe ? 'safe' : 'unsafe'})`;
+}
+
+/** The template process dies (its spares with it); the template machine restarts it after a back-off. */
+class TemplateDies implements Cmd {
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    if (r.template === null || r.template.alive === 0) return;
+    r.h.log.push('template dies');
+    r.template.exit();
+    check(r, this.toString());
+  }
+  toString = (): string => 'templateDies';
+}
+
+/** A spare on order (when spares are held back) becomes ready, or is lost. */
+class SettleSpare implements Cmd {
+  constructor(readonly ready: boolean) {}
+  check = (): boolean => true;
+  async run(_: object, r: Real): Promise<void> {
+    if (r.template === null || r.template.alive === 0) return;
+    if (r.template.settleSpare(this.ready)) r.h.log.push(`spare ${this.ready ? 'ready' : 'lost'}`);
+    check(r, this.toString());
+  }
+  toString = (): string => `spare(${this.ready ? 'ready' : 'lost'})`;
+}
+
 class Shutdown implements Cmd {
   check = (): boolean => true;
   async run(_: object, r: Real): Promise<void> {
@@ -148,6 +188,9 @@ const commands = fc.commands(
     fc.integer({ min: 1, max: 3 }).map((n) => new FailSpawns(n)),
     fc.constantFrom(10, 100, 250, 1000, 5000).map((ms) => new Advance(ms)),
     fc.constant(new Shutdown()),
+    fc.boolean().map((safe) => new TemplateReady(safe)),
+    fc.constant(new TemplateDies()),
+    fc.boolean().map((ready) => new SettleSpare(ready)),
   ],
   { maxCommands: 30 },
 );
@@ -158,6 +201,9 @@ export const poolShapes = fc.record({
   warmup: fc.boolean(),
   releasePolicy: fc.constantFrom('keep', 'recycle') as fc.Arbitrary<'keep' | 'recycle'>,
   maxExecutionsPerSession: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+  /** Spawn 'fork' on a scripted template; whether its spares are ready at once or when a command says. */
+  fork: fc.boolean(),
+  holdSpares: fc.boolean(),
 });
 
 type Shape = typeof poolShapes extends fc.Arbitrary<infer T> ? T : never;
@@ -181,11 +227,22 @@ function makeReal(s: fc.Scheduler, shape: Shape): Real {
     releasePolicy: shape.releasePolicy,
     ...(shape.maxExecutionsPerSession !== undefined ? { maxExecutionsPerSession: shape.maxExecutionsPerSession } : {}),
     ...(shape.warmup ? { warmupCode: 'warm' } : {}),
+    ...(shape.fork ? { spawn: 'fork' as const } : {}),
     logger: pino({ level: 'silent' }),
   };
-  const pool = new SessionPool(options, { processActor: world.processActor, clock });
+  const template = shape.fork ? forkTemplate(world, shape.holdSpares) : null;
+  const pool = new SessionPool(options, { processActor: world.processActor, clock, ...(template ? { templateProcessActor: () => template.logic } : {}) });
   void pool.start().catch(() => undefined);
-  return { h: new PoolHarness(pool, maxSessions), world, clock, minIdle: shape.minIdle };
+  return { h: new PoolHarness(pool, maxSessions), world, clock, minIdle: shape.minIdle, template };
+}
+
+/** A template process that dies when killed, as a real one does; forked sessions take its spares. */
+function forkTemplate(world: FakeWorld, holdSpares: boolean): FakeTemplate {
+  const template = new FakeTemplate();
+  template.exitOnKill = true;
+  template.holdSpares = holdSpares;
+  world.spares = template;
+  return template;
 }
 
 /** Runs the scheduler and the clock until `done` holds; false if it never does (a deadlock, a lost session). */
@@ -231,6 +288,8 @@ export async function finish(s: fc.Scheduler, r: Real): Promise<void> {
   const m = h.pool.metrics();
   expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }, report()).toEqual({ total: 0, stopping: 0, waiting: 0 });
   expect(world.alive().map((p) => p.sessionId), `processes still running after shutdown${report()}`).toEqual([]);
+  expect(r.template?.alive ?? 0, `a template process still running after shutdown${report()}`).toBe(0);
+  expect(world.violations, report()).toEqual([]);
   expect(h.pendingAcquires().map((w) => w.id), `acquires never settled${report()}`).toEqual([]);
   expect(h.unsettledExecutions(), `executions never settled${report()}`).toEqual([]);
   expect(h.closedEmitted).toBe(true);

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SessionPool } from '../../src/index.js';
-import { processesMentioning } from '../helpers/os.js';
+import { processesMentioning, processName } from '../helpers/os.js';
 import { budget, fcParams } from './config.js';
 import { flushMicrotasks, PoolHarness } from './harness.js';
 
@@ -47,7 +47,6 @@ const commands = fc.commands(
     ),
     fc.tuple(fc.nat(3), fc.constantFrom('ok', 'slow', 'exit', 'fail') as fc.Arbitrary<keyof typeof CODE>, fc.boolean()).map(([i, c, t]) =>
       cmd(`execute(${i}, ${c}${t ? ', 100ms' : ''})`, (h) => {
-        if (h.shutdownCalled) return; // known bug, see regressions.test.ts
         const leases = h.liveLeases();
         const lease = leases[i % Math.max(1, leases.length)];
         if (lease) h.execute(lease, CODE[c], t ? 100 : undefined);
@@ -59,23 +58,29 @@ const commands = fc.commands(
         leases[i % Math.max(1, leases.length)]?.session.interrupt();
       }),
     ),
+    // Any process of the pool: a session's, or in spawn 'fork' the template or its spare.
     fc.nat(3).map((i) =>
       cmd(`sigkill(${i})`, (h) => {
         const pids = processesMentioning(h.pool.id);
-        const pid = pids[i % Math.max(1, pids.length)];
-        if (pid === undefined) return;
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // It exited meanwhile.
-        }
+        sigkill(pids[i % Math.max(1, pids.length)]);
       }),
     ),
+    // Spawn 'fork': the template dies; the pool execs until the template machine has restarted it.
+    fc.constant(cmd('sigkill(template)', (h) => sigkill(h.pool.snapshot().template?.pid ?? undefined))),
     fc.constantFrom(20, 150).map((ms) => cmd(`time passes(${ms})`, () => new Promise<void>((resolve) => setTimeout(resolve, ms)))),
     fc.constant(cmd('shutdown', (h) => void h.shutdown())),
   ],
   { maxCommands: 8 },
 );
+
+function sigkill(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // It exited meanwhile.
+  }
+}
 
 /** Waits, in real time, until `done()` holds; the bound only turns a hang into a failure. */
 async function eventually(done: () => boolean, ms = 20_000): Promise<boolean> {
@@ -92,8 +97,8 @@ describe('generated concurrent schedules on real Python processes', () => {
     'keep every invariant of the pool',
     async () => {
       await fc.assert(
-        fc.asyncProperty(fc.scheduler(), commands, async (s, cmds) => {
-          const pool = new SessionPool({ minIdle: MIN_IDLE, maxSessions: MAX, acquireTimeoutMs: Infinity, healthCheckIntervalMs: 200, interruptGraceMs: 500, logger: pino({ level: 'silent' }) });
+        fc.asyncProperty(fc.scheduler(), fc.constantFrom('exec', 'fork') as fc.Arbitrary<'exec' | 'fork'>, commands, async (s, spawn, cmds) => {
+          const pool = new SessionPool({ spawn, minIdle: MIN_IDLE, maxSessions: MAX, acquireTimeoutMs: Infinity, healthCheckIntervalMs: 200, interruptGraceMs: 500, logger: pino({ level: 'silent' }) });
           const h = new PoolHarness(pool, MAX);
           const report = (): string => `\nviolations: ${h.violations.join('; ')}\nlog:\n  ${h.log.join('\n  ')}`;
           try {
@@ -118,7 +123,7 @@ describe('generated concurrent schedules on real Python processes', () => {
             expect(await eventually(() => h.pendingAcquires().length === 0 && h.unsettledExecutions().length === 0, 5000), `unsettled calls${report()}`).toBe(true);
             const m = pool.metrics();
             expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }).toEqual({ total: 0, stopping: 0, waiting: 0 });
-            expect(processesMentioning(pool.id), `processes alive after shutdown${report()}`).toEqual([]);
+            expect(processesMentioning(pool.id).map((pid) => `${pid} ${processName(pid)} ${spawn}`), `processes alive after shutdown${report()}`).toEqual([]);
             expect(h.violations, report()).toEqual([]);
           } finally {
             await pool.shutdown();

@@ -9,10 +9,11 @@ import { createTestModel } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { sessionMachine, type SessionEmitted } from '../../machines/session.machine.js';
 import type { SessionInput } from '../../machines/session.machine.js';
-import type { ProcessCommand, ProcessEvent, ProcessInput, WorkerResult } from '../../machines/session.types.js';
-import { coveringPaths, serializeSnapshot, stateNodes, takenTransitions, transitionsOf } from './graph.js';
+import type { ProcessCommand, ProcessEvent, ProcessInbox, ProcessInput, WorkerResult } from '../../machines/session.types.js';
+import { coveringPaths, serializeSnapshot } from './graph.js';
 import { sessionMapping, sessionSpec, type SessionSpecEvent } from './session.spec.js';
 import { expectConformance } from './conformance.js';
+import { expectFullCoverage, type SpecRun } from './coverage.js';
 
 const TIMINGS = { startTimeoutMs: 100, warmupTimeoutMs: 200, pingTimeoutMs: 300, interruptGraceMs: 400 };
 const EXECUTION_TIMEOUT = 500;
@@ -31,9 +32,9 @@ function result(status: WorkerResult['status']): WorkerResult {
 
 /** The real session machine, a child of a parent that counts its ready reports, on a scripted process. */
 function realSession(warmup: boolean) {
-  const commands: ProcessCommand[] = [];
+  const commands: ProcessInbox[] = [];
   let sendBack: ((event: ProcessEvent) => void) | null = null;
-  const process = fromCallback<ProcessCommand, ProcessInput>(({ sendBack: send, receive }) => {
+  const process = fromCallback<ProcessInbox, ProcessInput>(({ sendBack: send, receive }) => {
     sendBack = send;
     receive((command) => {
       if ((command as { type: string }).type === 'test.throw') throw new Error('the process actor failed');
@@ -99,17 +100,15 @@ const flat = (value: unknown): string =>
   typeof value === 'string' ? value : Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}.${flat(v)}`).join(',');
 
 /** Replays one path on the spec and on the real machine, comparing after every step. */
-function replay(warmup: boolean, events: SessionSpecEvent[]): string[] {
+function replay(warmup: boolean, events: SessionSpecEvent[]): void {
   const spec = createActor(sessionSpec, { input: { warmup } }).start();
   const real = realSession(warmup);
-  const taken: string[] = [];
   const trail: string[] = [];
   for (const event of events) {
     const before = spec.getSnapshot();
     const emittedBefore = real.emitted.length;
     spec.send(event);
     const after = spec.getSnapshot();
-    taken.push(...takenTransitions(sessionSpec, before, event, after));
     real.exec[event.type]();
     trail.push(event.type);
     const where = `after ${trail.join(' -> ')} (warmup: ${warmup})`;
@@ -144,42 +143,22 @@ function replay(warmup: boolean, events: SessionSpecEvent[]): string[] {
       expect(real.commands.at(-1)?.type, where).toBe(ENTRY_COMMANDS[entered]);
     }
   }
-  return taken;
 }
 
 describe('session machine: paths generated from its specification', () => {
-  const specTransitions = transitionsOf(sessionSpec).map((t) => t.key);
-  const reached = new Map<string, number>();
-  const reachedStates = new Set<string>();
-  let pathCount = 0;
+  const runs: SpecRun[] = [];
 
   for (const warmup of [false, true]) {
     const model = createTestModel(sessionSpec, { input: { warmup }, events: ALL_EVENTS, serializeState: serializeSnapshot } as never);
     const paths = coveringPaths(model as never, sessionSpec, serializeSnapshot, 2, ALL_EVENTS as never) as Array<{ events: SessionSpecEvent[]; transitions: string[] }>;
+    runs.push(...paths.map((path) => ({ input: { warmup }, events: path.events })));
     it(`replays ${paths.length} paths on the real machine (warmup: ${warmup})`, () => {
-      for (const path of paths) {
-        for (const key of replay(warmup, path.events)) reached.set(key, (reached.get(key) ?? 0) + 1);
-        const spec = createActor(sessionSpec, { input: { warmup } }).start();
-        reachedStates.add('session.spawning');
-        for (const event of path.events) {
-          spec.send(event);
-          for (const node of stateNodes(sessionSpec)) if (node !== sessionSpec.root && spec.getSnapshot().matches(node.path.reduceRight<unknown>((v, k) => (v === undefined ? k : { [k]: v }), undefined) as never)) reachedStates.add(node.id);
-        }
-        pathCount++;
-      }
+      for (const path of paths) replay(warmup, path.events);
     });
   }
 
   it('reaches every state and every transition of the specification', () => {
-    const states = stateNodes(sessionSpec).filter((n) => n !== sessionSpec.root).map((n) => n.id);
-    const missingStates = states.filter((id) => !reachedStates.has(id));
-    const missing = specTransitions.filter((key) => !reached.has(key));
-    console.info(
-      `session model: ${pathCount} paths; states ${states.length - missingStates.length}/${states.length}; ` +
-        `transitions ${specTransitions.length - missing.length}/${specTransitions.length}`,
-    );
-    expect(missingStates, 'states no path reaches').toEqual([]);
-    expect(missing, 'spec transitions no path takes').toEqual([]);
+    expectFullCoverage('session', sessionSpec, runs);
   });
 
   it('conforms structurally: every real state and transition has its spec counterpart, and back', () => {

@@ -1,3 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SessionStartError } from '../../src/index.js';
 import { processesMentioning } from '../helpers/os.js';
@@ -224,21 +229,6 @@ describe('error codes, all in one shape', () => {
 });
 
 describe('operations', () => {
-  it('sets TCP_NODELAY on every accepted socket, WebSocket ones included', async () => {
-    const server = await serve();
-    const sockets: import('node:net').Socket[] = [];
-    server.app.server.on('connection', (socket) => sockets.push(socket));
-    const id: string = (await call(server.url, 'POST', '/v1/sessions', alice)).body.id;
-    const stream = await StreamClient.open(wsUrl(server.url, `/v1/sessions/${id}/stream`), alice);
-    expect(sockets.length).toBeGreaterThanOrEqual(2);
-    for (const socket of sockets) {
-      const key = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay');
-      expect(key).toBeDefined();
-      expect((socket as unknown as Record<symbol, unknown>)[key!]).toBe(true);
-    }
-    await stream.close();
-  });
-
   it('exports Prometheus metrics with the pyrepl3_ prefix after traffic', async () => {
     const { url } = await serve();
     const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
@@ -274,9 +264,18 @@ describe('operations', () => {
 
 describe('a server that cannot start', () => {
   it('rejects with the pool start error and leaves no process behind', async () => {
-    const python = '/nonexistent/python3';
-    const error = await serve({ poolOptions: { pythonPath: python } }).catch((e: unknown) => e);
+    // The first session's warmup raises; the second's succeeds, so a server that failed to start
+    // without shutting its pool down would leave that session's process behind.
+    const marker = join(tmpdir(), `pyrepl3-first-fails-${randomUUID()}`);
+    const warmupCode = `import os\ntry:\n    os.close(os.open(${JSON.stringify(marker)}, os.O_CREAT | os.O_EXCL))\nexcept FileExistsError:\n    pass\nelse:\n    1 / 0`;
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    const error = await serve({ logger, poolOptions: { minIdle: 2, warmupCode } }).catch((e: unknown) => e);
+    rmSync(marker, { force: true });
     expect(error).toBeInstanceOf(SessionStartError);
-    expect(processesMentioning(python)).toEqual([]);
+    // The pool names itself in its log lines, and every process of it carries that name.
+    const pools = new Set(lines.map((line) => (JSON.parse(line) as { pool?: string }).pool).filter((id) => id !== undefined));
+    expect(pools.size).toBe(1);
+    for (const id of pools) expect(processesMentioning(id)).toEqual([]);
   });
 });

@@ -1,21 +1,23 @@
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll } from 'vitest';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
+import { ensureBuilt, ROOT } from '../helpers/build.js';
+
+export { ROOT };
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 
 /**
- * For a test file that runs the built CLI: builds it first when the file runs on its own against a
- * fresh checkout (`npm test` builds anyway), and kills whatever CLI process a test left running.
+ * For a test file that runs the built CLI: builds it first when the build is missing or stale
+ * (`npm test` builds anyway), and kills whatever CLI process a test left running.
  */
 export function useBuiltCli(): (args: string[], options?: SpawnOptions) => ChildProcess {
   const started: ChildProcess[] = [];
   beforeAll(() => {
-    if (!existsSync(CLI)) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+    ensureBuilt();
   }, 120_000);
   afterAll(() => {
     for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
