@@ -74,8 +74,8 @@ describe('SIGTERM', () => {
       if (log.body.executing === true) break;
     }
     server.process.kill('SIGTERM');
+    await until(async () => (await call(server.url, 'GET', '/readyz', null)).status === 503);
     expect((await call(server.url, 'GET', '/healthz', null)).status).toBe(200);
-    expect((await call(server.url, 'GET', '/readyz', null)).status).toBe(503);
     const result = await running;
     expect([result.status, result.body.value]).toEqual([200, "'finished'"]);
     expect(await server.exited).toBe(0);
