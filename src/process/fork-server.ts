@@ -51,6 +51,9 @@ interface Forking {
  * what the machine commands: order a spare, let one go, hand one over. Whether a spare exists, is
  * wanted, or is late is the machine's to decide, on its own clock.
  */
+/** How long kill() waits for the template to name a child it is forking before it kills the template anyway. */
+const NAMING_GRACE_MS = 1_000;
+
 export class ForkServer {
   #template: LaunchedWorker | null = null;
   /** Set by kill() until the next start(): a template not yet spawned is not spawned at all. */
@@ -100,7 +103,9 @@ export class ForkServer {
     // then). Killed before that, the template would leave it running, unnamed and unreachable.
     for (const [id, forking] of this.#forking) if (forking.pid !== undefined) this.letGoSpare(id);
     this.#killWhenNamed = this.#forking.size > 0;
-    if (!this.#killWhenNamed) this.#killTemplate();
+    if (!this.#killWhenNamed) return this.#killTemplate();
+    // A template that never names its child (hung mid-fork) must not hold shutdown forever.
+    setTimeout(() => this.#killWhenNamed && this.#killTemplate(), NAMING_GRACE_MS).unref();
   }
 
   #killTemplate(): void {

@@ -127,7 +127,7 @@ class PythonProcess {
       args: sandbox.bwrapArguments(plan),
       workerDir: plan.workerDir,
     });
-    return { ...worker, containment: containment.launched(worker.pid, plan.id) };
+    return { ...worker, containment: containment.launched(worker.pid, plan.id).admitEarly() };
   }
 
   /** One request to the template machine; its answer arrives as an event (see handle()). */
