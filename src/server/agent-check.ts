@@ -4,14 +4,15 @@ import type { SessionRegistry } from './registry.js';
 
 /**
  * HAProxy's agent check: on each connection the node answers one line and closes. `up ready NN%`
- * gives the node's free capacity as its weight, so new sessions go where there is room and a full
- * node (0%) gets none; `drain` once it is draining or shutting down (existing sessions still reach it).
+ * gives the room its named sessions leave as its weight, so new sessions go where there is room and
+ * a node full of them (0%) gets none; `drain` once it is draining or shutting down (existing sessions
+ * still reach it). One-shots hold a session for a moment only: they wait in the node's queue rather
+ * than zero its weight, which would turn a burst into refusals.
  */
 export function agentReply(pool: SessionPool, registry: SessionRegistry): string {
   if (registry.state !== 'open') return 'drain\n';
   const { maxSessions } = pool.snapshot().capacity;
-  const { idle, total, stopping } = pool.metrics();
-  const free = idle + Math.max(0, maxSessions - total - stopping);
+  const free = Math.max(0, maxSessions - registry.size);
   return `up ready ${Math.floor((100 * free) / maxSessions)}%\n`;
 }
 
