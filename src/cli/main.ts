@@ -214,7 +214,7 @@ program
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
   .option('--redis-url <url>', 'share tenant quotas and session listings with the other nodes through this Redis (redis://host:port)')
   .option('--quota-fail-open', 'while Redis does not answer, let creates through on this node\'s own quotas (default: 503 quota_unavailable)')
-  .option('--agent-port <port>', "answer HAProxy's agent check on this port (0: a free one): free capacity as weight, or drain", integer(0))
+  .option('--agent-port <port>', "answer HAProxy's agent check on this port (0: a free one): the room named sessions leave as weight, or drain", integer(0))
   .option('--drain-deadline-ms <ms>', 'a draining node (SIGUSR2, POST /v1/admin/drain) stops at the latest after this long', integer(0), 30 * 60_000)
   .option('--node-id <id>', "this node's name in session ids (<node>.<epoch>.<uuid>), e.g. a StatefulSet ordinal; default: the host name")
   .option('--jupyter-url-token', 'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)')
