@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { isGone } from '../process/forked-exits.js';
 import { constants } from 'node:os';
+import { isGone } from '../process/forked-exits.js';
 import type { DeathCause } from '../../machines/session.types.js';
 import type { SessionCgroup } from './cgroups.js';
 
@@ -9,10 +9,13 @@ type OverLimit = Extract<DeathCause, { kind: 'oom' | 'cpuLimit' }>;
 /** How often a session's cgroup is checked for an OOM kill and for CPU time past limits.cpuSeconds. */
 const LIMIT_CHECK_MS = 250;
 
+/** How long a sandbox may take to show its worker under its monitor before admission gives up. */
+const WORKER_VISIBLE_MS = 5_000;
+
 /**
  * The host's hold on one sandboxed session. Its process tree is monitor → init (pid 1 of the
  * session's PID namespace) → worker; the host started the monitor (bubblewrap, or a child of the
- * fork template) and finds the other two under it once the worker has said hello. Killing the
+ * fork template) and finds the other two under it as soon as the worker exists. Killing the
  * init ends every process of the namespace, setsid'd or not, and the monitor exits only after.
  */
 export class Containment {
@@ -75,10 +78,11 @@ export class Containment {
   async #admitWhenVisible(): Promise<number> {
     const monitor = this.#monitorPid;
     if (monitor === undefined) throw new Error('the sandbox has no monitor process');
-    for (let waited = 0; ; waited++) {
+    const deadline = Date.now() + WORKER_VISIBLE_MS;
+    for (;;) {
       const init = children(monitor)[0];
       if (init !== undefined && children(init).length === 1) return this.#admitNow();
-      if (waited > 5_000) throw new Error('the sandbox never started its worker');
+      if (Date.now() > deadline) throw new Error(`the sandbox did not start its worker within ${WORKER_VISIBLE_MS} ms`);
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
   }

@@ -235,12 +235,12 @@ export class SessionRegistry {
   }
 
   /**
-   * Starts an execution in a named session. Refusals (draining, code too large, busy, quota) throw
+   * Starts an execution in a named session. Refusals (shutting down, code too large, busy, quota) throw
    * at once; once started, the execution's output, result or error also go to the session's log,
    * where every stream of the session (and GET .../executions/:execId) finds them.
    */
   execute(entry: NamedSession, code: string, options: SessionRunOptions = {}): Promise<ExecutionResult> {
-    this.#refuseWhenDraining();
+    this.#refuseWhenClosing();
     this.#checkCode(code);
     this.touch(entry);
     if (entry.running !== null) throw new SessionBusyError(entry.session.id);
@@ -293,7 +293,7 @@ export class SessionRegistry {
   }
 
   async #occupy<T>(entry: NamedSession, work: () => Promise<T>): Promise<T> {
-    this.#refuseWhenDraining();
+    this.#refuseWhenClosing();
     this.touch(entry);
     if (entry.running !== null) throw new SessionBusyError(entry.session.id);
     const promise = work();
@@ -456,7 +456,7 @@ export class SessionRegistry {
     }
   }
 
-  #refuseWhenDraining(): void {
+  #refuseWhenClosing(): void {
     if (this.#closing) throw new HttpError(503, 'shutting_down', 'the server is shutting down');
   }
 
@@ -476,7 +476,7 @@ export class SessionRegistry {
   }
 
   #refuseNewSessions(): void {
-    this.#refuseWhenDraining();
+    this.#refuseWhenClosing();
     if (this.#draining) throw new HttpError(503, 'draining', 'this node is draining: it takes no new sessions');
   }
 
