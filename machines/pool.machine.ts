@@ -329,7 +329,11 @@ export const poolMachine = setup({
       settle(context, enqueue);
     }),
     childEnded: enqueueActions(({ context, event, enqueue }) => {
-      if (endedActorId(event) === TEMPLATE_ID) return buryTemplate(enqueue);
+      if (endedActorId(event) === TEMPLATE_ID) {
+        // Spawns held back for a starting template go now, exec'd.
+        buryTemplate(enqueue);
+        return settle({ ...context, template: 'stopped' }, enqueue);
+      }
       const report = deathReport(event);
       const phase = buryDead(context, report, enqueue);
       if (phase === null) return;
