@@ -57,7 +57,7 @@ describe('the kernel queue machine', () => {
     expect(q.state()).toBe('dead');
     expect(q.abandoned).toEqual([{ type: 'abandoned', requests: [{ seq: 1, execute: true, aborted: false }, { seq: 2, execute: true, aborted: false }], reason: 'exited with code 3', dead: true }]);
     q.request(3, false);
-    expect(q.abandoned[1]).toMatchObject({ requests: [{ seq: 3 }], reason: 'exited with code 3', dead: true });
+    expect(q.abandoned[1]).toEqual({ type: 'abandoned', requests: [{ seq: 3, execute: false, aborted: false }], reason: 'exited with code 3', dead: true });
   });
 
   it('DIE while a request runs abandons it at once; its late outcome changes nothing', async () => {
@@ -89,5 +89,26 @@ describe('the kernel queue machine', () => {
     q.actor.send({ type: 'RESTART', reason: 'restarted' });
     q.actor.send({ type: 'RESTARTED' });
     expect(q.state()).toBe('idle');
+  });
+
+  it('a request whose handling fails does not wedge the kernel: the next one runs, or the queue goes idle', async () => {
+    const started: number[] = [];
+    const failing = fromPromise<HandledOutcome, QueuedRequest>(({ input }) => {
+      started.push(input.seq);
+      return input.seq === 1 ? Promise.reject(new Error('a bug')) : new Promise(() => undefined);
+    });
+    const actor = createActor(kernelQueueMachine.provide({ actors: { handle: failing } })).start();
+    actor.send({ type: 'REQUEST', seq: 1, execute: true });
+    actor.send({ type: 'REQUEST', seq: 2, execute: true });
+    await flushMicrotasks();
+    expect(started).toEqual([1, 2]);
+    expect(actor.getSnapshot().value).toBe('working');
+    expect(actor.getSnapshot().context.queue).toEqual([{ seq: 2, execute: true, aborted: false }]);
+
+    const alone = createActor(kernelQueueMachine.provide({ actors: { handle: failing } })).start();
+    alone.send({ type: 'REQUEST', seq: 1, execute: true });
+    await flushMicrotasks();
+    expect(alone.getSnapshot().value).toBe('idle');
+    expect(alone.getSnapshot().context.queue).toEqual([]);
   });
 });
