@@ -33,6 +33,9 @@ describe('the kernel queue machine', () => {
     await q.finish();
     expect(q.state()).toBe('idle');
     expect(q.abandoned).toEqual([]);
+    // A request after the queue emptied runs itself, not one already handled.
+    q.request(4);
+    expect(q.running.map((r) => r.request.seq)).toEqual([4]);
   });
 
   it('after a stop_on_error failure, aborts the executions queued then, not the other requests nor later ones', async () => {
@@ -83,11 +86,14 @@ describe('the kernel queue machine', () => {
     expect(q.running.at(-1)!.request.seq).toBe(2);
   });
 
-  it('a dead kernel can be restarted', () => {
+  it('a dead kernel can be restarted, without abandoning again what its death abandoned', () => {
     const q = queue();
+    q.request(1);
     q.actor.send({ type: 'DIE', reason: 'gone' });
+    expect(q.abandoned.map((a) => a.requests.map((r) => r.seq))).toEqual([[1]]);
     q.actor.send({ type: 'RESTART', reason: 'restarted' });
     q.actor.send({ type: 'RESTARTED' });
+    expect(q.abandoned.map((a) => a.requests.map((r) => r.seq))).toEqual([[1]]);
     expect(q.state()).toBe('idle');
   });
 

@@ -138,6 +138,30 @@ describe('the pool machine on its own', () => {
     expect(p.phase('s2')).toBe('idle');
   });
 
+  it('with no idle timeout, sessions idle beyond minIdle stay; with one, each idle session\'s timer goes when it is granted', () => {
+    const never = pool({ minIdle: 1, maxSessions: 2, idleTimeoutMs: null });
+    never.ready('s1');
+    never.acquire('w1');
+    never.ready('s2');
+    never.release('s1');
+    expect(never.timers()).toEqual([]);
+    expect(never.ledger().idle).toEqual(['s2', 's1']);
+
+    const p = pool({ minIdle: 1, maxSessions: 3, idleTimeoutMs: 500 });
+    p.ready('s1');
+    p.acquire('w1');
+    p.acquire('w2');
+    p.ready('s2');
+    p.ready('s3');
+    p.release('s1');
+    p.release('s2');
+    expect(p.ledger().idle).toEqual(['s3', 's1', 's2']);
+    expect(p.timers()).toEqual([500, 500]);
+    p.acquire('w3');
+    p.acquire('w4');
+    expect(p.timers()).toEqual([]);
+  });
+
   it('keeps a session whose idle timer fires when no more than minIdle sessions are idle by then', () => {
     const p = pool({ minIdle: 1, maxSessions: 2, idleTimeoutMs: 500 });
     p.ready('s1');
@@ -299,8 +323,23 @@ describe('the pool machine on its own', () => {
     p.actor.send({ type: 'session.stopping', sessionId: 's7' });
     p.actor.send({ type: 'SESSION_AGED', sessionId: 's7' });
     p.actor.send({ type: 'SESSION_IDLED', sessionId: 's7' });
+    p.actor.send({ type: 'CANCEL_WAITER', waiterId: 'w7' });
     expect(p.fresh()).toEqual([]);
     expect(JSON.stringify({ phases: p.ledger().phaseCounts, counters: p.ledger().counters, idle: p.ledger().idle })).toBe(before);
+    expect(p.actor.getSnapshot().status).toBe('active');
+  });
+
+  it('a late idle timer of a session granted since does not stop it', () => {
+    const p = pool({ minIdle: 0, maxSessions: 2, idleTimeoutMs: 500 });
+    p.acquire('w1');
+    p.ready('s1');
+    p.acquire('w2');
+    p.ready('s2');
+    p.release('s2');
+    // s2 is idle beyond minIdle; s1, leased, hears an idle timer meant for an earlier idle spell.
+    p.actor.send({ type: 'SESSION_IDLED', sessionId: 's1' });
+    expect(p.phase('s1')).toBe('leased');
+    expect(p.stopReason('s1')).toBe(null);
   });
 
   it('shutdown stops every session with reason shutdown, refuses acquires while it closes, and closes once all are gone', () => {
@@ -327,6 +366,12 @@ describe('the pool machine with a fork template', () => {
   const template = (p: ReturnType<typeof pool>) =>
     p.actor.getSnapshot().children.template as unknown as { getSnapshot(): { value: unknown; context: { forkTimeoutMs: number; startTimeoutMs: number } } } | undefined;
   const spawnOf = (p: ReturnType<typeof pool>, id: string) => (p.actor.getSnapshot().children[id] as unknown as { getSnapshot(): { context: { spawn: string } } }).getSnapshot().context.spawn;
+
+  it('a pool that spawns with exec starts no template', () => {
+    const p = pool({ spawn: 'exec' });
+    expect(template(p)).toBeUndefined();
+    expect(spawnOf(p, 's1')).toBe('exec');
+  });
 
   it('starts its template with half the session start timeout to fork in, and spawns nothing until the template reports', () => {
     const p = fork({ session: { ...CONFIG.session, timings: { ...CONFIG.session.timings, startTimeoutMs: 8000 } } });

@@ -263,6 +263,10 @@ describe('the session machine, as its callers see it', () => {
     s.report({ type: 'process.file', requestId: 2, data: null, error });
     expect(s.emitted.at(-1)).toEqual({ type: 'fileDone', requestId: 2, data: null, error });
     expect(s.state()).toEqual({ ready: 'idle' });
+    // Done means done: a death now fails no request.
+    const answered = s.emitted.length;
+    exited(s);
+    expect(s.emitted.length).toBe(answered);
   });
 
   it('rejects work while busy, naming the request it refuses', () => {
