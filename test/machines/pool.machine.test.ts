@@ -401,6 +401,10 @@ describe('the pool machine with a fork template', () => {
     p.actor.send({ type: 'xstate.error.actor.template', error: new Error('a bug') } as never);
     expect(template(p)).toBeUndefined();
     expect(spawnOf(p, 's1')).toBe('exec');
+    // Its shutdown then waits for the sessions only.
+    p.actor.send({ type: 'SHUTDOWN' });
+    p.ended('s1', stopped('shutdown'));
+    expect(p.emitted.at(-1)).toEqual({ type: 'closed' });
   });
 
   it('stops the template last, once every session is gone', () => {
