@@ -2,6 +2,7 @@ import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { PoolConfig } from '../machines/pool.machine.js';
 import { InvalidOptionError } from './errors.js';
+import { rejectUnknownKeys } from './known-keys.js';
 import { sandboxSettings, type SandboxOptions, type SandboxSettings } from './sandbox/options.js';
 
 /**
@@ -118,12 +119,49 @@ export function deadline(name: string, value: number): number | null {
   return value === Infinity ? null : value;
 }
 
-const LIMIT_NAMES = ['memoryBytes', 'cpuSeconds', 'maxOutputBytes', 'maxProcesses', 'maxOpenFiles', 'maxCodeBytes', 'diskBytes'] as const;
+/** Every option, listed once: the compiler says when one is added to the interface but not here. */
+const OPTION_NAMES = Object.keys({
+  minIdle: true,
+  maxSessions: true,
+  warmupCode: true,
+  spawn: true,
+  pythonPath: true,
+  acquireTimeoutMs: true,
+  healthCheckIntervalMs: true,
+  releasePolicy: true,
+  maxExecutionsPerSession: true,
+  maxSessionAgeMs: true,
+  idleTimeoutMs: true,
+  limits: true,
+  env: true,
+  startTimeoutMs: true,
+  warmupTimeoutMs: true,
+  pingTimeoutMs: true,
+  interruptGraceMs: true,
+  logger: true,
+  traceSize: true,
+  leaseWarningMs: true,
+  inspect: true,
+  sandbox: true,
+} satisfies Record<keyof SessionPoolOptions, true>) as Array<keyof SessionPoolOptions>;
+
+const LIMIT_NAMES = Object.keys({
+  memoryBytes: true,
+  cpuSeconds: true,
+  maxOutputBytes: true,
+  maxProcesses: true,
+  maxOpenFiles: true,
+  maxCodeBytes: true,
+  diskBytes: true,
+} satisfies Record<keyof SessionLimits, true>) as Array<keyof SessionLimits>;
 
 function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
   const checked: SessionLimits = {};
+  if (limits === undefined) return checked;
+  if (typeof limits !== 'object' || limits === null) throw new InvalidOptionError('limits must be an object');
+  rejectUnknownKeys(limits, LIMIT_NAMES, 'limits.');
   for (const name of LIMIT_NAMES) {
-    const value = limits?.[name];
+    const value = limits[name];
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value <= 0) throw new InvalidOptionError(`limits.${name} must be a positive integer, got ${String(value)}`);
     checked[name] = value;
@@ -133,6 +171,7 @@ function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
 
 function sessionEnv(extra: Record<string, string> | undefined): Record<string, string> {
   const env: Record<string, string> = {};
+  if (extra !== undefined && (typeof extra !== 'object' || extra === null)) throw new InvalidOptionError('env must be an object of strings');
   for (const name of HOST_VARIABLES_KEPT) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
@@ -146,6 +185,7 @@ function sessionEnv(extra: Record<string, string> | undefined): Record<string, s
 
 export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options must be an object');
+  rejectUnknownKeys(options, OPTION_NAMES);
   const minIdle = count(options, 'minIdle', 1);
   const maxSessions = count(options, 'maxSessions', Math.max(4, minIdle), 1);
   if (minIdle > maxSessions) {

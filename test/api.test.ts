@@ -19,6 +19,14 @@ describe('the API refuses what it cannot do, with typed errors', () => {
     [{ spawn: 'clone' }, /spawn must be 'fork' or 'exec'/],
     [{ limits: { memoryBytes: -5 } }, /limits.memoryBytes must be a positive integer/],
     [{ acquireTimeoutMs: Number.NaN }, /acquireTimeoutMs must be a number of milliseconds/],
+    // A typo is an error at once, not an option silently ignored; a near name is suggested.
+    [{ maxSession: 2 }, /^maxSession is not an option; did you mean maxSessions\?$/],
+    [{ minidle: 0 }, /^minidle is not an option; did you mean minIdle\?$/],
+    [{ colour: 'blue' }, /^colour is not an option$/],
+    [{ limits: { memoryByte: 1 } }, /^limits.memoryByte is not an option; did you mean limits.memoryBytes\?$/],
+    [{ limits: 5 }, /^limits must be an object$/],
+    [{ sandbox: { networks: true } }, /^sandbox.networks is not an option; did you mean sandbox.network\?$/],
+    [{ sandbox: { binds: [{ path: '/data', writeable: true }] } }, /^sandbox.binds\[0\].writeable is not an option; did you mean sandbox.binds\[0\].writable\?$/],
   ])('new SessionPool(%j) throws InvalidOptionError', (options, message) => {
     expect(() => new SessionPool(options as never)).toThrow(InvalidOptionError);
     expect(() => new SessionPool(options as never)).toThrow(message);
