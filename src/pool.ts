@@ -6,7 +6,7 @@ type Clock = NonNullable<Parameters<typeof createActor>[1]>['clock'];
 import { poolMachine, type PoolEmitted } from '../machines/pool.machine.js';
 import { sessionMachine } from '../machines/session.machine.js';
 import { templateMachine } from '../machines/template.machine.js';
-import { AcquireTimeoutError, PoolClosedError, SessionStartError } from './errors.js';
+import { AcquireTimeoutError, InvalidOptionError, PoolClosedError, SessionStartError } from './errors.js';
 import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOptions } from './options.js';
 import { ForkServer } from './process/fork-server.js';
 import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './process/python-process.js';
@@ -85,6 +85,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   #templatePid: number | null = null;
   readonly #links = new Map<string, SessionLink>();
   readonly #pending = new Map<string, PendingAcquire>();
+  /** Every lease this pool handed out: release() takes back only these. */
+  readonly #leases = new WeakSet<Session>();
   #waiterSerial = 0;
   #running = false;
   #started: Promise<void> | null = null;
@@ -154,8 +156,15 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     }
   }
 
-  /** Gives a session back; the same as `session.release()`. */
+  /**
+   * Gives a session back; the same as `session.release()`. A session this pool did not hand out
+   * (another pool's) is refused with InvalidOptionError and left as it was.
+   */
   release(session: Session): Promise<void> {
+    if (!this.#leases.has(session)) {
+      const what = session instanceof Session ? `session ${session.id} was not acquired from this pool` : 'release() takes a session acquired from this pool';
+      return Promise.reject(new InvalidOptionError(`${what} (${this.id}); release it with its own pool, or with session.release()`));
+    }
     return session.release();
   }
 
@@ -382,7 +391,9 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     this.#timeline.leased(event.sessionId, event.waiterId);
     if (pending.acquiredAt !== null) this.#leaseWatch?.leased(event.sessionId, pending.acquiredAt);
     this.#debug('session granted', () => ({ sessionId: event.sessionId, waiterId: event.waiterId, waitedMs: Date.now() - pending.since }));
-    pending.resolve(new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, link, destroy)));
+    const session = new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, link, destroy));
+    this.#leases.add(session);
+    pending.resolve(session);
   }
 
   #giveBack(sessionId: string, link: SessionLink, destroy: boolean): void {

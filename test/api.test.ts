@@ -8,7 +8,7 @@ import {
 } from '../src/index.js';
 import { nextEvent } from './helpers/events.js';
 import { isAlive } from './helpers/os.js';
-import { makePool } from './helpers/pool.js';
+import { expectConsistent, makePool } from './helpers/pool.js';
 
 describe('the API refuses what it cannot do, with typed errors', () => {
   it.each([
@@ -57,6 +57,26 @@ describe('the API refuses what it cannot do, with typed errors', () => {
     expect(() => s.interrupt()).toThrow(SessionReleasedError);
     const next = await pool.acquire();
     expect(next.id).toBe(s.id);
+  });
+
+  it("refuses to release another pool's session with InvalidOptionError; both pools stay as they were", async () => {
+    const mine = makePool({ minIdle: 1, maxSessions: 1 });
+    const other = makePool({ minIdle: 1, maxSessions: 1 });
+    const theirs = await other.acquire();
+    const error = await mine.release(theirs).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as Error).message).toContain(`session ${theirs.id} was not acquired from this pool (${mine.id})`);
+    await expect(mine.release(undefined as never)).rejects.toBeInstanceOf(InvalidOptionError);
+    // The other pool's lease still holds and works; neither pool's books moved.
+    expect(theirs.released).toBe(false);
+    expect((await theirs.execute('1 + 1')).value).toBe('2');
+    expect(other.metrics()).toMatchObject({ busy: 1, idle: 0 });
+    await mine.start();
+    expect(mine.metrics()).toMatchObject({ busy: 0, idle: 1 });
+    expectConsistent(mine);
+    expectConsistent(other);
+    await other.release(theirs);
+    expect(other.metrics()).toMatchObject({ busy: 0, idle: 1 });
   });
 
   it('interrupts an execution when its AbortSignal aborts', async () => {
