@@ -385,22 +385,22 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const pending = this.#take(event.waiterId);
     if (pending === undefined || link === undefined) {
       // Nobody can take this grant: the session goes straight back rather than vanish.
-      this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId, executions: link?.executions ?? 0 });
+      this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId });
       return;
     }
     this.#timeline.leased(event.sessionId, event.waiterId);
     if (pending.acquiredAt !== null) this.#leaseWatch?.leased(event.sessionId, pending.acquiredAt);
     this.#debug('session granted', () => ({ sessionId: event.sessionId, waiterId: event.waiterId, waitedMs: Date.now() - pending.since }));
-    const session = new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, link, destroy));
+    const session = new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, destroy));
     this.#leases.add(session);
     pending.resolve(session);
   }
 
-  #giveBack(sessionId: string, link: SessionLink, destroy: boolean): void {
+  #giveBack(sessionId: string, destroy: boolean): void {
     // After shutdown every session is gone already: there is nothing to give back.
     if (this.#actor.getSnapshot().status !== 'active') return;
     if (destroy) this.#actor.send({ type: 'DESTROY', sessionId });
-    else this.#actor.send({ type: 'RELEASE', sessionId, executions: link.executions });
+    else this.#actor.send({ type: 'RELEASE', sessionId });
   }
 
   #onAcquireFailed(event: Extract<PoolEmitted, { type: 'acquireFailed' }>): void {

@@ -67,11 +67,6 @@ export class SessionLink {
     return this.ref.getSnapshot().context.pid ?? -1;
   }
 
-  /** Executions this session has finished, over all its leases. */
-  get executions(): number {
-    return this.ref.getSnapshot().context.executions;
-  }
-
   get executing(): boolean {
     return this.#inFlight !== null;
   }

@@ -105,6 +105,22 @@ describe('the API refuses what it cannot do, with typed errors', () => {
   });
 });
 
+describe('retirement by executions', () => {
+  it('counts an execution cut short by the release itself: the supervisor reads the count from the session once it has ended', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1, maxExecutionsPerSession: 1 });
+    const s = await pool.acquire();
+    const running = s.execute('import time\nprint("go", flush=True)\ntime.sleep(30)', { onOutput: () => void s.release() });
+    const released = nextEvent(pool, 'released', (e) => e.sessionId === s.id);
+    const retired = nextEvent(pool, 'sessionDied', (e) => e.sessionId === s.id);
+    expect((await running).status).toBe('interrupted');
+    expect((await released)[0].kept).toBe(false);
+    expect((await retired)[0].cause).toEqual({ kind: 'stopped', reason: 'retired' });
+    const next = await pool.acquire();
+    expect(next.id).not.toBe(s.id);
+    expect(pool.snapshot().sessions.map((session) => session.executions)).toEqual([0]);
+  });
+});
+
 describe('health checks', () => {
   it('replace an idle session that stops answering pings', async () => {
     const pool = makePool({ minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 100, pingTimeoutMs: 200 });

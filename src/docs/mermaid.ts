@@ -225,7 +225,7 @@ export function acquireSequenceMermaid(): string {
     `  S-->>B: emit ${sessionEmitted('executed')}`,
     '  B-->>C: resolve(ExecutionResult)',
     '  C->>B: session.release()',
-    `  B->>P: ${poolEvent('RELEASE')} { sessionId, executions }`,
+    `  B->>P: ${poolEvent('RELEASE')} { sessionId }`,
     `  P-->>B: emit ${poolEmitted('released')} { kept }`,
   ].join('\n');
 }
