@@ -339,12 +339,15 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const actor = this.#actor;
     actor.on('*', (event) => this.#publish(event));
     actor.on('sessionReady', (event) => {
-      const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
-      if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, this.#options.limits));
       this.#timeline.idle(event.sessionId);
       this.#log.debug({ sessionId: event.sessionId, pid: event.pid }, 'session ready');
     });
-    actor.on('sessionSpawned', (event) => this.#timeline.spawned(event.sessionId));
+    actor.on('sessionSpawned', (event) => {
+      // The link lives from the spawn to the burial (sessionDied), so every session the supervisor can grant has one.
+      const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
+      if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, this.#options.limits));
+      this.#timeline.spawned(event.sessionId);
+    });
     actor.on('granted', (event) => this.#onGranted(event));
     actor.on('released', (event) => {
       this.#timeline.idle(event.sessionId);
@@ -384,8 +387,11 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const link = this.#links.get(event.sessionId);
     const pending = this.#take(event.waiterId);
     if (pending === undefined || link === undefined) {
-      // Nobody can take this grant: the session goes straight back rather than vanish.
+      // Nobody can take this grant (its caller gave up): the session goes straight back rather than vanish.
       this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId });
+      // A grant without a link cannot happen (the link lives from the spawn to the burial, and only a
+      // live session is granted); were it to, the caller would learn it rather than wait forever.
+      pending?.reject(new SessionStartError({ kind: 'protocolError', message: `session ${event.sessionId} was granted without its link (a bug in PyREPL3)` }));
       return;
     }
     this.#timeline.leased(event.sessionId, event.waiterId);

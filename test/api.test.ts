@@ -79,6 +79,22 @@ describe('the API refuses what it cannot do, with typed errors', () => {
     expect(other.metrics()).toMatchObject({ busy: 0, idle: 1 });
   });
 
+  it('a grant whose caller gave up in the same step goes back to the pool; the caller gets its abort reason', async () => {
+    const pool = makePool({ minIdle: 0, maxSessions: 1 });
+    const controller = new AbortController();
+    // The session's readiness and its grant to this waiter are one step of the supervisor: the
+    // abort lands between them, so the grant finds no caller.
+    pool.once('sessionReady', () => controller.abort(new Error('gave up')));
+    const granted = nextEvent(pool, 'granted');
+    const error = await pool.acquire({ signal: controller.signal }).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('gave up');
+    await granted;
+    expect(pool.metrics()).toMatchObject({ idle: 1, busy: 0, waiting: 0 });
+    expectConsistent(pool);
+    const next = await pool.acquire({ timeoutMs: 5_000 });
+    expect((await next.execute('1 + 1')).value).toBe('2');
+  });
+
   it('interrupts an execution when its AbortSignal aborts', async () => {
     const pool = makePool({ minIdle: 1, maxSessions: 1 });
     const s = await pool.acquire();
