@@ -11,10 +11,20 @@ export class PyRepl3Error extends Error {
 /** An option or argument was out of range or of the wrong type. Nothing was changed. */
 export class InvalidOptionError extends PyRepl3Error {}
 
-/** No session could be granted before the acquire's deadline. */
+/**
+ * No session could be granted before the acquire's deadline. When sessions were failing to start
+ * meanwhile (a bad pythonPath, a warmup that raises), `cause` is the last of those failures.
+ */
 export class AcquireTimeoutError extends PyRepl3Error {
-  constructor(readonly timeoutMs: number) {
-    super(`no session became available within ${timeoutMs} ms`);
+  declare readonly cause: SessionStartError | undefined;
+  constructor(
+    readonly timeoutMs: number,
+    lastStartFailure?: SessionStartError,
+  ) {
+    super(
+      `no session became available within ${timeoutMs} ms${lastStartFailure ? `; the last session start failed: ${describeDeath(lastStartFailure.reason)}` : ''}`,
+      lastStartFailure ? { cause: lastStartFailure } : undefined,
+    );
   }
 }
 

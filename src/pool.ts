@@ -87,6 +87,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   readonly #pending = new Map<string, PendingAcquire>();
   /** Every lease this pool handed out: release() takes back only these. */
   readonly #leases = new WeakSet<Session>();
+  /** Why the last session failed to start, until one starts again: the cause of an acquire's timeout. */
+  #lastStartFailure: SessionStartError | undefined;
   #waiterSerial = 0;
   #running = false;
   #started: Promise<void> | null = null;
@@ -339,6 +341,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const actor = this.#actor;
     actor.on('*', (event) => this.#publish(event));
     actor.on('sessionReady', (event) => {
+      this.#lastStartFailure = undefined;
       this.#timeline.idle(event.sessionId);
       this.#log.debug({ sessionId: event.sessionId, pid: event.pid }, 'session ready');
     });
@@ -372,6 +375,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       this.#log.warn({ reason: event.reason, retryInMs: event.retryInMs }, "fork template died; using spawn 'exec' until it is back");
     });
     actor.on('spawnFailed', (event) => {
+      this.#lastStartFailure = new SessionStartError(event.cause);
       this.#log.warn({ sessionId: event.sessionId, cause: event.cause, retryInMs: event.retryInMs }, 'session failed to start');
     });
     actor.subscribe({
@@ -414,7 +418,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     if (pending === undefined) return;
     switch (event.reason) {
       case 'timeout':
-        return pending.reject(new AcquireTimeoutError(pending.timeoutMs ?? 0));
+        return pending.reject(new AcquireTimeoutError(pending.timeoutMs ?? 0, this.#lastStartFailure));
       case 'startFailed':
         return pending.reject(new SessionStartError(event.cause ?? { kind: 'spawnFailed', message: 'unknown' }));
       case 'closed':

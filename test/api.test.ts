@@ -1,10 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  AcquireTimeoutError,
   InvalidOptionError,
   PoolClosedError,
   SessionBusyError,
   SessionPool,
   SessionReleasedError,
+  SessionStartError,
 } from '../src/index.js';
 import { nextEvent } from './helpers/events.js';
 import { isAlive } from './helpers/os.js';
@@ -118,6 +124,26 @@ describe('the API refuses what it cannot do, with typed errors', () => {
     expect(isAlive(held.pid)).toBe(false);
     await pool.shutdown(); // idempotent
     await held.release(); // after shutdown: nothing to give back, no error
+  });
+});
+
+describe('the cause of an acquire timeout', () => {
+  it('is no start failure once a session has started again', async () => {
+    // The first session's warmup raises; the next one's succeeds.
+    const marker = join(tmpdir(), `pyrepl3-first-fails-${randomUUID()}`);
+    const warmupCode = `import os\ntry:\n    os.close(os.open(${JSON.stringify(marker)}, os.O_CREAT | os.O_EXCL))\nexcept FileExistsError:\n    pass\nelse:\n    1 / 0`;
+    try {
+      const pool = makePool({ minIdle: 1, maxSessions: 1, warmupCode });
+      await expect(pool.start()).rejects.toBeInstanceOf(SessionStartError);
+      const held = await pool.acquire({ timeoutMs: 10_000 });
+      const error = (await pool.acquire({ timeoutMs: 0 }).catch((e: unknown) => e)) as AcquireTimeoutError;
+      expect(error).toBeInstanceOf(AcquireTimeoutError);
+      expect(error.cause).toBeUndefined();
+      expect(error.message).toBe('no session became available within 0 ms');
+      await held.release();
+    } finally {
+      rmSync(marker, { force: true });
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CodeTooLargeError, SessionDiedError, SessionStartError, type SessionPool } from '../src/index.js';
+import { AcquireTimeoutError, CodeTooLargeError, SessionDiedError, SessionStartError, type SessionPool } from '../src/index.js';
 import { ensureBuilt } from './helpers/build.js';
 import { idleReaches, nextEvent } from './helpers/events.js';
 import { isAlive, processesMentioning } from './helpers/os.js';
@@ -292,6 +292,17 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       expect(error).toBeInstanceOf(SessionStartError);
       expect((error as Error).message).toMatch(/nonexistent/);
       expect(pool.metrics().creationFailures).toBeGreaterThanOrEqual(2);
+    });
+
+    it('an acquire that times out while sessions fail to start has the last failure as its cause', async () => {
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, pythonPath: '/nonexistent/python3' });
+      await expect(pool.start()).rejects.toBeInstanceOf(SessionStartError);
+      // Spawning now pauses for its back-off: a waiter with no time to wait times out first.
+      const error = (await pool.acquire({ timeoutMs: 0 }).catch((e: unknown) => e)) as AcquireTimeoutError;
+      expect(error).toBeInstanceOf(AcquireTimeoutError);
+      expect(error.cause).toBeInstanceOf(SessionStartError);
+      expect(error.cause?.reason.kind).toBe('spawnFailed');
+      expect(error.message).toMatch(/^no session became available within 0 ms; the last session start failed: .*nonexistent/);
     });
 
     it('warmup code that raises rejects with SessionStartError carrying the Python traceback', async () => {
