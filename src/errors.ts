@@ -55,14 +55,26 @@ export class SessionStartError extends PyRepl3Error {
   }
 }
 
-/** The session's process died (crash, os._exit, signal, killed by the pool) while it was in use. */
+/**
+ * The session's process died (crash, os._exit, signal, killed by the pool) while it was in use.
+ * `stdout` and `stderr` hold what the execution printed before (as far as the host had received
+ * it; empty when the execution did not collect its output, or never started).
+ */
 export class SessionDiedError extends PyRepl3Error {
   readonly exitCode: number | null;
   readonly signal: string | null;
-  constructor(readonly reason: DeathCause, exit: ProcessExit | null) {
+  readonly stdout: string;
+  readonly stderr: string;
+  constructor(
+    readonly reason: DeathCause,
+    exit: ProcessExit | null,
+    output: { stdout: string; stderr: string } = { stdout: '', stderr: '' },
+  ) {
     super(`session died: ${describeDeath(reason)}`);
     this.exitCode = exit?.exitCode ?? null;
     this.signal = exit?.signal ?? null;
+    this.stdout = output.stdout;
+    this.stderr = output.stderr;
   }
 }
 

@@ -59,8 +59,8 @@ export class SessionLink {
     ref.on('display', (event) => this.#onDisplay(event));
     ref.on('executed', (event) => this.#onExecuted(event));
     ref.on('fileDone', (event) => this.#onFileDone(event.requestId, event.data, event.error));
-    ref.on('executionFailed', (event) => this.#onFailed(event.requestId, deathError(event.cause, event.exit)));
-    ref.on('rejected', (event) => this.#onFailed(event.requestId, new SessionBusyError(this.id)));
+    ref.on('executionFailed', (event) => this.#onFailed(event.requestId, (run) => deathError(event.cause, event.exit, outputOf(run))));
+    ref.on('rejected', (event) => this.#onFailed(event.requestId, () => new SessionBusyError(this.id)));
   }
 
   get pid(): number {
@@ -188,9 +188,10 @@ export class SessionLink {
     });
   }
 
-  #onFailed(requestId: number, error: Error): void {
+  #onFailed(requestId: number, errorOf: (run: InFlight | FileInFlight) => Error): void {
     const run = this.#settle(requestId);
     if (run === null) return;
+    const error = errorOf(run);
     this.lastError = error.message;
     run.reject(error);
   }
@@ -211,8 +212,13 @@ function finalOutputs(result: WorkerResult): ExecutionOutput[] {
   return [];
 }
 
-function deathError(cause: DeathCause | null, exit: ProcessExit | null): Error {
+/** What an execution had printed when it ended without a result (nothing for a file request). */
+function outputOf(run: InFlight | FileInFlight): { stdout: string; stderr: string } | undefined {
+  return run.kind === 'execute' ? { stdout: run.stdout.join(''), stderr: run.stderr.join('') } : undefined;
+}
+
+function deathError(cause: DeathCause | null, exit: ProcessExit | null, output?: { stdout: string; stderr: string }): Error {
   const reason = cause ?? UNEXPLAINED_EXIT;
   if (reason.kind === 'stopped' && reason.reason === 'shutdown') return new PoolClosedError('the pool shut down during the execution');
-  return new SessionDiedError(reason, exit);
+  return new SessionDiedError(reason, exit, output);
 }

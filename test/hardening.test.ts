@@ -84,6 +84,30 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       await idleReaches(pool, 1);
     });
 
+    it('a session that dies mid-execution rejects with SessionDiedError carrying what it printed so far', async () => {
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 2 });
+      const s = await pool.acquire();
+      // The code exits only once the host has both lines: a flag file the onOutput callback creates.
+      const flag = join(tmpdir(), `pyrepl3-flag-${randomUUID()}`);
+      const code = `import os, sys, time\nprint("to out", flush=True)\nprint("to err", file=sys.stderr, flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}): time.sleep(0.01)\nos._exit(1)`;
+      const seen = { stdout: '', stderr: '' };
+      const error = await s
+        .execute(code, {
+          onOutput: (chunk) => {
+            if (chunk.type !== 'stream') return;
+            seen[chunk.stream] += chunk.text;
+            if (seen.stdout === 'to out\n' && seen.stderr === 'to err\n') writeFileSync(flag, '');
+          },
+        })
+        .catch((e: unknown) => e);
+      rmSync(flag, { force: true });
+      expect(error).toBeInstanceOf(SessionDiedError);
+      expect(error).toMatchObject({ exitCode: 1, stdout: 'to out\n', stderr: 'to err\n' });
+      // A later call on the dead session has nothing of its own to show.
+      expect(await s.execute('1').catch((e: unknown) => e)).toMatchObject({ stdout: '', stderr: '' });
+      await s.release();
+    });
+
     it('a SIGKILL from outside to an idle session is noticed at once and the session replaced', async () => {
       pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 2 });
       await pool.start();

@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino';
 import { InvalidOptionError, SessionPool, type SessionPoolOptions } from '../index.js';
 import { Authenticator, randomToken, type TenantDefaults, type TenantToken } from './auth.js';
 import './context.js';
-import { errorBody, HttpError, mapError } from './errors.js';
+import { answerBody, errorBody, HttpError, mapError } from './errors.js';
 import { answerBeforeBody, clientErrorHandler, frameworkErrorHandler, httpServerOptions, type HygieneOptions } from './hygiene.js';
 import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
@@ -237,7 +237,7 @@ async function build(
     if (mapped.status >= 500) request.log.error({ err: error, tenant: request.tenant?.name, sessionId: request.sessionId }, 'request failed');
     if (mapped.retryAfter !== undefined) void reply.header('retry-after', String(mapped.retryAfter));
     if (answerBeforeBody(request, reply, mapped, hygiene)) return reply;
-    return reply.code(mapped.status).send(errorBody(mapped));
+    return reply.code(mapped.status).send(answerBody(error, mapped));
   });
   // Many clients send `content-type: application/json` with no body on bodiless routes: an empty
   // body is no body. Routes that need one still refuse it by their schema (400).

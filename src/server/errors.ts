@@ -10,9 +10,12 @@ import {
   SessionStartError,
 } from '../index.js';
 
-/** The one error shape of the API: `{ error: { code, message } }`. */
+/**
+ * The one error shape of the API: `{ error: { code, message } }`. An HTTP answer `session_died`
+ * also carries what the execution printed before its process died (`stdout`, `stderr`).
+ */
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; stdout?: string; stderr?: string };
 }
 
 /** An error the server raises itself, already carrying its HTTP status and code. */
@@ -86,4 +89,15 @@ function fileErrorOf(error: SessionFileError): MappedError {
 
 export function errorBody(mapped: MappedError): ErrorBody {
   return { error: { code: mapped.code, message: mapped.message } };
+}
+
+/**
+ * The body of an HTTP error answer. For `session_died` it adds the output the execution had
+ * printed (the tenant's own), which a request without a stream would otherwise lose. A session's
+ * log and streams do not repeat it: they had that output as it happened.
+ */
+export function answerBody(error: unknown, mapped: MappedError): ErrorBody {
+  const body = errorBody(mapped);
+  if (error instanceof SessionDiedError) body.error = { ...body.error, stdout: error.stdout, stderr: error.stderr };
+  return body;
 }

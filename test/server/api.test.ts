@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -224,6 +224,31 @@ describe('error codes, all in one shape', () => {
       const reply = await call(url, 'POST', path, bob, body);
       expect(reply.status).toBe(503);
       expect(reply.body.error.code).toBe('pool_exhausted');
+    }
+  });
+});
+
+describe('a session that dies mid-execution', () => {
+  it('answers 500 session_died with what the execution printed; the session\'s stream had that output already', async () => {
+    const { url } = await serve();
+    const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    const stream = await StreamClient.open(wsUrl(url, `/v1/sessions/${id}/stream`), alice);
+    // The code exits only once the server has both lines (the stream shows them): a flag file the test creates.
+    const flag = join(tmpdir(), `pyrepl3-flag-${randomUUID()}`);
+    const code = `import os, sys, time\nprint("to out", flush=True)\nprint("to err", file=sys.stderr, flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}): time.sleep(0.01)\nos._exit(1)`;
+    try {
+      const answer = call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code });
+      await stream.next((m) => m.type === 'output' && m.stream === 'stdout' && m.text.includes('to out'));
+      await stream.next((m) => m.type === 'output' && m.stream === 'stderr' && m.text.includes('to err'));
+      writeFileSync(flag, '');
+      const reply = await answer;
+      expect(reply.status).toBe(500);
+      expect(reply.body).toEqual({ error: { code: 'session_died', message: 'session died: process exited with code 1', stdout: 'to out\n', stderr: 'to err\n' } });
+      const failed = await stream.next((m) => m.type === 'error');
+      expect(failed.error).toEqual({ code: 'session_died', message: 'session died: process exited with code 1' });
+    } finally {
+      rmSync(flag, { force: true });
+      await stream.close();
     }
   });
 });
