@@ -85,6 +85,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   #templatePid: number | null = null;
   readonly #links = new Map<string, SessionLink>();
   readonly #pending = new Map<string, PendingAcquire>();
+  /** Processes whose session actor failed (a bug in PyREPL3), until they are gone: shutdown waits for them. */
+  readonly #orphans = new Set<Promise<void>>();
   /** Every lease this pool handed out: release() takes back only these. */
   readonly #leases = new WeakSet<Session>();
   /** Why the last session failed to start, until one starts again: the cause of an acquire's timeout. */
@@ -110,6 +112,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       env,
       workerConfig: { pool: this.id, limits: this.#options.limits },
       logger: this.#log,
+      onOrphaned: (gone) => {
+        this.#orphans.add(gone);
+        void gone.then(() => this.#orphans.delete(gone));
+      },
       ...(this.#forkServer ? { forkServer: this.#forkServer } : {}),
       ...sandbox,
     });
@@ -283,6 +289,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       const finished = toPromise(this.#actor);
       this.#actor.send({ type: 'SHUTDOWN' });
       await finished;
+      await Promise.all(this.#orphans);
       await this.#forkServer?.close();
     }
     await (await this.#sandboxPrepared?.catch(() => undefined))?.close();

@@ -61,6 +61,8 @@ export class SessionLink {
     ref.on('fileDone', (event) => this.#onFileDone(event.requestId, event.data, event.error));
     ref.on('executionFailed', (event) => this.#onFailed(event.requestId, (run) => deathError(event.cause, event.exit, outputOf(run))));
     ref.on('rejected', (event) => this.#onFailed(event.requestId, () => new SessionBusyError(this.id)));
+    // A session actor that throws (a bug in PyREPL3) emits nothing more: what it was doing fails now.
+    ref.subscribe({ error: (error) => this.#onActorFailed(error) });
   }
 
   get pid(): number {
@@ -74,6 +76,7 @@ export class SessionLink {
   /** Why the session cannot take work now (dead, or busy), or null. */
   #refusal(): Error | null {
     const snapshot = this.ref.getSnapshot();
+    if (snapshot.status === 'error') return new SessionDiedError(actorFailure(snapshot.error), null);
     if (snapshot.status !== 'active') return deathError(snapshot.context.cause, snapshot.context.exit);
     return this.executing ? new SessionBusyError(this.id) : null;
   }
@@ -188,6 +191,11 @@ export class SessionLink {
     });
   }
 
+  #onActorFailed(error: unknown): void {
+    const run = this.#inFlight;
+    if (run !== null) this.#onFailed(run.requestId, (failed) => new SessionDiedError(actorFailure(error), null, outputOf(failed)));
+  }
+
   #onFailed(requestId: number, errorOf: (run: InFlight | FileInFlight) => Error): void {
     const run = this.#settle(requestId);
     if (run === null) return;
@@ -210,6 +218,17 @@ function finalOutputs(result: WorkerResult): ExecutionOutput[] {
   if (result.error !== null) return [{ type: 'error', error: result.error }];
   if (result.data !== null) return [{ type: 'result', data: result.data, executionCount: result.executionCount }];
   return [];
+}
+
+/** Why a session whose actor threw is dead: the cause the supervisor records for it too. */
+function actorFailure(error: unknown): DeathCause {
+  let text: string;
+  try {
+    text = String(error);
+  } catch {
+    text = 'an error that cannot be printed';
+  }
+  return { kind: 'protocolError', message: `session actor failed: ${text}` };
 }
 
 /** What an execution had printed when it ended without a result (nothing for a file request). */

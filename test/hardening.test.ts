@@ -9,7 +9,8 @@ import { AcquireTimeoutError, CodeTooLargeError, SessionDiedError, SessionStartE
 import { ensureBuilt } from './helpers/build.js';
 import { idleReaches, nextEvent } from './helpers/events.js';
 import { isAlive, processesMentioning } from './helpers/os.js';
-import { expectConsistent, makePool, sessionProcesses, SPAWN_MODES } from './helpers/pool.js';
+import { SessionFaults } from './helpers/faults.js';
+import { expectConsistent, expectNoProcesses, makePool, sessionProcesses, SPAWN_MODES } from './helpers/pool.js';
 
 const SILENT_PYTHON = fileURLToPath(new URL('./fixtures/silent-python', import.meta.url));
 const DIST_INDEX = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
@@ -354,6 +355,47 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       await pool.start().catch(() => undefined);
       while (delays.length < 5) await nextEvent(pool, 'spawnFailed');
       expect(delays.slice(0, 5)).toEqual([100, 200, 400, 800, 1600]);
+    });
+  });
+
+  describe('a session actor that throws (a bug in PyREPL3)', () => {
+    it('takes its process with it: its execution fails at once, the pool replaces it, nothing outlives shutdown', async () => {
+      const faults = new SessionFaults();
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 }, { processActor: faults.processActor });
+      const s = await pool.acquire();
+      const pid = s.pid;
+      const failure = s.execute('import time; time.sleep(30)').then(
+        () => null,
+        (error: unknown) => error,
+      );
+      const died = nextEvent(pool, 'sessionDied', (e) => e.sessionId === s.id);
+      faults.throwIn(s.id);
+      const [death] = await died;
+      expect(death.cause).toMatchObject({ kind: 'protocolError', message: expect.stringContaining('session actor failed') });
+      // The execution was failed when its session actor failed, before the pool buried the session.
+      const pending = new Promise((resolve) => setImmediate(() => resolve('still pending')));
+      const error = await Promise.race([failure, pending]);
+      expect(error).toBeInstanceOf(SessionDiedError);
+      expect((error as SessionDiedError).reason).toEqual(death.cause);
+      await s.release();
+      const next = await pool.acquire({ timeoutMs: 10_000 });
+      expect((await next.execute('6 * 7')).value).toBe('42');
+      await pool.shutdown();
+      expect(isAlive(pid)).toBe(false);
+      expectNoProcesses(pool);
+    });
+
+    it('is waited for by a shutdown that comes at once: its process and its folder are gone when shutdown resolves', async () => {
+      const faults = new SessionFaults();
+      const pool = makePool({ spawn: mode, minIdle: 0, maxSessions: 1 }, { processActor: faults.processActor });
+      const s = await pool.acquire();
+      const cwd = (await s.execute('import os; os.getcwd()')).value!.slice(1, -1);
+      expect(existsSync(cwd)).toBe(true);
+      faults.throwIn(s.id);
+      await pool.shutdown();
+      expect(isAlive(s.pid)).toBe(false);
+      expect(existsSync(cwd)).toBe(false);
+      expectNoProcesses(pool);
     });
   });
 
