@@ -22,6 +22,7 @@ export type {
   OutputStream,
   PoolMetrics,
   PythonError,
+  ShutdownOptions,
   StopReason,
 } from './types.js';
 export {

@@ -13,19 +13,23 @@ export function rejectUnknownKeys(object: object, known: readonly string[], pref
   }
 }
 
-/** The known key nearest to `key` (ignoring case), if it is near enough to be a typo of it. */
+/**
+ * The known key nearest to `key` (ignoring case), if it is near enough to be a typo of it: an edit
+ * for every three letters of the longer name, two at most (`maxSession`, `minidle`, `grace` for
+ * `graceMs`; not `env` for `spawn`).
+ */
 function closest(key: string, known: readonly string[]): string | null {
   let best: string | null = null;
   let bestDistance = Infinity;
   for (const candidate of known) {
     const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
+    const allowed = Math.min(2, Math.floor(Math.max(key.length, candidate.length) / 3));
+    if (distance <= allowed && distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  // Two edits for a long name, one for a short one: `maxSession`, `minidle`, `pythonpath`, not `env` for `spawn`.
-  return bestDistance <= (key.length > 5 ? 2 : 1) ? best : null;
+  return best;
 }
 
 /** Levenshtein distance: insertions, deletions and substitutions. */

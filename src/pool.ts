@@ -8,6 +8,8 @@ import { sessionMachine } from '../machines/session.machine.js';
 import { templateMachine } from '../machines/template.machine.js';
 import { AcquireTimeoutError, InvalidOptionError, PoolClosedError, SessionStartError } from './errors.js';
 import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOptions } from './options.js';
+import { Grace } from './grace.js';
+import { rejectUnknownKeys } from './known-keys.js';
 import { ForkServer } from './process/fork-server.js';
 import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './process/python-process.js';
 import { LeaseWatch } from './observe/lease-watch.js';
@@ -18,7 +20,7 @@ import { SandboxHost } from './sandbox/host.js';
 import { probeHost, type HostReport } from './sandbox/probe.js';
 import { Session } from './session.js';
 import { SessionLink, type SessionActorRef } from './session-link.js';
-import type { AcquireOptions, PoolMetrics } from './types.js';
+import type { AcquireOptions, PoolMetrics, ShutdownOptions } from './types.js';
 
 /**
  * What the pool runs on, for tests and unusual hosts: the process actor each session invokes
@@ -95,10 +97,16 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   #running = false;
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
+  /** Waiters a graceful shutdown refused, until the supervisor confirms: reported as closed, not aborted. */
+  readonly #refusedAtClose = new Set<string>();
+  /** Set by the first shutdown(): how long running executions may still go on. */
+  #grace: Grace | null = null;
+  readonly #clock: PoolRuntime['clock'];
 
   constructor(options: SessionPoolOptions = {}, runtime: PoolRuntime = {}) {
     super();
     this.#options = normalizeOptions(options);
+    this.#clock = runtime.clock;
     this.#log = this.#options.logger.child({ pool: this.id });
     const { pythonPath, env, config } = this.#options;
     this.#sandbox = this.#sandboxOnFirstUse(runtime.sandboxProbe ?? probeHost);
@@ -206,6 +214,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     return describePool({
       id: this.id,
       running: this.#running,
+      shuttingDown: this.#closed !== null,
       supervisor: this.#actor.getSnapshot(),
       metrics: this.metrics(),
       timeline: this.#timeline,
@@ -221,11 +230,23 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   }
 
   /**
-   * Refuses new work, rejects every waiter with PoolClosedError, stops every session. Resolves when
-   * every Python process of the pool has exited. Idempotent.
+   * Refuses new work and rejects every waiter with PoolClosedError at once; lets running executions
+   * go on for up to `graceMs` (default 0), then stops every session (what still runs fails with
+   * PoolClosedError). Resolves when every Python process of the pool has exited. Idempotent; a
+   * later call with a shorter grace cuts the grace short.
    */
-  shutdown(): Promise<void> {
-    this.#closed ??= this.#closeOnce();
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    let graceMs: number | null;
+    try {
+      if (typeof options !== 'object' || options === null) throw new InvalidOptionError('shutdown options must be an object');
+      rejectUnknownKeys(options, ['graceMs'] satisfies Array<keyof ShutdownOptions>);
+      graceMs = deadline('graceMs', options.graceMs ?? 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#grace ??= new Grace(this.#clock);
+    this.#grace.within(graceMs);
+    this.#closed ??= this.#closeOnce(this.#grace);
     return this.#closed;
   }
 
@@ -284,7 +305,9 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     });
   }
 
-  async #closeOnce(): Promise<void> {
+  async #closeOnce(grace: Grace): Promise<void> {
+    if (this.#running && !grace.over && this.#executing().length > 0) await this.#graceForExecutions(grace);
+    grace.end();
     if (this.#running) {
       const finished = toPromise(this.#actor);
       this.#actor.send({ type: 'SHUTDOWN' });
@@ -294,6 +317,29 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     }
     await (await this.#sandboxPrepared?.catch(() => undefined))?.close();
     this.#log.debug('pool closed');
+  }
+
+  /** The sessions running an execution or a file transfer now. */
+  #executing(): SessionLink[] {
+    return [...this.#links.values()].filter((link) => link.executing);
+  }
+
+  /**
+   * A graceful shutdown's wait: waiters are refused at once (nothing new starts), and running
+   * executions, and those holders start meanwhile, go on until none is left or the grace is over.
+   */
+  async #graceForExecutions(grace: Grace): Promise<void> {
+    for (const waiterId of [...this.#pending.keys()]) {
+      this.#take(waiterId)?.reject(new PoolClosedError());
+      this.#refusedAtClose.add(waiterId);
+      this.#actor.send({ type: 'CANCEL_WAITER', waiterId });
+    }
+    this.#log.info({ executions: this.#executing().length }, 'shutting down: waiting for running executions');
+    for (let running = this.#executing(); running.length > 0 && !grace.over; running = this.#executing()) {
+      await Promise.race([Promise.all(running.map((link) => link.idle())), grace.ended]);
+    }
+    const left = this.#executing().length;
+    if (left > 0) this.#log.warn({ executions: left }, 'shutting down: grace period over; stopping sessions that still run');
   }
 
   #enqueue(timeoutMs: number | null, signal: AbortSignal | undefined): Promise<Session> {
@@ -346,7 +392,11 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   #listen(): void {
     const actor = this.#actor;
-    actor.on('*', (event) => this.#publish(event));
+    actor.on('*', (event) => {
+      // A waiter refused by a graceful shutdown was cancelled early, but for listeners it failed because the pool closed.
+      const closed = event.type === 'acquireFailed' && this.#refusedAtClose.delete(event.waiterId);
+      this.#publish(closed ? { ...event, reason: 'closed' } : event);
+    });
     actor.on('sessionReady', (event) => {
       this.#lastStartFailure = undefined;
       this.#timeline.idle(event.sessionId);

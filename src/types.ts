@@ -55,6 +55,15 @@ export interface ExecuteOptions {
   collectOutput?: boolean;
 }
 
+export interface ShutdownOptions {
+  /**
+   * How long executions (and file transfers) running when shutdown begins, or started meanwhile by
+   * holders, may go on before every session is stopped. Default 0: stop at once. Infinity: wait
+   * for them however long they take.
+   */
+  graceMs?: number;
+}
+
 export interface AcquireOptions {
   /** Overrides the pool's acquireTimeoutMs; Infinity waits without a deadline. */
   timeoutMs?: number;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,9 +12,9 @@ import {
   SessionReleasedError,
   SessionStartError,
 } from '../src/index.js';
-import { nextEvent } from './helpers/events.js';
+import { nextEvent, settledNow } from './helpers/events.js';
 import { isAlive } from './helpers/os.js';
-import { expectConsistent, makePool } from './helpers/pool.js';
+import { expectConsistent, expectNoProcesses, makePool } from './helpers/pool.js';
 
 describe('the API refuses what it cannot do, with typed errors', () => {
   it.each([
@@ -124,6 +124,69 @@ describe('the API refuses what it cannot do, with typed errors', () => {
     expect(isAlive(held.pid)).toBe(false);
     await pool.shutdown(); // idempotent
     await held.release(); // after shutdown: nothing to give back, no error
+  });
+});
+
+describe('graceful shutdown: shutdown({ graceMs })', () => {
+  it('refuses new work at once and lets a running execution finish', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const s = await pool.acquire();
+    const flag = join(tmpdir(), `pyrepl3-flag-${randomUUID()}`);
+    let started!: () => void;
+    const printed = new Promise<void>((resolve) => (started = resolve));
+    const code = `import os, time\nprint("started", flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}): time.sleep(0.01)\n"done"`;
+    const running = s.execute(code, { onOutput: () => started() });
+    try {
+      await printed;
+      const failed = nextEvent(pool, 'acquireFailed');
+      const waiting = pool.acquire({ timeoutMs: 30_000 }).catch((e: unknown) => e);
+      const closed = pool.shutdown({ graceMs: 30_000 });
+      expect(await settledNow(waiting)).toBeInstanceOf(PoolClosedError);
+      expect((await failed)[0].reason).toBe('closed');
+      await expect(pool.acquire()).rejects.toBeInstanceOf(PoolClosedError);
+      expect(pool.snapshot().state).toBe('closing');
+      expect(await settledNow(closed)).toBe('pending');
+      writeFileSync(flag, '');
+      expect((await running).value).toBe("'done'");
+      await closed;
+    } finally {
+      rmSync(flag, { force: true });
+    }
+    expect(isAlive(s.pid)).toBe(false);
+    expectNoProcesses(pool);
+  });
+
+  it('stops what still runs once the grace is over: the execution fails with PoolClosedError', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const s = await pool.acquire();
+    const running = s.execute('import time; time.sleep(30)').catch((e: unknown) => e);
+    const begun = performance.now();
+    await pool.shutdown({ graceMs: 300 });
+    expect(performance.now() - begun).toBeGreaterThanOrEqual(295);
+    expect(await running).toBeInstanceOf(PoolClosedError);
+    expect(isAlive(s.pid)).toBe(false);
+    expectNoProcesses(pool);
+  });
+
+  it('is cut short by a later shutdown with a shorter grace', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    const s = await pool.acquire();
+    const running = s.execute('import time; time.sleep(30)').catch((e: unknown) => e);
+    const patient = pool.shutdown({ graceMs: Infinity });
+    expect(await settledNow(patient)).toBe('pending');
+    const now = pool.shutdown();
+    expect(now).toBe(patient);
+    await now;
+    expect(await running).toBeInstanceOf(PoolClosedError);
+    expectNoProcesses(pool);
+  });
+
+  it('refuses bad options with InvalidOptionError, and the pool goes on', async () => {
+    const pool = makePool({ minIdle: 1, maxSessions: 1 });
+    await expect(pool.shutdown({ graceMs: -1 })).rejects.toThrow(/graceMs must be a number of milliseconds >= 0/);
+    await expect(pool.shutdown({ grace: 5 } as never)).rejects.toThrow(/^grace is not an option; did you mean graceMs\?$/);
+    const s = await pool.acquire();
+    expect((await s.execute('1 + 1')).value).toBe('2');
   });
 });
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AcquireTimeoutError, CodeTooLargeError, SessionDiedError, SessionStartError, type SessionPool } from '../src/index.js';
 import { ensureBuilt } from './helpers/build.js';
-import { idleReaches, nextEvent } from './helpers/events.js';
+import { idleReaches, nextEvent, settledNow } from './helpers/events.js';
 import { isAlive, processesMentioning } from './helpers/os.js';
 import { SessionFaults } from './helpers/faults.js';
 import { expectConsistent, expectNoProcesses, makePool, sessionProcesses, SPAWN_MODES } from './helpers/pool.js';
@@ -373,8 +373,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       const [death] = await died;
       expect(death.cause).toMatchObject({ kind: 'protocolError', message: expect.stringContaining('session actor failed') });
       // The execution was failed when its session actor failed, before the pool buried the session.
-      const pending = new Promise((resolve) => setImmediate(() => resolve('still pending')));
-      const error = await Promise.race([failure, pending]);
+      const error = await settledNow(failure);
       expect(error).toBeInstanceOf(SessionDiedError);
       expect((error as SessionDiedError).reason).toEqual(death.cause);
       await s.release();
