@@ -107,9 +107,9 @@ export interface PyRepl3Server {
   /** Listens and resolves to the base URL, e.g. http://127.0.0.1:8000. */
   listen(options?: { host?: string; port?: number }): Promise<string>;
   /**
-   * Graceful stop: stops accepting connections, lets running executions finish within graceMs,
+   * Graceful stop: lets running executions finish within graceMs (new work gets 503 meanwhile),
    * interrupts the rest, ends every named session, closes the server and (if the server made it)
-   * shuts the pool down. Idempotent.
+   * shuts the pool down. Idempotent. `app.close()` alone does the same with no grace period.
    */
   close(options?: { graceMs?: number }): Promise<void>;
   /**
@@ -225,6 +225,18 @@ async function build(
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     forceCloseConnections: 'idle',
   });
+  // Whoever closes the app, close() below or app.close() itself, ends everything the server runs.
+  // Before the listener closes: the registry's work (with no grace unless close() gave one first).
+  // After the last request: the pool the server made, the leases, then the inspector (it shows the
+  // sessions' ends).
+  app.addHook('preClose', async () => {
+    await registry.close(0);
+  });
+  app.addHook('onClose', async () => {
+    if (ownsPool) await pool.shutdown();
+    await leases?.close();
+    await inspector?.close();
+  });
   // Small messages must not wait for Nagle's algorithm. Node's http server sets noDelay by default
   // (since 18); set it explicitly anyway, on every accepted socket, WebSocket ones included.
   app.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
@@ -309,9 +321,8 @@ async function build(
   try {
     await pool.start();
   } catch (error) {
-    // A server that cannot start leaves nothing behind: no Python process, no open handle.
+    // A server that cannot start leaves nothing behind: no Python process, no open handle (the hooks above).
     await app.close();
-    if (ownsPool) await pool.shutdown();
     throw error;
   }
   ready = true;
@@ -334,10 +345,8 @@ async function build(
       // The listener stays open through the grace period: a proxy's health checks still reach
       // /healthz, and running executions still return through it. New work gets 503 meanwhile.
       await registry.close(graceMs);
-      await Promise.all([app.close(), ownsPool ? pool.shutdown() : Promise.resolve()]);
-      await leases?.close();
-      // After the pool: the inspector shows the sessions' ends.
-      await inspector?.close();
+      // The app's preClose and onClose hooks end the rest.
+      await app.close();
       logger.info('shut down');
     })();
     return closing;

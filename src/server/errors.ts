@@ -9,6 +9,16 @@ import {
   SessionReleasedError,
   SessionStartError,
 } from '../index.js';
+import {
+  DrainingError,
+  NotFoundError,
+  QuotaExceededError,
+  QuotaStoreUnavailableError,
+  RegistryRefusal,
+  SessionElsewhereError,
+  SessionLostError,
+  ShuttingDownError,
+} from './refusals.js';
 
 /**
  * The one error shape of the API: `{ error: { code, message } }`. An HTTP answer `session_died`
@@ -18,7 +28,7 @@ export interface ErrorBody {
   error: { code: string; message: string; stdout?: string; stderr?: string };
 }
 
-/** An error the server raises itself, already carrying its HTTP status and code. */
+/** An error the HTTP layer (a route, a hook) raises itself, already carrying its HTTP status and code. */
 export class HttpError extends Error {
   constructor(
     readonly statusCode: number,
@@ -31,8 +41,6 @@ export class HttpError extends Error {
     this.name = 'HttpError';
   }
 }
-
-export const notFound = (what = 'session'): HttpError => new HttpError(404, 'not_found', `${what} not found`);
 
 export interface MappedError {
   status: number;
@@ -55,6 +63,7 @@ export function mapError(error: unknown): MappedError {
     const mapped = { status: error.statusCode, code: error.code, message: error.message };
     return error.retryAfterSeconds === undefined ? mapped : { ...mapped, retryAfter: error.retryAfterSeconds };
   }
+  if (error instanceof RegistryRefusal) return refusalOf(error);
   if (error instanceof SessionBusyError) return { status: 409, code: 'session_busy', message: error.message };
   if (error instanceof CodeTooLargeError) return { status: 413, code: 'code_too_large', message: error.message };
   if (error instanceof AcquireTimeoutError) return { status: 503, code: 'pool_exhausted', message: error.message };
@@ -72,6 +81,22 @@ export function mapError(error: unknown): MappedError {
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: e.statusCode, code: 'invalid_request', message };
   }
+  return { status: 500, code: 'internal', message: 'internal error' };
+}
+
+/** A tenant at a quota may try again in this many seconds (Retry-After). */
+const QUOTA_RETRY_AFTER_SECONDS = 1;
+
+/** The HTTP answer to each of the registry's refusals. */
+function refusalOf(error: RegistryRefusal): MappedError {
+  const { message } = error;
+  if (error instanceof QuotaExceededError) return { status: 429, code: 'quota_exceeded', message, retryAfter: QUOTA_RETRY_AFTER_SECONDS };
+  if (error instanceof NotFoundError) return { status: 404, code: 'not_found', message };
+  if (error instanceof SessionElsewhereError) return { status: 421, code: 'misdirected', message };
+  if (error instanceof SessionLostError) return { status: 410, code: 'session_lost', message };
+  if (error instanceof QuotaStoreUnavailableError) return { status: 503, code: 'quota_unavailable', message };
+  if (error instanceof ShuttingDownError) return { status: 503, code: 'shutting_down', message };
+  if (error instanceof DrainingError) return { status: 503, code: 'draining', message };
   return { status: 500, code: 'internal', message: 'internal error' };
 }
 

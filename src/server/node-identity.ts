@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../index.js';
-import { HttpError, notFound } from './errors.js';
+import { NotFoundError, SessionElsewhereError, SessionLostError } from './refusals.js';
 
 /**
  * Which node, and which start of it, holds a session. Session ids carry both
@@ -29,13 +29,14 @@ export function newSessionId(identity: NodeIdentity): string {
 }
 
 /**
- * Refuses an id this node cannot serve: another node's (421, the proxy sent it to the wrong node),
- * an earlier start of this node's (410, its state died with that process), or no session id at all (404).
+ * Refuses an id this node cannot serve: another node's (SessionElsewhereError: the proxy sent it to
+ * the wrong node), an earlier start of this node's (SessionLostError: its state died with that
+ * process), or no session id at all (NotFoundError).
  */
 export function checkSessionId(identity: NodeIdentity, id: string): void {
   const match = SESSION_ID.exec(id);
-  if (match === null) throw notFound();
-  const [, node, epoch] = match;
-  if (node !== identity.node) throw new HttpError(421, 'misdirected', `session ${id} lives on node ${node}, not on ${identity.node}`);
-  if (epoch !== identity.epoch) throw new HttpError(410, 'session_lost', `session ${id} was lost when node ${node} restarted`);
+  if (match === null) throw new NotFoundError();
+  const [, node = '', epoch = ''] = match;
+  if (node !== identity.node) throw new SessionElsewhereError(id, node, identity.node);
+  if (epoch !== identity.epoch) throw new SessionLostError(id, node);
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SessionBusyError, SessionDiedError, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
+import { CodeTooLargeError, SessionBusyError, SessionDiedError, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
 import type { Tenant } from './auth.js';
-import { errorBody, HttpError, mapError, notFound } from './errors.js';
+import { errorBody, mapError } from './errors.js';
 import { FairShare } from './fair-share.js';
 import { LeasesUnavailableError, type PublishedSession, type SessionLeases } from './cluster/leases.js';
 import { checkSessionId, newSessionId, type NodeIdentity } from './node-identity.js';
+import { DrainingError, NotFoundError, QuotaExceededError, QuotaStoreUnavailableError, ShuttingDownError } from './refusals.js';
 import { SessionLog } from './session-log.js';
 
 /** What the registry reports to metrics; every method is optional to implement. */
@@ -111,6 +112,7 @@ export class SessionRegistry {
   };
   /** Shutting down: all new work is refused. */
   #closing = false;
+  #closed: Promise<void> | null = null;
   /** Draining: new sessions and one-shots go elsewhere; the sessions here keep working until they end. */
   #draining = false;
   readonly #drainWaiters: Array<() => void> = [];
@@ -148,7 +150,7 @@ export class SessionRegistry {
     this.#refuseNewSessions();
     const held = this.#reserved.get(tenant.name) ?? 0;
     if (held >= tenant.maxSessions) {
-      throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions`, 1);
+      throw new QuotaExceededError(tenant.name, 'sessions', tenant.maxSessions);
     }
     this.#reserved.set(tenant.name, held + 1);
     const id = newSessionId(this.#opts.identity);
@@ -190,11 +192,11 @@ export class SessionRegistry {
     return entry;
   }
 
-  /** The tenant's session, or 404: another tenant's session is not found, not forbidden. */
+  /** The tenant's session, or NotFoundError: another tenant's session is not found, not forbidden. */
   get(tenant: Tenant, id: string): NamedSession {
     checkSessionId(this.#opts.identity, id);
     const entry = this.#byId.get(id);
-    if (entry === undefined || entry.tenant !== tenant.name) throw notFound();
+    if (entry === undefined || entry.tenant !== tenant.name) throw new NotFoundError();
     return entry;
   }
 
@@ -204,7 +206,7 @@ export class SessionRegistry {
     if (this.#opts.leases === undefined) return here;
     const local = new Set(here.map((view) => view.id));
     const elsewhere = await this.#opts.leases.list(tenant.name).catch(() => {
-      throw new HttpError(503, 'quota_unavailable', 'the sessions of other nodes cannot be listed: their store does not answer');
+      throw new QuotaStoreUnavailableError('the sessions of other nodes cannot be listed: their store does not answer');
     });
     return [...here, ...elsewhere.filter((view) => !local.has(view.id))];
   }
@@ -345,11 +347,11 @@ export class SessionRegistry {
     }
   }
 
-  /** Counts an execution against its tenant's maxConcurrent (429 over it); returns the function that uncounts it, once. */
+  /** Counts an execution against its tenant's maxConcurrent (QuotaExceededError over it); returns the function that uncounts it, once. */
   #admit(tenant: Tenant): () => void {
     const running = this.#concurrent.get(tenant.name) ?? 0;
     if (running >= tenant.maxConcurrent) {
-      throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already runs its ${tenant.maxConcurrent} executions`, 1);
+      throw new QuotaExceededError(tenant.name, 'executions', tenant.maxConcurrent);
     }
     this.#concurrent.set(tenant.name, running + 1);
     let counted = true;
@@ -385,9 +387,15 @@ export class SessionRegistry {
 
   /**
    * Graceful stop: refuse new work, let running executions finish for up to graceMs, interrupt the
-   * rest (and give them interruptWaitMs to settle), then destroy every named session.
+   * rest (and give them interruptWaitMs to settle), then destroy every named session. Idempotent:
+   * a later call gets the first one's promise.
    */
-  async close(graceMs: number, interruptWaitMs = 5_000): Promise<void> {
+  close(graceMs: number, interruptWaitMs = 5_000): Promise<void> {
+    this.#closed ??= this.#closeOnce(graceMs, interruptWaitMs);
+    return this.#closed;
+  }
+
+  async #closeOnce(graceMs: number, interruptWaitMs: number): Promise<void> {
     this.#closing = true;
     if (this.#inFlight.size > 0) {
       this.#opts.logger.info({ executions: this.#inFlight.size, graceMs }, 'waiting for running executions');
@@ -452,15 +460,15 @@ export class SessionRegistry {
   #checkCode(code: string): void {
     const max = this.#opts.maxCodeBytes;
     if (max !== null && code.length > max / 3 && Buffer.byteLength(code) > max) {
-      throw new HttpError(413, 'code_too_large', `code is ${Buffer.byteLength(code)} bytes, over the limit of ${max} bytes`);
+      throw new CodeTooLargeError(Buffer.byteLength(code), max);
     }
   }
 
   #refuseWhenClosing(): void {
-    if (this.#closing) throw new HttpError(503, 'shutting_down', 'the server is shutting down');
+    if (this.#closing) throw new ShuttingDownError();
   }
 
-  /** Across nodes, the tenant's maxSessions: 429 when its leases are all held, 503 when nobody can tell. */
+  /** Across nodes, the tenant's maxSessions: QuotaExceededError when its leases are all held, QuotaStoreUnavailableError when nobody can tell. */
   async #takeLease(tenant: Tenant, view: SessionView): Promise<void> {
     const leases = this.#opts.leases;
     if (leases === undefined) return;
@@ -470,14 +478,14 @@ export class SessionRegistry {
     } catch (error) {
       if (!(error instanceof LeasesUnavailableError)) throw error;
       if (this.#opts.leasesFailOpen) return;
-      throw new HttpError(503, 'quota_unavailable', 'tenant quotas cannot be checked: their store does not answer; try again');
+      throw new QuotaStoreUnavailableError('tenant quotas cannot be checked: their store does not answer; try again');
     }
-    if (!taken) throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions across nodes`, 1);
+    if (!taken) throw new QuotaExceededError(tenant.name, 'sessionsAcrossNodes', tenant.maxSessions);
   }
 
   #refuseNewSessions(): void {
     this.#refuseWhenClosing();
-    if (this.#draining) throw new HttpError(503, 'draining', 'this node is draining: it takes no new sessions');
+    if (this.#draining) throw new DrainingError();
   }
 
   #schedule(entry: NamedSession): void {

@@ -287,6 +287,23 @@ describe('operations', () => {
   });
 });
 
+describe('closing the app itself', () => {
+  it('app.close() alone ends everything: a running execution is interrupted and answered, no Python process is left', async () => {
+    const server = await serve();
+    const id: string = (await call(server.url, 'POST', '/v1/sessions', alice)).body.id;
+    const stream = await StreamClient.open(wsUrl(server.url, `/v1/sessions/${id}/stream`), alice);
+    const answer = call(server.url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'import time\nprint("started", flush=True)\ntime.sleep(60)' });
+    await stream.next((m) => m.type === 'output' && m.text.includes('started'));
+    await server.app.close();
+    const reply = await answer;
+    expect(reply.status).toBe(200);
+    expect(reply.body.status).toBe('interrupted');
+    expect(server.registry.size).toBe(0);
+    expect(processesMentioning(server.pool.id)).toEqual([]);
+    await stream.closed;
+  });
+});
+
 describe('a server that cannot start', () => {
   it('rejects with the pool start error and leaves no process behind', async () => {
     // The first session's warmup raises; the second's succeeds, so a server that failed to start
