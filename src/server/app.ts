@@ -15,6 +15,7 @@ import { SessionLeases } from './cluster/leases.js';
 import { nodeIdentity, type NodeIdentity } from './node-identity.js';
 import { SessionRegistry } from './registry.js';
 import { jupyterRoutes } from './jupyter/index.js';
+import type { KernelManager } from './jupyter/manager.js';
 import { selectSubprotocol } from './jupyter/v1.js';
 import { executeRoute } from './routes/execute.js';
 import { fileRoutes } from './routes/files.js';
@@ -178,6 +179,7 @@ async function build(
     });
 
   let registryRef: SessionRegistry | null = null;
+  let kernelsRef: KernelManager | null = null;
   const metrics = createMetrics(pool, () => registryRef?.size ?? 0, identity);
   const leases =
     options.redisUrl === undefined
@@ -186,7 +188,10 @@ async function build(
           url: options.redisUrl,
           identity,
           logger: logger.child({ component: 'leases' }),
-          sessions: () => registryRef?.published() ?? [],
+          sessions: () => {
+            const sessions = registryRef?.published() ?? [];
+            return kernelsRef === null ? sessions : kernelsRef.withKernels(sessions);
+          },
           observe: metrics.leases,
         });
   const registry = new SessionRegistry({
@@ -302,7 +307,7 @@ async function build(
     },
     { prefix: '/v1' },
   );
-  await jupyterRoutes(app, { registry, auth, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
+  kernelsRef = await jupyterRoutes(app, { registry, auth, identity, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
 
   await app.ready();
   await removeLeftoverSessionFolders(logger);

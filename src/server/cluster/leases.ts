@@ -1,12 +1,20 @@
 import { createClient } from 'redis';
 import type { Logger } from 'pino';
+import type { KernelModel } from '../jupyter/manager.js';
 import type { NodeIdentity } from '../node-identity.js';
 
 /** What a node publishes of one of its sessions, for listings across nodes. */
 export interface PublishedSession {
   tenant: string;
   view: { id: string; createdAt: string; lastUsedAt: string; executing: boolean };
+  /** The Jupyter kernel the session serves, if it serves one: kernels are listed across nodes too. */
+  kernel?: KernelModel;
 }
+
+/** A session as its node last published it. */
+export type Published = Omit<PublishedSession, 'tenant'>;
+
+const record = ({ view, kernel }: PublishedSession): string => JSON.stringify({ view, kernel });
 
 /** The store could not answer: creates fail closed (503 quota_unavailable) unless configured to fail open. */
 export class LeasesUnavailableError extends Error {}
@@ -89,7 +97,7 @@ export class SessionLeases {
   async take(session: PublishedSession, max: number): Promise<boolean> {
     const { tenant, view } = session;
     const taken = await this.#call(() =>
-      this.#client.eval(TAKE, { keys: [leasesKey(tenant), viewsKey(tenant)], arguments: [String(max), String(this.#ttlMs), view.id, JSON.stringify(view)] }),
+      this.#client.eval(TAKE, { keys: [leasesKey(tenant), viewsKey(tenant)], arguments: [String(max), String(this.#ttlMs), view.id, record(session)] }),
     );
     return taken === 1;
   }
@@ -100,11 +108,11 @@ export class SessionLeases {
   }
 
   /** The tenant's sessions on every node, as their nodes last published them (at most renewMs old). */
-  async list(tenant: string): Promise<PublishedSession['view'][]> {
+  async list(tenant: string): Promise<Published[]> {
     const [ids, views] = await this.#call(() =>
       Promise.all([this.#client.eval(LIVE, { keys: [leasesKey(tenant)] }) as Promise<string[]>, this.#client.hGetAll(viewsKey(tenant))]),
     );
-    return ids.flatMap((id) => (views[id] === undefined ? [] : [JSON.parse(views[id]) as PublishedSession['view']]));
+    return ids.flatMap((id) => (views[id] === undefined ? [] : [JSON.parse(views[id]) as Published]));
   }
 
   async close(): Promise<void> {
@@ -119,7 +127,7 @@ export class SessionLeases {
       await this.#call(() => this.#client.hSet(NODES_KEY, node, JSON.stringify({ epoch, sessions: sessions.length, seenAt: new Date().toISOString() })));
       if (sessions.length === 0) return;
       const keys = sessions.flatMap((s) => [leasesKey(s.tenant), viewsKey(s.tenant)]);
-      const args = [String(this.#ttlMs), ...sessions.flatMap((s) => [s.view.id, JSON.stringify(s.view)])];
+      const args = [String(this.#ttlMs), ...sessions.flatMap((s) => [s.view.id, record(s)])];
       await this.#call(() => this.#client.eval(RENEW, { keys, arguments: args }));
     } catch {
       // Logged by #call; the next round tries again, within the lease's TTL.
