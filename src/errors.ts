@@ -45,7 +45,7 @@ export class SessionStartError extends PyRepl3Error {
   }
 }
 
-/** The session's process died (crash, os._exit, signal, killed by the pool) while it was in use. */
+/** The session's process died (crash, os._exit, signal, killed by the pool): what ran in it, or is sent to it since, fails with this. */
 export class SessionDiedError extends PyRepl3Error {
   readonly exitCode: number | null;
   readonly signal: string | null;
@@ -56,7 +56,7 @@ export class SessionDiedError extends PyRepl3Error {
   }
 }
 
-/** execute() was called while the session was still running an earlier execution. */
+/** execute(), writeFile() or readFile() was called while the session was still doing an earlier one. */
 export class SessionBusyError extends PyRepl3Error {
   constructor(sessionId: string) {
     super(`session ${sessionId} is already executing; await the running execution first`);

@@ -130,7 +130,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     return this.#sandbox !== undefined;
   }
 
-  /** Starts the pool; resolves when minIdle sessions are ready. Idempotent. */
+  /**
+   * Starts the pool; resolves when minIdle sessions are ready. Rejects with SessionStartError when a
+   * session fails to start, SandboxUnavailableError where the sandbox cannot be built. Idempotent.
+   */
   start(): Promise<void> {
     this.#started ??= this.#startOnce();
     return this.#started;
@@ -138,7 +141,9 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   /**
    * A session for your exclusive use until you release it. Waits in FIFO order when none is idle.
-   * Rejects with AcquireTimeoutError, PoolClosedError, SessionStartError, or the signal's reason.
+   * Rejects with AcquireTimeoutError, PoolClosedError, SessionStartError, InvalidOptionError (a bad
+   * timeoutMs), SandboxUnavailableError (a sandboxed pool on a host that cannot build it), or the
+   * signal's reason.
    */
   acquire(options: AcquireOptions = {}): Promise<Session> {
     try {
@@ -205,7 +210,8 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   /**
    * Refuses new work, rejects every waiter with PoolClosedError, stops every session. Resolves when
-   * every Python process of the pool has exited. Idempotent.
+   * every worker process of the pool has exited (unsandboxed, a process user code started in a
+   * session of its own can outlive it). Idempotent.
    */
   shutdown(): Promise<void> {
     this.#closed ??= this.#closeOnce();
