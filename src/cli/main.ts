@@ -195,9 +195,9 @@ program
   .description('run the REST/WebSocket service')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--port <port>', 'port to bind (0 picks a free one)', integer(0), 8000)
-  .option('--tokens <file>', 'JSON tokens file: [{"token","tenant","maxSessions"?}]; without it a random token is printed')
+  .option('--tokens <file>', 'JSON tokens file: [{"token","tenant","maxSessions"?,"maxConcurrent"?,"admin"?}]; without it a random admin token is printed')
   .option('--min-idle <n>', 'sessions kept warm', integer(0), 1)
-  .option('--max-sessions <n>', 'cap on Python processes', integer(1), 4)
+  .option('--max-sessions <n>', 'cap on sessions, starting and stopping ones included', integer(1), 4)
   .option('--warmup-code <code>', 'code every session runs before it is granted')
   .addOption(new Option('--spawn <mode>', "'fork': fork sessions from a warmed template (milliseconds each)").choices(['exec', 'fork']).default('exec'))
   .option('--idle-timeout-ms <ms>', 'named sessions unused this long are culled', integer(1), 30 * 60_000)
@@ -240,7 +240,7 @@ program
 
 program
   .command('exec')
-  .description("run code in a fresh session and print its output ('-' reads stdin); exit 1 on a Python error")
+  .description("run code in a fresh session and print its output ('-' reads stdin); exit 1 unless it ends ok, 2 if the session fails")
   .argument('<code>', 'Python code')
   .option('--timeout-ms <ms>', 'interrupt the code after this long', integer(1))
   .option('--warmup-code <code>', 'code to run first')

@@ -29,7 +29,7 @@ export interface ServerOptions {
   /** A pool to use; the server then does not shut it down on close(). Otherwise one is made from poolOptions. */
   pool?: SessionPool;
   poolOptions?: SessionPoolOptions;
-  /** Tenants and their tokens. Absent: one tenant, "default", with a random token (see generatedToken). */
+  /** Tenants and their tokens. Absent: one tenant, "default", with a random admin token (see generatedToken). */
   tokens?: TenantToken[];
   /** Quotas of tenants whose token names none. Default 4 named sessions and 4 executions at once. */
   tenantDefaults?: Partial<TenantDefaults>;
@@ -108,9 +108,9 @@ export interface PyRepl3Server {
   /** Listens and resolves to the base URL, e.g. http://127.0.0.1:8000. */
   listen(options?: { host?: string; port?: number }): Promise<string>;
   /**
-   * Graceful stop: stops accepting connections, lets running executions finish within graceMs,
-   * interrupts the rest, ends every named session, closes the server and (if the server made it)
-   * shuts the pool down. Idempotent.
+   * Graceful stop: refuses new work (503 shutting_down) while the listener stays up, lets running
+   * executions finish within graceMs, interrupts the rest, ends every named session, closes the
+   * server and (if the server made it) shuts the pool down. Idempotent.
    */
   close(options?: { graceMs?: number }): Promise<void>;
   /**
