@@ -18,6 +18,30 @@ export class AcquireTimeoutError extends PyRepl3Error {
   }
 }
 
+/**
+ * Something was asked for that needs optional peer dependencies of pyrepl3 that are not installed.
+ * The library (`pyrepl3`, `pyrepl3/client`) needs none of them; the service (`pyrepl3/server`,
+ * `pyrepl3 serve`) needs fastify, @fastify/websocket and prom-client, its inspector
+ * @statelyai/inspect, and quotas shared through Redis need redis. `packages` are the missing ones
+ * with their version ranges; `command` installs them.
+ */
+export class MissingDependencyError extends PyRepl3Error {
+  /** E.g. `npm install fastify@^5.12.8 prom-client@^15.1.3`. */
+  readonly command: string;
+  constructor(
+    /** What needed them, e.g. `pyrepl3 serve` or `pyrepl3/server`. */
+    readonly feature: string,
+    /** Name@range of each missing package. */
+    readonly packages: readonly string[],
+  ) {
+    const command = `npm install ${packages.join(' ')}`;
+    const names = packages.map((p) => p.slice(0, p.lastIndexOf('@')));
+    const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+    super(`${feature} needs ${list}, which ${names.length === 1 ? 'is' : 'are'} not installed. Install ${names.length === 1 ? 'it' : 'them'} with: ${command}`);
+    this.command = command;
+  }
+}
+
 /** The pool is shutting down or shut down: it refuses new work and ends pending work with this. */
 export class PoolClosedError extends PyRepl3Error {
   constructor(message = 'the pool is closed') {

@@ -28,6 +28,7 @@ export {
   AcquireTimeoutError,
   CodeTooLargeError,
   InvalidOptionError,
+  MissingDependencyError,
   PoolClosedError,
   PyRepl3Error,
   SandboxUnavailableError,

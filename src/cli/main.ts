@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { SessionPool, type SessionPoolOptions } from '../index.js';
-import { createServer } from '../server/app.js';
+import { requirePeers, type PeerGroup } from '../peers.js';
+// No optional peer dependency here: `exec` and `doctor` work with the library's dependencies alone.
+// The service (fastify, prom-client...) is imported by `serve` only, once requirePeers found it.
 import { loadTokensFile } from '../server/auth.js';
 import { agentReply, startAgentCheck, type AgentCheck } from '../server/agent-check.js';
 import { doctor } from './doctor.js';
@@ -66,6 +68,12 @@ function sandboxOptions(opts: ServeOptions, logger: pino.Logger): SessionPoolOpt
 }
 
 async function serve(opts: ServeOptions): Promise<void> {
+  // Without them: one message naming every missing package and the npm command, then exit 2.
+  const needs: Array<[PeerGroup, string]> = [['server', '']];
+  if (opts.inspect !== undefined) needs.push(['inspector', ' --inspect']);
+  if (opts.redisUrl !== undefined) needs.push(['cluster', ' --redis-url']);
+  await requirePeers(`pyrepl3 serve${needs.map(([, flag]) => flag).join('')}`, needs.map(([group]) => group));
+  const { createServer } = await import('../server/app.js');
   // Logs go to stderr; stdout carries only the machine-readable lines below.
   const logger = pino({ level: opts.logLevel }, pino.destination(2));
   const tokens = opts.tokens !== undefined ? await loadTokensFile(opts.tokens) : undefined;

@@ -12,6 +12,7 @@ import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionLeases } from './cluster/leases.js';
+import { requirePeers, type PeerGroup } from '../peers.js';
 import { nodeIdentity, type NodeIdentity } from './node-identity.js';
 import { SessionRegistry } from './registry.js';
 import { jupyterRoutes } from './jupyter/index.js';
@@ -144,6 +145,11 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
   }
   const auth = new Authenticator(tokens, { maxSessions: 4, maxConcurrent: 4, ...options.tenantDefaults });
   if (options.inspect && !ownsPool) throw new InvalidOptionError('inspect needs a pool the server makes; give an injected pool its own inspect option');
+  // The optional peer dependencies these options need, all named at once and before anything starts.
+  const needs: Array<[PeerGroup, string]> = [];
+  if (options.inspect) needs.push(['inspector', 'inspect']);
+  if (options.redisUrl !== undefined) needs.push(['cluster', 'redisUrl']);
+  await requirePeers(`createServer's ${needs.map(([, option]) => option).join(' and ')}`, needs.map(([group]) => group));
   const inspector = options.inspect
     ? await startInspector({
         ...(typeof options.inspect === 'object' && options.inspect.port !== undefined ? { port: options.inspect.port } : {}),
@@ -184,7 +190,7 @@ async function build(
   const leases =
     options.redisUrl === undefined
       ? undefined
-      : new SessionLeases({
+      : await SessionLeases.open({
           url: options.redisUrl,
           identity,
           logger: logger.child({ component: 'leases' }),

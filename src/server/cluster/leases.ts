@@ -1,6 +1,6 @@
-import { createClient } from 'redis';
 import type { Logger } from 'pino';
 import type { KernelModel } from '../jupyter/manager.js';
+import { requirePeers } from '../../peers.js';
 import type { NodeIdentity } from '../node-identity.js';
 
 /** What a node publishes of one of its sessions, for listings across nodes. */
@@ -79,9 +79,21 @@ export class SessionLeases {
   readonly #ttlMs: number;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(private readonly options: LeaseOptions) {
+  /**
+   * Connects in the background (commands fail as LeasesUnavailableError until it has). redis is an
+   * optional peer dependency of pyrepl3, imported only here: without it this throws MissingDependencyError.
+   */
+  static async open(options: LeaseOptions): Promise<SessionLeases> {
+    await requirePeers('redisUrl (quotas shared through Redis, pyrepl3 serve --redis-url)', ['cluster']);
+    return new SessionLeases(options, await import('redis'));
+  }
+
+  private constructor(
+    private readonly options: LeaseOptions,
+    redis: typeof import('redis'),
+  ) {
     this.#ttlMs = options.ttlMs ?? 3_000;
-    this.#client = createClient({
+    this.#client = redis.createClient({
       url: options.url,
       socket: { connectTimeout: 1_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 1_000) },
       // A command while Redis is down fails at once instead of waiting in a queue for it.
