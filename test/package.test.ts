@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SessionPool, PoolClosedError } from 'pyrepl3';
+import { MissingDependencyError, SessionPool, PoolClosedError } from 'pyrepl3';
 import { ApiError, Client } from 'pyrepl3/client';
 import { PEERS } from '../src/peers.js';
 import { ensureBuilt, ROOT } from './helpers/build.js';
@@ -19,6 +19,14 @@ describe('the package, as a user imports it', () => {
   it("exports the typed client as `import { Client } from 'pyrepl3/client'`", () => {
     expect(typeof Client).toBe('function');
     expect(new ApiError('unauthorized', 'no', 401)).toMatchObject({ name: 'ApiError', code: 'unauthorized', status: 401 });
+  });
+
+  it('MissingDependencyError names what is missing and the command that installs it', () => {
+    const one = new MissingDependencyError('pyrepl3 serve --redis-url', ['redis@^5.12.1']);
+    expect(one).toMatchObject({ name: 'MissingDependencyError', feature: 'pyrepl3 serve --redis-url', packages: ['redis@^5.12.1'], command: 'npm install redis@^5.12.1' });
+    expect(one.message).toBe('pyrepl3 serve --redis-url needs redis, which is not installed. Install it with: npm install redis@^5.12.1');
+    const three = new MissingDependencyError('x', ['a@^1', '@b/c@^2', 'd@^3']);
+    expect(three.message).toBe('x needs a, @b/c and d, which are not installed. Install them with: npm install a@^1 @b/c@^2 d@^3');
   });
 
   it('works with `await using`: the lease goes back, then the pool shuts down with its processes', async () => {
