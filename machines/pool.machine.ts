@@ -28,7 +28,7 @@ export interface PoolConfig {
   idleTimeoutMs: number | null;
   /** Delay before the next spawn after consecutive start failures, and before a template restart. */
   backoff: Backoff;
-  /** 'fork': sessions are forked from a warmed template process (with 'exec' while it is down). */
+  /** 'fork': sessions are forked from a warmed template process ('exec' while it is down or unsafe). */
   spawn: SpawnMode;
   session: Omit<SessionInput, 'id' | 'spawn'>;
 }

@@ -28,6 +28,30 @@ export class AcquireTimeoutError extends PyRepl3Error {
   }
 }
 
+/**
+ * Something was asked for that needs optional peer dependencies of pyrepl3 that are not installed.
+ * The library (`pyrepl3`, `pyrepl3/client`) needs none of them; the service (`pyrepl3/server`,
+ * `pyrepl3 serve`) needs fastify, @fastify/websocket and prom-client, its inspector
+ * @statelyai/inspect, and quotas shared through Redis need redis. `packages` are the missing ones
+ * with their version ranges; `command` installs them.
+ */
+export class MissingDependencyError extends PyRepl3Error {
+  /** E.g. `npm install fastify@^5.12.8 prom-client@^15.1.3`. */
+  readonly command: string;
+  constructor(
+    /** What needed them, e.g. `pyrepl3 serve` or `pyrepl3/server`. */
+    readonly feature: string,
+    /** Name@range of each missing package. */
+    readonly packages: readonly string[],
+  ) {
+    const command = `npm install ${packages.join(' ')}`;
+    const names = packages.map((p) => p.slice(0, p.lastIndexOf('@')));
+    const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+    super(`${feature} needs ${list}, which ${names.length === 1 ? 'is' : 'are'} not installed. Install ${names.length === 1 ? 'it' : 'them'} with: ${command}`);
+    this.command = command;
+  }
+}
+
 /** The pool is shutting down or shut down: it refuses new work and ends pending work with this. */
 export class PoolClosedError extends PyRepl3Error {
   constructor(message = 'the pool is closed') {
@@ -56,9 +80,10 @@ export class SessionStartError extends PyRepl3Error {
 }
 
 /**
- * The session's process died (crash, os._exit, signal, killed by the pool) while it was in use.
- * `stdout` and `stderr` hold what the execution printed before (as far as the host had received
- * it; empty when the execution did not collect its output, or never started).
+ * The session's process died (crash, os._exit, signal, killed by the pool): what ran in it, or is
+ * sent to it since, fails with this. `stdout` and `stderr` hold what the execution printed before
+ * it died (as far as the host had received it; empty when the execution did not collect its
+ * output, or for a call made after the death).
  */
 export class SessionDiedError extends PyRepl3Error {
   readonly exitCode: number | null;
@@ -78,7 +103,7 @@ export class SessionDiedError extends PyRepl3Error {
   }
 }
 
-/** execute() was called while the session was still running an earlier execution. */
+/** execute(), writeFile() or readFile() was called while the session was still doing an earlier one. */
 export class SessionBusyError extends PyRepl3Error {
   constructor(sessionId: string) {
     super(`session ${sessionId} is already executing; await the running execution first`);

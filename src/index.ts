@@ -29,6 +29,7 @@ export {
   AcquireTimeoutError,
   CodeTooLargeError,
   InvalidOptionError,
+  MissingDependencyError,
   PoolClosedError,
   PyRepl3Error,
   SandboxUnavailableError,

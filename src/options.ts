@@ -6,8 +6,9 @@ import { rejectUnknownKeys } from './known-keys.js';
 import { sandboxSettings, type SandboxOptions, type SandboxSettings } from './sandbox/options.js';
 
 /**
- * Per-session resource limits. In a sandbox with cgroups, memoryBytes, maxProcesses, cpuSeconds and
- * diskBytes hold for all the session's processes together; otherwise they are per-process rlimits.
+ * Per-session resource limits. In a sandbox, diskBytes (its tmpfs) and, where the pool could make
+ * the session's cgroups, memoryBytes, maxProcesses and cpuSeconds hold for all the session's
+ * processes together; otherwise they are per-process rlimits.
  */
 export interface SessionLimits {
   /** Sandboxed: the session's memory cgroup (past it the kernel kills, cause 'oom'). Otherwise RLIMIT_AS of the process. */
@@ -16,7 +17,7 @@ export interface SessionLimits {
   cpuSeconds?: number;
   /** Output kept per execution, stdout and stderr together; the rest is dropped and the result says truncated. */
   maxOutputBytes?: number;
-  /** Sandboxed: the session's pids cgroup. Also RLIMIT_NPROC (per uid; a root host ignores it unsandboxed). */
+  /** Sandboxed: the session's pids cgroup (threads count). Otherwise RLIMIT_NPROC (per uid; a root host ignores it). */
   maxProcesses?: number;
   /** RLIMIT_NOFILE. */
   maxOpenFiles?: number;
@@ -29,7 +30,11 @@ export interface SessionLimits {
 export interface SessionPoolOptions {
   /** Sessions kept warm and idle, ready to be granted at once. Default 1. */
   minIdle?: number;
-  /** Hard cap on sessions, starting and stopping ones included. Default max(4, minIdle). */
+  /**
+   * Hard cap on sessions, starting and stopping ones included. Default max(4, minIdle). Not a cap
+   * on processes: the fork template and its spare, a sandbox's monitor and init, and what user code
+   * starts are not counted.
+   */
   maxSessions?: number;
   /** Code every session runs before it is first granted (imports, setup). */
   warmupCode?: string;
@@ -45,7 +50,7 @@ export interface SessionPoolOptions {
   acquireTimeoutMs?: number;
   /** Idle sessions are pinged this often; one that does not answer is replaced. Default 30 000; 0 turns it off. */
   healthCheckIntervalMs?: number;
-  /** 'keep' (default): a released session keeps its state. 'recycle': its process is replaced. */
+  /** 'keep' (default): a released session keeps its state. 'recycle': its process and working folder are replaced. */
   releasePolicy?: 'keep' | 'recycle';
   /** Retire a session (at release, never mid-execution) after this many executions. Default: never. */
   maxExecutionsPerSession?: number;
@@ -62,7 +67,7 @@ export interface SessionPoolOptions {
   warmupTimeoutMs?: number;
   /** Default 5 000. */
   pingTimeoutMs?: number;
-  /** After a timeout interrupts an execution, how long before the process is killed. Default 2 000. */
+  /** After an interrupt (a deadline's or interrupt()), how long the code may take to stop before its process is killed. Default 2 000. */
   interruptGraceMs?: number;
   /** A pino logger; the pool logs through child loggers of it. Default: warnings to stderr. */
   logger?: Logger;

@@ -148,7 +148,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     return this.#sandbox !== undefined;
   }
 
-  /** Starts the pool; resolves when minIdle sessions are ready. Idempotent. */
+  /**
+   * Starts the pool; resolves when minIdle sessions are ready. Rejects with SessionStartError when a
+   * session fails to start, SandboxUnavailableError where the sandbox cannot be built. Idempotent.
+   */
   start(): Promise<void> {
     this.#started ??= this.#startOnce();
     return this.#started;
@@ -156,7 +159,9 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   /**
    * A session for your exclusive use until you release it. Waits in FIFO order when none is idle.
-   * Rejects with AcquireTimeoutError, PoolClosedError, SessionStartError, or the signal's reason.
+   * Rejects with AcquireTimeoutError, PoolClosedError, SessionStartError, InvalidOptionError (a bad
+   * timeoutMs), SandboxUnavailableError (a sandboxed pool on a host that cannot build it), or the
+   * signal's reason.
    */
   acquire(options: AcquireOptions = {}): Promise<Session> {
     try {
@@ -232,8 +237,9 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   /**
    * Refuses new work and rejects every waiter with PoolClosedError at once; lets running executions
    * go on for up to `graceMs` (default 0), then stops every session (what still runs fails with
-   * PoolClosedError). Resolves when every Python process of the pool has exited. Idempotent; a
-   * later call with a shorter grace cuts the grace short.
+   * PoolClosedError). Resolves when every worker process of the pool has exited (unsandboxed, a
+   * process user code started in a session of its own can outlive it). Idempotent; a later call
+   * with a shorter grace cuts the grace short.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
     let graceMs: number | null;

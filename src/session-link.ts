@@ -24,10 +24,6 @@ interface InFlight {
   whenSettled: (() => void)[];
 }
 
-/**
- * The host side of one session actor, for the whole life of the session: it sends EXECUTE and
- * turns the events the session emits back into settled promises. One execution at a time.
- */
 /** Host-side bound on one result's output when no maxOutputBytes is set. */
 const DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
 
@@ -40,6 +36,11 @@ interface FileInFlight {
   whenSettled: (() => void)[];
 }
 
+/**
+ * The host side of one session actor, for the whole life of the session: it sends EXECUTE, FILE and
+ * INTERRUPT and turns the events the session emits back into settled promises. One execution or
+ * file request at a time.
+ */
 export class SessionLink {
   private readonly maxOutputChars: number;
   /** The one thing the session does now: an execution or a file request. */

@@ -64,7 +64,10 @@ export class Session implements AsyncDisposable {
     if (this.#released !== null) throw new SessionReleasedError(this.id);
   }
 
-  /** Raises KeyboardInterrupt in the running code; the session keeps its state. */
+  /**
+   * Raises KeyboardInterrupt in the running code; the session keeps its state. Code that ignores it
+   * for interruptGraceMs is killed with its process. Does nothing when no execution runs.
+   */
   interrupt(): void {
     if (this.#released !== null) throw new SessionReleasedError(this.id);
     this.link.interrupt();
@@ -81,7 +84,7 @@ export class Session implements AsyncDisposable {
 
   /**
    * Ends the lease and the session: its process is killed and the pool replaces it as minIdle
-   * requires. For sessions whose state must not reach anyone else. Idempotent, like release().
+   * requires. For sessions whose state must not reach the next holder. Idempotent, like release().
    */
   destroy(): Promise<void> {
     this.#released ??= this.#giveBackWhenIdle(true);

@@ -37,7 +37,7 @@ export type ExecutionOutput =
   | { type: 'error'; error: PythonError };
 
 export interface ExecuteOptions {
-  /** At the deadline the code is interrupted; if it keeps running, its process is killed. */
+  /** At the deadline the code is interrupted; if it keeps running for interruptGraceMs, its process is killed. */
   timeoutMs?: number;
   /** Called as output happens, long before the result: streams and display outputs. */
   onOutput?: (chunk: OutputChunk) => void;

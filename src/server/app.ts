@@ -12,9 +12,11 @@ import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionLeases } from './cluster/leases.js';
+import { requirePeers, type PeerGroup } from '../peers.js';
 import { nodeIdentity, type NodeIdentity } from './node-identity.js';
 import { SessionRegistry } from './registry.js';
 import { jupyterRoutes } from './jupyter/index.js';
+import type { KernelManager } from './jupyter/manager.js';
 import { selectSubprotocol } from './jupyter/v1.js';
 import { executeRoute } from './routes/execute.js';
 import { fileRoutes } from './routes/files.js';
@@ -28,7 +30,7 @@ export interface ServerOptions {
   /** A pool to use; the server then does not shut it down on close(). Otherwise one is made from poolOptions. */
   pool?: SessionPool;
   poolOptions?: SessionPoolOptions;
-  /** Tenants and their tokens. Absent: one tenant, "default", with a random token (see generatedToken). */
+  /** Tenants and their tokens. Absent: one tenant, "default", with a random admin token (see generatedToken). */
   tokens?: TenantToken[];
   /** Quotas of tenants whose token names none. Default 4 named sessions and 4 executions at once. */
   tenantDefaults?: Partial<TenantDefaults>;
@@ -107,9 +109,10 @@ export interface PyRepl3Server {
   /** Listens and resolves to the base URL, e.g. http://127.0.0.1:8000. */
   listen(options?: { host?: string; port?: number }): Promise<string>;
   /**
-   * Graceful stop: lets running executions finish within graceMs (new work gets 503 meanwhile),
-   * interrupts the rest, ends every named session, closes the server and (if the server made it)
-   * shuts the pool down. Idempotent. `app.close()` alone does the same with no grace period.
+   * Graceful stop: refuses new work (503 shutting_down) while the listener stays up, lets running
+   * executions finish within graceMs, interrupts the rest, ends every named session, closes the
+   * server and (if the server made it) shuts the pool down. Idempotent. `app.close()` alone does
+   * the same with no grace period.
    */
   close(options?: { graceMs?: number }): Promise<void>;
   /**
@@ -143,6 +146,11 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
   }
   const auth = new Authenticator(tokens, { maxSessions: 4, maxConcurrent: 4, ...options.tenantDefaults });
   if (options.inspect && !ownsPool) throw new InvalidOptionError('inspect needs a pool the server makes; give an injected pool its own inspect option');
+  // The optional peer dependencies these options need, all named at once and before anything starts.
+  const needs: Array<[PeerGroup, string]> = [];
+  if (options.inspect) needs.push(['inspector', 'inspect']);
+  if (options.redisUrl !== undefined) needs.push(['cluster', 'redisUrl']);
+  await requirePeers(`createServer's ${needs.map(([, option]) => option).join(' and ')}`, needs.map(([group]) => group));
   const inspector = options.inspect
     ? await startInspector({
         ...(typeof options.inspect === 'object' && options.inspect.port !== undefined ? { port: options.inspect.port } : {}),
@@ -178,15 +186,19 @@ async function build(
     });
 
   let registryRef: SessionRegistry | null = null;
+  let kernelsRef: KernelManager | null = null;
   const metrics = createMetrics(pool, () => registryRef?.size ?? 0, identity);
   const leases =
     options.redisUrl === undefined
       ? undefined
-      : new SessionLeases({
+      : await SessionLeases.open({
           url: options.redisUrl,
           identity,
           logger: logger.child({ component: 'leases' }),
-          sessions: () => registryRef?.published() ?? [],
+          sessions: () => {
+            const sessions = registryRef?.published() ?? [];
+            return kernelsRef === null ? sessions : kernelsRef.withKernels(sessions);
+          },
           observe: metrics.leases,
         });
   const registry = new SessionRegistry({
@@ -314,7 +326,7 @@ async function build(
     },
     { prefix: '/v1' },
   );
-  await jupyterRoutes(app, { registry, auth, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
+  kernelsRef = await jupyterRoutes(app, { registry, auth, identity, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
 
   await app.ready();
   await removeLeftoverSessionFolders(logger);

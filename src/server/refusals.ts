@@ -35,24 +35,26 @@ export class NotFoundError extends RegistryRefusal {
   }
 }
 
-/** The session id names another node: whoever routed the request sent it to the wrong one. */
+/** A session (or Jupyter kernel) id names another node: whoever routed the request sent it to the wrong one. */
 export class SessionElsewhereError extends RegistryRefusal {
   constructor(
     readonly sessionId: string,
     readonly node: string,
     here: string,
+    what: 'session' | 'kernel' = 'session',
   ) {
-    super(`session ${sessionId} lives on node ${node}, not on ${here}`);
+    super(`${what} ${sessionId} lives on node ${node}, not on ${here}`);
   }
 }
 
-/** The session id names an earlier start of this node: the session's state died with that process. */
+/** A session (or Jupyter kernel) id names an earlier start of this node: its state died with that process. */
 export class SessionLostError extends RegistryRefusal {
   constructor(
     readonly sessionId: string,
     node: string,
+    what: 'session' | 'kernel' = 'session',
   ) {
-    super(`session ${sessionId} was lost when node ${node} restarted`);
+    super(`${what} ${sessionId} was lost when node ${node} restarted`);
   }
 }
 

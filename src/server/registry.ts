@@ -4,8 +4,9 @@ import { CodeTooLargeError, SessionBusyError, SessionDiedError, type ExecutionRe
 import type { Tenant } from './auth.js';
 import { errorBody, mapError } from './errors.js';
 import { FairShare } from './fair-share.js';
-import { LeasesUnavailableError, type PublishedSession, type SessionLeases } from './cluster/leases.js';
-import { checkSessionId, newSessionId, type NodeIdentity } from './node-identity.js';
+import type { KernelModel } from './jupyter/manager.js';
+import { LeasesUnavailableError, type Published, type PublishedSession, type SessionLeases } from './cluster/leases.js';
+import { newSessionId, refuseForeign, type NodeIdentity } from './node-identity.js';
 import { DrainingError, NotFoundError, QuotaExceededError, QuotaStoreUnavailableError, ShuttingDownError } from './refusals.js';
 import { SessionLog } from './session-log.js';
 
@@ -146,7 +147,8 @@ export class SessionRegistry {
     return this.#inFlight.size;
   }
 
-  async create(tenant: Tenant): Promise<NamedSession> {
+  /** A named session for the tenant; `kernel` is the Jupyter kernel it will serve, published with its lease. */
+  async create(tenant: Tenant, kernel?: KernelModel): Promise<NamedSession> {
     this.#refuseNewSessions();
     const held = this.#reserved.get(tenant.name) ?? 0;
     if (held >= tenant.maxSessions) {
@@ -157,7 +159,8 @@ export class SessionRegistry {
     const now = new Date();
     let session: Session;
     try {
-      await this.#takeLease(tenant, { id, createdAt: now.toISOString(), lastUsedAt: now.toISOString(), executing: false });
+      const view = { id, createdAt: now.toISOString(), lastUsedAt: now.toISOString(), executing: false };
+      await this.#takeLease({ tenant: tenant.name, view, ...(kernel !== undefined ? { kernel } : {}) }, tenant);
     } catch (error) {
       this.#unreserve(tenant.name);
       throw error;
@@ -194,7 +197,7 @@ export class SessionRegistry {
 
   /** The tenant's session, or NotFoundError: another tenant's session is not found, not forbidden. */
   get(tenant: Tenant, id: string): NamedSession {
-    checkSessionId(this.#opts.identity, id);
+    refuseForeign(this.#opts.identity, id);
     const entry = this.#byId.get(id);
     if (entry === undefined || entry.tenant !== tenant.name) throw new NotFoundError();
     return entry;
@@ -203,12 +206,16 @@ export class SessionRegistry {
   /** The tenant's sessions on every node: this node's as they are, others' as their nodes published them. */
   async listEverywhere(tenant: Tenant): Promise<SessionView[]> {
     const here = this.list(tenant).map((entry) => this.view(entry));
-    if (this.#opts.leases === undefined) return here;
-    const local = new Set(here.map((view) => view.id));
-    const elsewhere = await this.#opts.leases.list(tenant.name).catch(() => {
+    return [...here, ...(await this.elsewhere(tenant)).map((published) => published.view)];
+  }
+
+  /** The tenant's sessions on other nodes, as those nodes last published them; none without Redis. */
+  async elsewhere(tenant: Tenant): Promise<Published[]> {
+    if (this.#opts.leases === undefined) return [];
+    const everywhere = await this.#opts.leases.list(tenant.name).catch(() => {
       throw new QuotaStoreUnavailableError('the sessions of other nodes cannot be listed: their store does not answer');
     });
-    return [...here, ...elsewhere.filter((view) => !local.has(view.id))];
+    return everywhere.filter((published) => !this.#byId.has(published.view.id));
   }
 
   /** This node's sessions, for the leases' renewal. */
@@ -469,12 +476,12 @@ export class SessionRegistry {
   }
 
   /** Across nodes, the tenant's maxSessions: QuotaExceededError when its leases are all held, QuotaStoreUnavailableError when nobody can tell. */
-  async #takeLease(tenant: Tenant, view: SessionView): Promise<void> {
+  async #takeLease(session: PublishedSession, tenant: Tenant): Promise<void> {
     const leases = this.#opts.leases;
     if (leases === undefined) return;
     let taken: boolean;
     try {
-      taken = await leases.take({ tenant: tenant.name, view }, tenant.maxSessions);
+      taken = await leases.take(session, tenant.maxSessions);
     } catch (error) {
       if (!(error instanceof LeasesUnavailableError)) throw error;
       if (this.#opts.leasesFailOpen) return;
