@@ -58,7 +58,7 @@ interface ServeOptions {
 
 const MiB = 1024 * 1024;
 
-function sandboxOptions(opts: ServeOptions, logger: pino.Logger): SessionPoolOptions['sandbox'] {
+function sandboxOptions(opts: ServeOptions, logger: pino.Logger): NonNullable<SessionPoolOptions['sandbox']> {
   if (opts.sandbox) return { network: opts.network, requireCgroups: true, ...(opts.cgroupRoot !== undefined ? { cgroupRoot: opts.cgroupRoot } : {}) };
   logger.warn(
     'SESSIONS ARE NOT SANDBOXED (--no-sandbox): tenant code runs as this server\'s user, can read its files and tokens, ' +

@@ -7,7 +7,7 @@ export interface WorkerExit {
   exitCode: number | null;
   signal: string | null;
   /** Set when the process could not be started at all. */
-  spawnError?: string;
+  spawnError?: string | undefined;
 }
 
 /** A running worker process, however it was started (exec'd by the host or forked by a template). */
