@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CodeTooLargeError, SessionBusyError, SessionDiedError, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
+import { CodeTooLargeError, SessionBusyError, SessionDiedError, type DeathCause, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
+import { describeDeath } from '../errors.js';
 import type { Tenant } from './auth.js';
 import { errorBody, mapError } from './errors.js';
 import { FairShare } from './fair-share.js';
@@ -10,7 +11,7 @@ import { newSessionId, refuseForeign, type NodeIdentity } from './node-identity.
 import { DrainingError, NotFoundError, QuotaExceededError, QuotaStoreUnavailableError, ShuttingDownError } from './refusals.js';
 import { SessionLog } from './session-log.js';
 
-/** What the registry reports to metrics; every method is optional to implement. */
+/** What the registry reports to metrics. */
 export interface RegistryObserver {
   acquired(waitSeconds: number): void;
   executed(kind: 'session' | 'oneshot', outcome: string, seconds: number): void;
@@ -24,7 +25,7 @@ export interface NamedSession {
   readonly session: Session;
   readonly createdAt: Date;
   lastUsedAt: Date;
-  /** The running execution, if any. */
+  /** The running execution or file transfer, if any. */
   running: Promise<unknown> | null;
   /** The session's stream: every execution's output, result and error, numbered, bounded. */
   readonly log: SessionLog;
@@ -83,8 +84,11 @@ export interface SessionOwner {
   namedSessionId: string | null;
 }
 
+/** How many deaths between requests are remembered for their sessions' next request. */
+const DEATHS_KEPT = 1_024;
+
 /**
- * The server's only holder of sessions. Named sessions map a random UUID to a lease from the pool,
+ * The server's only holder of sessions. Named sessions map an id (`<node>.<epoch>.<uuid>`) to a lease from the pool,
  * owned by one tenant; one-shot runs hold a lease for the run only. Everything else goes through
  * the pool.
  */
@@ -108,9 +112,22 @@ export class SessionRegistry {
    * must not wait in the pool's FIFO behind it.
    */
   readonly #places = new Set<string>();
-  readonly #onSessionGone = ({ sessionId }: { sessionId: string }): void => {
+  readonly #onSessionGone = ({ sessionId, cause }: { sessionId: string; cause: DeathCause }): void => {
     if (this.#places.delete(sessionId)) this.#share.leave();
+    // A named session's process can die between requests (a thread, a child, the OOM killer): it is
+    // ended now, so its quota is free again and its users are told, not at its next request.
+    const entry = [...this.#byId.values()].find((named) => named.session.id === sessionId);
+    if (entry === undefined) return;
+    if (cause.kind === 'stopped' && cause.reason === 'shutdown') {
+      void this.#remove(entry, 'shutdown');
+      return;
+    }
+    this.#died.set(entry.id, { tenant: entry.tenant, cause });
+    if (this.#died.size > DEATHS_KEPT) this.#died.delete(this.#died.keys().next().value!);
+    void this.#remove(entry, 'died', `session died: ${describeDeath(cause)}`);
   };
+  /** Sessions that died between requests, each told once to its tenant's next request for it (then 404). */
+  readonly #died = new Map<string, { tenant: string; cause: DeathCause }>();
   /** Shutting down: all new work is refused. */
   #closing = false;
   #closed: Promise<void> | null = null;
@@ -199,8 +216,13 @@ export class SessionRegistry {
   get(tenant: Tenant, id: string): NamedSession {
     refuseForeign(this.#opts.identity, id);
     const entry = this.#byId.get(id);
-    if (entry === undefined || entry.tenant !== tenant.name) throw new NotFoundError();
-    return entry;
+    if (entry !== undefined && entry.tenant === tenant.name) return entry;
+    const death = this.#died.get(id);
+    if (death?.tenant === tenant.name) {
+      this.#died.delete(id);
+      throw new SessionDiedError(death.cause, null);
+    }
+    throw new NotFoundError();
   }
 
   /** The tenant's sessions on every node: this node's as they are, others' as their nodes published them. */
@@ -237,7 +259,7 @@ export class SessionRegistry {
     if (this.#byId.get(entry.id) === entry) this.#schedule(entry);
   }
 
-  /** Ends a named session: its process is killed, so no state reaches another tenant. */
+  /** Ends a named session: its process is killed (sandboxed, with everything it started and wrote). */
   async delete(tenant: Tenant, id: string): Promise<void> {
     const entry = this.get(tenant, id);
     await this.#remove(entry, 'deleted');

@@ -253,6 +253,21 @@ describe('a session that dies mid-execution', () => {
   });
 });
 
+describe('a session that dies between requests', () => {
+  it('is ended at once, freeing its quota; its next request hears the death once, then 404', async () => {
+    const { url } = await serve();
+    const id: string = (await call(url, 'POST', '/v1/sessions', carol)).body.id; // carol: maxSessions 1
+    expect((await call(url, 'POST', '/v1/sessions', carol)).status).toBe(429);
+    // The execution ends at once; a thread kills the process after it, while nobody is asking.
+    const code = 'import os, threading\nthreading.Timer(0.05, lambda: os._exit(3)).start()';
+    expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, carol, { code })).body.status).toBe('ok');
+    await until(async () => (await call(url, 'POST', '/v1/sessions', carol)).status === 201);
+    const told = await call(url, 'GET', `/v1/sessions/${id}`, carol);
+    expect([told.status, told.body.error.code, told.body.error.message]).toEqual([500, 'session_died', 'session died: process exited with code 3']);
+    expect((await call(url, 'GET', `/v1/sessions/${id}`, carol)).status).toBe(404);
+  });
+});
+
 describe('operations', () => {
   it('exports Prometheus metrics with the pyrepl3_ prefix after traffic', async () => {
     const { url } = await serve();
