@@ -125,7 +125,8 @@ function killCause(execution: Execution | null, graceMs: number): DeathCause {
 function exitCause(event: Extract<ProcessEvent, { type: 'process.exited' }>): DeathCause {
   if (event.spawnError !== undefined) return { kind: 'spawnFailed', message: event.spawnError };
   if (event.overLimit !== undefined) return event.overLimit;
-  return { kind: 'exited', exitCode: event.exitCode, signal: event.signal, diagnostics: event.diagnostics };
+  const { exitCode, signal, diagnostics } = event;
+  return { kind: 'exited', exitCode, signal, ...(diagnostics !== undefined ? { diagnostics } : {}) };
 }
 
 export const sessionMachine = setup({

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { createActor, toPromise, type Actor } from 'xstate';
-type Clock = NonNullable<Parameters<typeof createActor>[1]>['clock'];
+type Clock = NonNullable<NonNullable<Parameters<typeof createActor>[1]>['clock']>;
 import { poolMachine, type PoolEmitted } from '../machines/pool.machine.js';
 import { sessionMachine } from '../machines/session.machine.js';
 import { templateMachine } from '../machines/template.machine.js';

@@ -34,10 +34,12 @@ export class Session implements AsyncDisposable {
   execute(code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
     if (this.#released !== null) return Promise.reject(new SessionReleasedError(this.id));
     if (typeof code !== 'string') return Promise.reject(new InvalidOptionError(`code must be a string, got ${typeof code}`));
-    if (options.timeoutMs === undefined) return this.link.execute(code, options);
+    const { timeoutMs, ...rest } = options;
+    if (timeoutMs === undefined) return this.link.execute(code, options);
     try {
       // Infinity (null here) means no deadline at all.
-      return this.link.execute(code, { ...options, timeoutMs: deadline('timeoutMs', options.timeoutMs) ?? undefined });
+      const ms = deadline('timeoutMs', timeoutMs);
+      return this.link.execute(code, ms === null ? rest : { ...rest, timeoutMs: ms });
     } catch (error) {
       return Promise.reject(error);
     }

@@ -269,7 +269,7 @@ async function build(
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
     if (text === '') done(null, undefined);
-    else parseJson(request, text, done);
+    else void parseJson(request, text, done);
   });
   app.setNotFoundHandler((request, reply) => {
     return reply.code(404).send(errorBody({ status: 404, code: 'not_found', message: `no route ${request.method} ${redactUrl(request.url)}` }));
@@ -302,6 +302,7 @@ async function build(
   systemRoutes(app, registry, metrics, () => ready, warnings);
 
   await app.register(
+    // biome-ignore lint/nursery/noMisusedPromises: fastify awaits an async plugin
     async (v1) => {
       v1.addHook('onRequest', async (request) => {
         let token = Authenticator.bearer(request.headers.authorization);
@@ -318,6 +319,7 @@ async function build(
       executeRoute(v1, registry);
       poolRoute(v1, pool, registry);
       adminRoutes(v1, () => void drain());
+      // biome-ignore lint/nursery/noMisusedPromises: fastify awaits an async plugin
       await v1.register(async (files) => fileRoutes(files, registry, bodyLimit));
       streamRoute(v1, registry, {
         maxBufferedBytes: options.streamBufferBytes ?? 8 * MiB,
