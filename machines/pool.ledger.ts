@@ -3,7 +3,8 @@
  *
  * Only the pool machine touches it, and only inside its synchronous transitions, so nothing else
  * can observe it half-updated. Its collections are mutated in place on purpose: copying the waiter
- * queue on every event made each acquire cost O(waiters) (see docs/architecture.md).
+ * queue on every event made each acquire cost O(waiters) (see docs/architecture.md). Every snapshot
+ * of a pool actor holds the same ledger, so the pool machine's transitions are not pure.
  */
 
 /** starting: spawning or warming. idle: ready, in no one's hands. leased: granted to a caller.

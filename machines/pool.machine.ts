@@ -233,6 +233,17 @@ function buryTemplate(enqueue: Enqueue): void {
   enqueue.stopChild(TEMPLATE_ID);
 }
 
+/**
+ * The pool supervisor's machine, exported for inspection and diagrams.
+ *
+ * Its transitions are not pure: `context.ledger` is one mutable object (machines/pool.ledger.ts),
+ * shared by every snapshot of an actor, and the actions update it in place. So
+ * `getNextSnapshot(poolMachine, snapshot, event)` changes `snapshot`'s books, and the snapshot it
+ * returns holds the same ledger; given a running actor's snapshot, it changes that actor's books
+ * (an ACQUIRE there books an idle session as leased though the actor granted it to no one).
+ * Compute transitions only on a snapshot nothing else uses, such as one from
+ * `getInitialSnapshot(poolMachine, config)`, and treat the snapshot passed in as used up.
+ */
 export const poolMachine = setup({
   types: {
     input: {} as PoolConfig,
@@ -325,7 +336,11 @@ export const poolMachine = setup({
       settle(context, enqueue);
     }),
     childEnded: enqueueActions(({ context, event, enqueue }) => {
-      if (endedActorId(event) === TEMPLATE_ID) return buryTemplate(enqueue);
+      if (endedActorId(event) === TEMPLATE_ID) {
+        // Spawns held back for a starting template go now, exec'd.
+        buryTemplate(enqueue);
+        return settle({ ...context, template: 'stopped' }, enqueue);
+      }
       const report = deathReport(event);
       const phase = buryDead(context, report, enqueue);
       if (phase === null) return;

@@ -33,6 +33,9 @@ describe('the kernel queue machine', () => {
     await q.finish();
     expect(q.state()).toBe('idle');
     expect(q.abandoned).toEqual([]);
+    // A request after the queue emptied runs itself, not one already handled.
+    q.request(4);
+    expect(q.running.map((r) => r.request.seq)).toEqual([4]);
   });
 
   it('after a stop_on_error failure, aborts the executions queued then, not the other requests nor later ones', async () => {
@@ -57,7 +60,7 @@ describe('the kernel queue machine', () => {
     expect(q.state()).toBe('dead');
     expect(q.abandoned).toEqual([{ type: 'abandoned', requests: [{ seq: 1, execute: true, aborted: false }, { seq: 2, execute: true, aborted: false }], reason: 'exited with code 3', dead: true }]);
     q.request(3, false);
-    expect(q.abandoned[1]).toMatchObject({ requests: [{ seq: 3 }], reason: 'exited with code 3', dead: true });
+    expect(q.abandoned[1]).toEqual({ type: 'abandoned', requests: [{ seq: 3, execute: false, aborted: false }], reason: 'exited with code 3', dead: true });
   });
 
   it('DIE while a request runs abandons it at once; its late outcome changes nothing', async () => {
@@ -83,11 +86,35 @@ describe('the kernel queue machine', () => {
     expect(q.running.at(-1)!.request.seq).toBe(2);
   });
 
-  it('a dead kernel can be restarted', () => {
+  it('a dead kernel can be restarted, without abandoning again what its death abandoned', () => {
     const q = queue();
+    q.request(1);
     q.actor.send({ type: 'DIE', reason: 'gone' });
+    expect(q.abandoned.map((a) => a.requests.map((r) => r.seq))).toEqual([[1]]);
     q.actor.send({ type: 'RESTART', reason: 'restarted' });
     q.actor.send({ type: 'RESTARTED' });
+    expect(q.abandoned.map((a) => a.requests.map((r) => r.seq))).toEqual([[1]]);
     expect(q.state()).toBe('idle');
+  });
+
+  it('a request whose handling fails does not wedge the kernel: the next one runs, or the queue goes idle', async () => {
+    const started: number[] = [];
+    const failing = fromPromise<HandledOutcome, QueuedRequest>(({ input }) => {
+      started.push(input.seq);
+      return input.seq === 1 ? Promise.reject(new Error('a bug')) : new Promise(() => undefined);
+    });
+    const actor = createActor(kernelQueueMachine.provide({ actors: { handle: failing } })).start();
+    actor.send({ type: 'REQUEST', seq: 1, execute: true });
+    actor.send({ type: 'REQUEST', seq: 2, execute: true });
+    await flushMicrotasks();
+    expect(started).toEqual([1, 2]);
+    expect(actor.getSnapshot().value).toBe('working');
+    expect(actor.getSnapshot().context.queue).toEqual([{ seq: 2, execute: true, aborted: false }]);
+
+    const alone = createActor(kernelQueueMachine.provide({ actors: { handle: failing } })).start();
+    alone.send({ type: 'REQUEST', seq: 1, execute: true });
+    await flushMicrotasks();
+    expect(alone.getSnapshot().value).toBe('idle');
+    expect(alone.getSnapshot().context.queue).toEqual([]);
   });
 });

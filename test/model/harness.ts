@@ -37,6 +37,15 @@ export class PoolHarness {
   readonly log: string[] = [];
   shutdownCalled = false;
   closedEmitted = false;
+  /**
+   * The pool's counters as its callers and listeners saw them happen: acquires that reached it,
+   * those granted before acquire() returned (served from an idle session), acquire deadlines that
+   * ran out, sessions that became ready, starts that failed, and sessions that died without being
+   * stopped by the pool while it was open (after they had started: a failed start is a creation failure).
+   */
+  readonly seen = { acquisitions: 0, poolHits: 0, timeouts: 0, created: 0, creationFailures: 0, died: 0 };
+  /** The waiter whose acquire() call is running now. */
+  #acquiring: string | null = null;
   #serial = 0;
 
   constructor(
@@ -50,6 +59,7 @@ export class PoolHarness {
         if (Number(other.slice(1)) < n) this.fail(`FIFO: ${waiterId} granted ${sessionId} while older ${other} still waits`);
       }
       this.machineWaiting.delete(waiterId);
+      if (waiterId === this.#acquiring) this.seen.poolHits++;
       const holder = this.holders.get(sessionId);
       if (holder !== undefined) this.fail(`double grant: ${sessionId} granted to ${waiterId} while ${holder} holds it`);
       if (this.dead.has(sessionId)) this.fail(`granted a dead session: ${sessionId} to ${waiterId}`);
@@ -59,6 +69,7 @@ export class PoolHarness {
     pool.on('acquireFailed', ({ waiterId, reason }) => {
       this.log.push(`acquireFailed ${waiterId} ${reason}`);
       this.machineWaiting.delete(waiterId);
+      if (reason === 'timeout') this.seen.timeouts++;
     });
     pool.on('released', ({ sessionId, kept }) => {
       this.log.push(`released ${sessionId} kept=${kept}`);
@@ -66,6 +77,7 @@ export class PoolHarness {
     });
     pool.on('sessionDied', ({ sessionId, phase, cause }) => {
       this.log.push(`died ${sessionId} ${phase} ${cause.kind}`);
+      if (phase !== 'starting' && cause.kind !== 'stopped' && !this.shutdownCalled) this.seen.died++;
       this.dead.add(sessionId);
       this.holders.delete(sessionId);
     });
@@ -73,6 +85,8 @@ export class PoolHarness {
       this.log.push(`spawned ${sessionId}`);
       this.checkCounts(`at spawn of ${sessionId}`);
     });
+    pool.on('sessionReady', () => this.seen.created++);
+    pool.on('spawnFailed', () => this.seen.creationFailures++);
     pool.on('closed', () => {
       this.closedEmitted = true;
     });
@@ -88,6 +102,15 @@ export class PoolHarness {
     if (m.total + m.stopping > this.maxSessions) this.fail(`${where}: total ${m.total} + stopping ${m.stopping} > maxSessions ${this.maxSessions}`);
   }
 
+  /** The pool's counters against what its callers saw happen; only for a pool every acquire of which went through acquire() here. */
+  checkCounters(where: string): void {
+    const m = this.pool.metrics();
+    const counted = { acquisitions: m.acquisitions, poolHits: m.poolHits, timeouts: m.timeouts, created: m.created, creationFailures: m.creationFailures, died: m.died };
+    const seen = { ...this.seen };
+    if (JSON.stringify(counted) !== JSON.stringify(seen)) this.fail(`${where}: the pool counts ${JSON.stringify(counted)}, its callers saw ${JSON.stringify(seen)}`);
+    if (m.poolMisses !== m.acquisitions - m.poolHits) this.fail(`${where}: ${m.poolMisses} misses, not acquisitions ${m.acquisitions} - hits ${m.poolHits}`);
+  }
+
   /** The consistency the pool owes at every point between events. */
   check(where: string): void {
     this.checkCounts(where);
@@ -101,11 +124,15 @@ export class PoolHarness {
     const reachesMachine = !this.shutdownCalled;
     const waiter: Waiter = { id: reachesMachine ? `w${++this.#serial}` : 'refused', n: this.#serial, outcome: 'pending', settled: false, abort };
     this.waiters.push(waiter);
-    if (reachesMachine) this.machineWaiting.add(waiter.id);
+    if (reachesMachine) {
+      this.machineWaiting.add(waiter.id);
+      this.seen.acquisitions++;
+    }
     this.log.push(`acquire ${waiter.id} timeout=${options.timeoutMs ?? 'none'}${abort ? ' abortable' : ''}`);
-    this.pool
-      .acquire({ ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(abort ? { signal: abort.signal } : {}) })
-      .then(
+    this.#acquiring = waiter.id;
+    const acquired = this.pool.acquire({ ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(abort ? { signal: abort.signal } : {}) });
+    this.#acquiring = null;
+    acquired.then(
         (session) => {
           waiter.outcome = 'granted';
           waiter.settled = true;

@@ -177,6 +177,7 @@ function compare(r: Real, spec: SpecSnapshot, where: string): void {
   for (const w of r.h.waiters) {
     if (w.settled && w.id !== 'refused') expect(`${w.id}: ${w.outcome}`, where).toBe(`${w.id}: ${c.outcomes[w.id]}`);
   }
+  r.h.checkCounters(where);
   expect(r.h.violations, where).toEqual([]);
   expect(r.world.violations, where).toEqual([]);
   expect(r.h.closedEmitted, `${where}\nclosed`).toBe(spec.matches('closed'));

@@ -25,7 +25,10 @@ interface Real {
 }
 type Cmd = fc.AsyncCommand<object, Real>;
 
-const check = (r: Real, where: string): void => r.h.check(where);
+const check = (r: Real, where: string): void => {
+  r.h.check(where);
+  r.h.checkCounters(where);
+};
 
 class Acquire implements Cmd {
   constructor(readonly timeoutMs: number | undefined, readonly abortable: boolean) {}
@@ -280,6 +283,7 @@ async function finish(s: fc.Scheduler, r: Real): Promise<void> {
     expect(h.pool.metrics().idle, `minIdle not restored${report()}`).toBeGreaterThanOrEqual(r.minIdle);
     expect(ok, `the pool never became quiet${report()}`).toBe(true);
     h.check('drained');
+    h.checkCounters('drained');
   }
   let closed = false;
   void h.shutdown().then(() => (closed = true));
@@ -289,6 +293,7 @@ async function finish(s: fc.Scheduler, r: Real): Promise<void> {
   expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }, report()).toEqual({ total: 0, stopping: 0, waiting: 0 });
   expect(world.alive().map((p) => p.sessionId), `processes still running after shutdown${report()}`).toEqual([]);
   expect(r.template?.alive ?? 0, `a template process still running after shutdown${report()}`).toBe(0);
+  h.checkCounters('closed');
   expect(world.violations, report()).toEqual([]);
   expect(h.pendingAcquires().map((w) => w.id), `acquires never settled${report()}`).toEqual([]);
   expect(h.unsettledExecutions(), `executions never settled${report()}`).toEqual([]);
