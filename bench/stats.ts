@@ -9,6 +9,13 @@ export interface Summary {
 }
 
 /** Nearest-rank percentile of unsorted samples, q in [0, 1]. */
+/** Appends to the list kept under `key`, making it on first use. */
+export function appendTo<K extends PropertyKey, T>(lists: Record<K, T[]>, key: K, ...items: T[]): void {
+  const list = lists[key] ?? [];
+  list.push(...items);
+  lists[key] = list;
+}
+
 export function percentile(samples: readonly number[], q: number): number {
   if (samples.length === 0) return Number.NaN;
   const sorted = [...samples].sort((a, b) => a - b);

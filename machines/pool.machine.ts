@@ -1,4 +1,4 @@
-import { enqueueActions, setup, type EventObject } from 'xstate';
+import { enqueueActions, setup, type ActorRefFrom, type EventObject } from 'xstate';
 import { Ledger, type SessionRecord } from './pool.ledger.js';
 import { sessionMachine, type SessionInput, type SessionOutput, type SessionReport } from './session.machine.js';
 import { backoffDelay, type Backoff } from './backoff.js';
@@ -28,7 +28,7 @@ export interface PoolConfig {
   idleTimeoutMs: number | null;
   /** Delay before the next spawn after consecutive start failures, and before a template restart. */
   backoff: Backoff;
-  /** 'fork': sessions are forked from a warmed template process (with 'exec' while it is down). */
+  /** 'fork': sessions are forked from a warmed template process ('exec' while it is down or unsafe). */
   spawn: SpawnMode;
   session: Omit<SessionInput, 'id' | 'spawn'>;
 }
@@ -46,7 +46,7 @@ export type PoolEvent =
   | { type: 'ACQUIRE'; waiterId: string; timeoutMs: number | null }
   | { type: 'CANCEL_WAITER'; waiterId: string }
   | { type: 'WAITER_EXPIRED'; waiterId: string }
-  | { type: 'RELEASE'; sessionId: string; executions: number }
+  | { type: 'RELEASE'; sessionId: string }
   | { type: 'DESTROY'; sessionId: string }
   | { type: 'SHUTDOWN' }
   | { type: 'HEALTH_TICK' }
@@ -77,6 +77,8 @@ const SPAWN_RETRY_TIMER = 'spawnRetry';
 const waiterTimer = (waiterId: string): string => `waiter:${waiterId}`;
 const idleTimer = (sessionId: string): string => `idle:${sessionId}`;
 const ageTimer = (sessionId: string): string => `age:${sessionId}`;
+
+type SessionRef = ActorRefFrom<typeof sessionMachine>;
 
 type PoolChildren =
   | { src: 'session'; logic: typeof sessionMachine; id: string | undefined }
@@ -122,11 +124,16 @@ function disarmIdleTimer(record: SessionRecord, enqueue: Enqueue): void {
   enqueue.cancel(idleTimer(record.id));
 }
 
-/** Why a session coming back must go instead of becoming idle, or null when it stays. */
-function retirementAtRelease(event: Extract<PoolEvent, { type: 'RELEASE' | 'DESTROY' }>, record: SessionRecord, config: PoolConfig): StopReason | null {
+/**
+ * Why a session coming back must go instead of becoming idle, or null when it stays. How many
+ * executions it has run is its own count, read from the child: by the time its holder releases it,
+ * the session has ended its last execution (the release waits for that).
+ */
+function retirementAtRelease(event: Extract<PoolEvent, { type: 'RELEASE' | 'DESTROY' }>, record: SessionRecord, config: PoolConfig, session: SessionRef | undefined): StopReason | null {
   if (event.type === 'DESTROY') return 'destroyed';
   if (config.releasePolicy === 'recycle') return 'recycled';
-  const usedUp = config.maxExecutionsPerSession !== null && event.executions >= config.maxExecutionsPerSession;
+  const max = config.maxExecutionsPerSession;
+  const usedUp = max !== null && (session?.getSnapshot().context.executions ?? 0) >= max;
   return record.retireOnRelease || usedUp ? 'retired' : null;
 }
 
@@ -297,11 +304,11 @@ export const poolMachine = setup({
       context.ledger.counters.timeouts++;
       failWaiter(context.ledger, event.waiterId, 'timeout', enqueue);
     }),
-    release: enqueueActions(({ context, event, enqueue }) => {
+    release: enqueueActions(({ context, event, enqueue, self }) => {
       if (event.type !== 'RELEASE' && event.type !== 'DESTROY') return;
       const record = context.ledger.sessions.get(event.sessionId);
       if (record === undefined || record.phase !== 'leased') return;
-      const retirement = retirementAtRelease(event, record, context.config);
+      const retirement = retirementAtRelease(event, record, context.config, self.getSnapshot().children[record.id] as SessionRef | undefined);
       if (retirement === null) makeIdle(context, record, enqueue);
       else stopSession(context.ledger, record, retirement, enqueue);
       enqueue.emit({ type: 'released', sessionId: record.id, kept: retirement === null });

@@ -30,7 +30,7 @@ export interface SessionTimings {
   startTimeoutMs: number;
   warmupTimeoutMs: number;
   pingTimeoutMs: number;
-  /** After an execution's deadline interrupts the code, how long it may take to stop before the process is killed. */
+  /** After an interrupt (the execution's deadline or the caller's), how long the code may take to stop before the process is killed. */
   interruptGraceMs: number;
 }
 
@@ -81,7 +81,8 @@ export type SessionEmitted =
 
 /**
  * What a session tells the pool that spawned it: that it is ready for work, and that it is going
- * (on its own: a failed health check, a protocol error), so that the pool stops granting it at once.
+ * (sent on entering `stopping`, whatever the reason), so that the pool stops granting a ready session
+ * that stops on its own (a failed health check, a protocol error) at once.
  */
 export type SessionReport =
   | { type: 'session.ready'; sessionId: string; pid: number }
@@ -124,7 +125,8 @@ function killCause(execution: Execution | null, graceMs: number): DeathCause {
 function exitCause(event: Extract<ProcessEvent, { type: 'process.exited' }>): DeathCause {
   if (event.spawnError !== undefined) return { kind: 'spawnFailed', message: event.spawnError };
   if (event.overLimit !== undefined) return event.overLimit;
-  return { kind: 'exited', exitCode: event.exitCode, signal: event.signal, diagnostics: event.diagnostics };
+  const { exitCode, signal, diagnostics } = event;
+  return { kind: 'exited', exitCode, signal, ...(diagnostics !== undefined ? { diagnostics } : {}) };
 }
 
 export const sessionMachine = setup({

@@ -11,10 +11,44 @@ export class PyRepl3Error extends Error {
 /** An option or argument was out of range or of the wrong type. Nothing was changed. */
 export class InvalidOptionError extends PyRepl3Error {}
 
-/** No session could be granted before the acquire's deadline. */
+/**
+ * No session could be granted before the acquire's deadline. When sessions were failing to start
+ * meanwhile (a bad pythonPath, a warmup that raises), `cause` is the last of those failures.
+ */
 export class AcquireTimeoutError extends PyRepl3Error {
-  constructor(readonly timeoutMs: number) {
-    super(`no session became available within ${timeoutMs} ms`);
+  declare readonly cause: SessionStartError | undefined;
+  constructor(
+    readonly timeoutMs: number,
+    lastStartFailure?: SessionStartError,
+  ) {
+    super(
+      `no session became available within ${timeoutMs} ms${lastStartFailure ? `; the last session start failed: ${describeDeath(lastStartFailure.reason)}` : ''}`,
+      lastStartFailure ? { cause: lastStartFailure } : undefined,
+    );
+  }
+}
+
+/**
+ * Something was asked for that needs optional peer dependencies of pyrepl3 that are not installed.
+ * The library (`pyrepl3`, `pyrepl3/client`) needs none of them; the service (`pyrepl3/server`,
+ * `pyrepl3 serve`) needs fastify, @fastify/websocket and prom-client, its inspector
+ * @statelyai/inspect, and quotas shared through Redis need redis. `packages` are the missing ones
+ * with their version ranges; `command` installs them.
+ */
+export class MissingDependencyError extends PyRepl3Error {
+  /** E.g. `npm install fastify@^5.12.8 prom-client@^15.1.3`. */
+  readonly command: string;
+  constructor(
+    /** What needed them, e.g. `pyrepl3 serve` or `pyrepl3/server`. */
+    readonly feature: string,
+    /** Name@range of each missing package. */
+    readonly packages: readonly string[],
+  ) {
+    const command = `npm install ${packages.join(' ')}`;
+    const names = packages.map((p) => p.slice(0, p.lastIndexOf('@')));
+    const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+    super(`${feature} needs ${list}, which ${names.length === 1 ? 'is' : 'are'} not installed. Install ${names.length === 1 ? 'it' : 'them'} with: ${command}`);
+    this.command = command;
   }
 }
 
@@ -45,18 +79,31 @@ export class SessionStartError extends PyRepl3Error {
   }
 }
 
-/** The session's process died (crash, os._exit, signal, killed by the pool) while it was in use. */
+/**
+ * The session's process died (crash, os._exit, signal, killed by the pool): what ran in it, or is
+ * sent to it since, fails with this. `stdout` and `stderr` hold what the execution printed before
+ * it died (as far as the host had received it; empty when the execution did not collect its
+ * output, or for a call made after the death).
+ */
 export class SessionDiedError extends PyRepl3Error {
   readonly exitCode: number | null;
   readonly signal: string | null;
-  constructor(readonly reason: DeathCause, exit: ProcessExit | null) {
+  readonly stdout: string;
+  readonly stderr: string;
+  constructor(
+    readonly reason: DeathCause,
+    exit: ProcessExit | null,
+    output: { stdout: string; stderr: string } = { stdout: '', stderr: '' },
+  ) {
     super(`session died: ${describeDeath(reason)}`);
     this.exitCode = exit?.exitCode ?? null;
     this.signal = exit?.signal ?? null;
+    this.stdout = output.stdout;
+    this.stderr = output.stderr;
   }
 }
 
-/** execute() was called while the session was still running an earlier execution. */
+/** execute(), writeFile() or readFile() was called while the session was still doing an earlier one. */
 export class SessionBusyError extends PyRepl3Error {
   constructor(sessionId: string) {
     super(`session ${sessionId} is already executing; await the running execution first`);

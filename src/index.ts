@@ -22,12 +22,14 @@ export type {
   OutputStream,
   PoolMetrics,
   PythonError,
+  ShutdownOptions,
   StopReason,
 } from './types.js';
 export {
   AcquireTimeoutError,
   CodeTooLargeError,
   InvalidOptionError,
+  MissingDependencyError,
   PoolClosedError,
   PyRepl3Error,
   SandboxUnavailableError,

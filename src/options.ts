@@ -2,11 +2,13 @@ import pino, { type Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { PoolConfig } from '../machines/pool.machine.js';
 import { InvalidOptionError } from './errors.js';
+import { rejectUnknownKeys } from './known-keys.js';
 import { sandboxSettings, type SandboxOptions, type SandboxSettings } from './sandbox/options.js';
 
 /**
- * Per-session resource limits. In a sandbox with cgroups, memoryBytes, maxProcesses, cpuSeconds and
- * diskBytes hold for all the session's processes together; otherwise they are per-process rlimits.
+ * Per-session resource limits. In a sandbox, diskBytes (its tmpfs) and, where the pool could make
+ * the session's cgroups, memoryBytes, maxProcesses and cpuSeconds hold for all the session's
+ * processes together; otherwise they are per-process rlimits.
  */
 export interface SessionLimits {
   /** Sandboxed: the session's memory cgroup (past it the kernel kills, cause 'oom'). Otherwise RLIMIT_AS of the process. */
@@ -15,7 +17,7 @@ export interface SessionLimits {
   cpuSeconds?: number;
   /** Output kept per execution, stdout and stderr together; the rest is dropped and the result says truncated. */
   maxOutputBytes?: number;
-  /** Sandboxed: the session's pids cgroup. Also RLIMIT_NPROC (per uid; a root host ignores it unsandboxed). */
+  /** Sandboxed: the session's pids cgroup (threads count). Otherwise RLIMIT_NPROC (per uid; a root host ignores it). */
   maxProcesses?: number;
   /** RLIMIT_NOFILE. */
   maxOpenFiles?: number;
@@ -28,7 +30,11 @@ export interface SessionLimits {
 export interface SessionPoolOptions {
   /** Sessions kept warm and idle, ready to be granted at once. Default 1. */
   minIdle?: number;
-  /** Hard cap on sessions, starting and stopping ones included. Default max(4, minIdle). */
+  /**
+   * Hard cap on sessions, starting and stopping ones included. Default max(4, minIdle). Not a cap
+   * on processes: the fork template and its spare, a sandbox's monitor and init, and what user code
+   * starts are not counted.
+   */
   maxSessions?: number;
   /** Code every session runs before it is first granted (imports, setup). */
   warmupCode?: string;
@@ -44,7 +50,7 @@ export interface SessionPoolOptions {
   acquireTimeoutMs?: number;
   /** Idle sessions are pinged this often; one that does not answer is replaced. Default 30 000; 0 turns it off. */
   healthCheckIntervalMs?: number;
-  /** 'keep' (default): a released session keeps its state. 'recycle': its process is replaced. */
+  /** 'keep' (default): a released session keeps its state. 'recycle': its process and working folder are replaced. */
   releasePolicy?: 'keep' | 'recycle';
   /** Retire a session (at release, never mid-execution) after this many executions. Default: never. */
   maxExecutionsPerSession?: number;
@@ -61,7 +67,7 @@ export interface SessionPoolOptions {
   warmupTimeoutMs?: number;
   /** Default 5 000. */
   pingTimeoutMs?: number;
-  /** After a timeout interrupts an execution, how long before the process is killed. Default 2 000. */
+  /** After an interrupt (a deadline's or interrupt()), how long the code may take to stop before its process is killed. Default 2 000. */
   interruptGraceMs?: number;
   /** A pino logger; the pool logs through child loggers of it. Default: warnings to stderr. */
   logger?: Logger;
@@ -118,12 +124,49 @@ export function deadline(name: string, value: number): number | null {
   return value === Infinity ? null : value;
 }
 
-const LIMIT_NAMES = ['memoryBytes', 'cpuSeconds', 'maxOutputBytes', 'maxProcesses', 'maxOpenFiles', 'maxCodeBytes', 'diskBytes'] as const;
+/** Every option, listed once: the compiler says when one is added to the interface but not here. */
+const OPTION_NAMES = Object.keys({
+  minIdle: true,
+  maxSessions: true,
+  warmupCode: true,
+  spawn: true,
+  pythonPath: true,
+  acquireTimeoutMs: true,
+  healthCheckIntervalMs: true,
+  releasePolicy: true,
+  maxExecutionsPerSession: true,
+  maxSessionAgeMs: true,
+  idleTimeoutMs: true,
+  limits: true,
+  env: true,
+  startTimeoutMs: true,
+  warmupTimeoutMs: true,
+  pingTimeoutMs: true,
+  interruptGraceMs: true,
+  logger: true,
+  traceSize: true,
+  leaseWarningMs: true,
+  inspect: true,
+  sandbox: true,
+} satisfies Record<keyof SessionPoolOptions, true>) as Array<keyof SessionPoolOptions>;
+
+const LIMIT_NAMES = Object.keys({
+  memoryBytes: true,
+  cpuSeconds: true,
+  maxOutputBytes: true,
+  maxProcesses: true,
+  maxOpenFiles: true,
+  maxCodeBytes: true,
+  diskBytes: true,
+} satisfies Record<keyof SessionLimits, true>) as Array<keyof SessionLimits>;
 
 function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
   const checked: SessionLimits = {};
+  if (limits === undefined) return checked;
+  if (typeof limits !== 'object' || limits === null) throw new InvalidOptionError('limits must be an object');
+  rejectUnknownKeys(limits, LIMIT_NAMES, 'limits.');
   for (const name of LIMIT_NAMES) {
-    const value = limits?.[name];
+    const value = limits[name];
     if (value === undefined) continue;
     if (!Number.isInteger(value) || value <= 0) throw new InvalidOptionError(`limits.${name} must be a positive integer, got ${String(value)}`);
     checked[name] = value;
@@ -133,6 +176,7 @@ function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
 
 function sessionEnv(extra: Record<string, string> | undefined): Record<string, string> {
   const env: Record<string, string> = {};
+  if (extra !== undefined && (typeof extra !== 'object' || extra === null)) throw new InvalidOptionError('env must be an object of strings');
   for (const name of HOST_VARIABLES_KEPT) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
@@ -146,6 +190,7 @@ function sessionEnv(extra: Record<string, string> | undefined): Record<string, s
 
 export function normalizeOptions(options: SessionPoolOptions): NormalizedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options must be an object');
+  rejectUnknownKeys(options, OPTION_NAMES);
   const minIdle = count(options, 'minIdle', 1);
   const maxSessions = count(options, 'maxSessions', Math.max(4, minIdle), 1);
   if (minIdle > maxSessions) {

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { createActor, toPromise, type Actor } from 'xstate';
-type Clock = NonNullable<Parameters<typeof createActor>[1]>['clock'];
+type Clock = NonNullable<NonNullable<Parameters<typeof createActor>[1]>['clock']>;
 import { poolMachine, type PoolEmitted } from '../machines/pool.machine.js';
 import { sessionMachine } from '../machines/session.machine.js';
 import { templateMachine } from '../machines/template.machine.js';
-import { AcquireTimeoutError, PoolClosedError, SessionStartError } from './errors.js';
+import { AcquireTimeoutError, InvalidOptionError, PoolClosedError, SessionStartError } from './errors.js';
 import { deadline, normalizeOptions, type NormalizedOptions, type SessionPoolOptions } from './options.js';
+import { Grace } from './grace.js';
+import { rejectUnknownKeys } from './known-keys.js';
 import { ForkServer } from './process/fork-server.js';
 import { pythonProcessActor, type ProcessLogic, type ProcessSettings } from './process/python-process.js';
 import { LeaseWatch } from './observe/lease-watch.js';
@@ -18,7 +20,7 @@ import { SandboxHost } from './sandbox/host.js';
 import { probeHost, type HostReport } from './sandbox/probe.js';
 import { Session } from './session.js';
 import { SessionLink, type SessionActorRef } from './session-link.js';
-import type { AcquireOptions, PoolMetrics } from './types.js';
+import type { AcquireOptions, PoolMetrics, ShutdownOptions } from './types.js';
 
 /**
  * What the pool runs on, for tests and unusual hosts: the process actor each session invokes
@@ -85,14 +87,26 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   #templatePid: number | null = null;
   readonly #links = new Map<string, SessionLink>();
   readonly #pending = new Map<string, PendingAcquire>();
+  /** Processes whose session actor failed (a bug in PyREPL3), until they are gone: shutdown waits for them. */
+  readonly #orphans = new Set<Promise<void>>();
+  /** Every lease this pool handed out: release() takes back only these. */
+  readonly #leases = new WeakSet<Session>();
+  /** Why the last session failed to start, until one starts again: the cause of an acquire's timeout. */
+  #lastStartFailure: SessionStartError | undefined;
   #waiterSerial = 0;
   #running = false;
   #started: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
+  /** Waiters a graceful shutdown refused, until the supervisor confirms: reported as closed, not aborted. */
+  readonly #refusedAtClose = new Set<string>();
+  /** Set by the first shutdown(): how long running executions may still go on. */
+  #grace: Grace | null = null;
+  readonly #clock: PoolRuntime['clock'];
 
   constructor(options: SessionPoolOptions = {}, runtime: PoolRuntime = {}) {
     super();
     this.#options = normalizeOptions(options);
+    this.#clock = runtime.clock;
     this.#log = this.#options.logger.child({ pool: this.id });
     const { pythonPath, env, config } = this.#options;
     this.#sandbox = this.#sandboxOnFirstUse(runtime.sandboxProbe ?? probeHost);
@@ -106,6 +120,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       env,
       workerConfig: { pool: this.id, limits: this.#options.limits },
       logger: this.#log,
+      onOrphaned: (gone) => {
+        this.#orphans.add(gone);
+        void gone.then(() => this.#orphans.delete(gone));
+      },
       ...(this.#forkServer ? { forkServer: this.#forkServer } : {}),
       ...sandbox,
     });
@@ -130,7 +148,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     return this.#sandbox !== undefined;
   }
 
-  /** Starts the pool; resolves when minIdle sessions are ready. Idempotent. */
+  /**
+   * Starts the pool; resolves when minIdle sessions are ready. Rejects with SessionStartError when a
+   * session fails to start, SandboxUnavailableError where the sandbox cannot be built. Idempotent.
+   */
   start(): Promise<void> {
     this.#started ??= this.#startOnce();
     return this.#started;
@@ -138,7 +159,9 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   /**
    * A session for your exclusive use until you release it. Waits in FIFO order when none is idle.
-   * Rejects with AcquireTimeoutError, PoolClosedError, SessionStartError, or the signal's reason.
+   * Rejects with AcquireTimeoutError, PoolClosedError, SessionStartError, InvalidOptionError (a bad
+   * timeoutMs), SandboxUnavailableError (a sandboxed pool on a host that cannot build it), or the
+   * signal's reason.
    */
   acquire(options: AcquireOptions = {}): Promise<Session> {
     try {
@@ -154,8 +177,15 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     }
   }
 
-  /** Gives a session back; the same as `session.release()`. */
+  /**
+   * Gives a session back; the same as `session.release()`. A session this pool did not hand out
+   * (another pool's) is refused with InvalidOptionError and left as it was.
+   */
   release(session: Session): Promise<void> {
+    if (!this.#leases.has(session)) {
+      const what = session instanceof Session ? `session ${session.id} was not acquired from this pool` : 'release() takes a session acquired from this pool';
+      return Promise.reject(new InvalidOptionError(`${what} (${this.id}); release it with its own pool, or with session.release()`));
+    }
     return session.release();
   }
 
@@ -189,6 +219,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     return describePool({
       id: this.id,
       running: this.#running,
+      shuttingDown: this.#closed !== null,
       supervisor: this.#actor.getSnapshot(),
       metrics: this.metrics(),
       timeline: this.#timeline,
@@ -204,11 +235,24 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
   }
 
   /**
-   * Refuses new work, rejects every waiter with PoolClosedError, stops every session. Resolves when
-   * every Python process of the pool has exited. Idempotent.
+   * Refuses new work and rejects every waiter with PoolClosedError at once; lets running executions
+   * go on for up to `graceMs` (default 0), then stops every session (what still runs fails with
+   * PoolClosedError). Resolves when every worker process of the pool has exited (unsandboxed, a
+   * process user code started in a session of its own can outlive it). Idempotent; a later call
+   * with a shorter grace cuts the grace short.
    */
-  shutdown(): Promise<void> {
-    this.#closed ??= this.#closeOnce();
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    let graceMs: number | null;
+    try {
+      if (typeof options !== 'object' || options === null) throw new InvalidOptionError('shutdown options must be an object');
+      rejectUnknownKeys(options, ['graceMs'] satisfies Array<keyof ShutdownOptions>);
+      graceMs = deadline('graceMs', options.graceMs ?? 0);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#grace ??= new Grace(this.#clock);
+    this.#grace.within(graceMs);
+    this.#closed ??= this.#closeOnce(this.#grace);
     return this.#closed;
   }
 
@@ -267,15 +311,41 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     });
   }
 
-  async #closeOnce(): Promise<void> {
+  async #closeOnce(grace: Grace): Promise<void> {
+    if (this.#running && !grace.over && this.#executing().length > 0) await this.#graceForExecutions(grace);
+    grace.end();
     if (this.#running) {
       const finished = toPromise(this.#actor);
       this.#actor.send({ type: 'SHUTDOWN' });
       await finished;
+      await Promise.all(this.#orphans);
       await this.#forkServer?.close();
     }
     await (await this.#sandboxPrepared?.catch(() => undefined))?.close();
     this.#log.debug('pool closed');
+  }
+
+  /** The sessions running an execution or a file transfer now. */
+  #executing(): SessionLink[] {
+    return [...this.#links.values()].filter((link) => link.executing);
+  }
+
+  /**
+   * A graceful shutdown's wait: waiters are refused at once (nothing new starts), and running
+   * executions, and those holders start meanwhile, go on until none is left or the grace is over.
+   */
+  async #graceForExecutions(grace: Grace): Promise<void> {
+    for (const waiterId of [...this.#pending.keys()]) {
+      this.#take(waiterId)?.reject(new PoolClosedError());
+      this.#refusedAtClose.add(waiterId);
+      this.#actor.send({ type: 'CANCEL_WAITER', waiterId });
+    }
+    this.#log.info({ executions: this.#executing().length }, 'shutting down: waiting for running executions');
+    for (let running = this.#executing(); running.length > 0 && !grace.over; running = this.#executing()) {
+      await Promise.race([Promise.all(running.map((link) => link.idle())), grace.ended]);
+    }
+    const left = this.#executing().length;
+    if (left > 0) this.#log.warn({ executions: left }, 'shutting down: grace period over; stopping sessions that still run');
   }
 
   #enqueue(timeoutMs: number | null, signal: AbortSignal | undefined): Promise<Session> {
@@ -328,14 +398,22 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
 
   #listen(): void {
     const actor = this.#actor;
-    actor.on('*', (event) => this.#publish(event));
+    actor.on('*', (event) => {
+      // A waiter refused by a graceful shutdown was cancelled early, but for listeners it failed because the pool closed.
+      const closed = event.type === 'acquireFailed' && this.#refusedAtClose.delete(event.waiterId);
+      this.#publish(closed ? { ...event, reason: 'closed' } : event);
+    });
     actor.on('sessionReady', (event) => {
-      const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
-      if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, this.#options.limits));
+      this.#lastStartFailure = undefined;
       this.#timeline.idle(event.sessionId);
       this.#log.debug({ sessionId: event.sessionId, pid: event.pid }, 'session ready');
     });
-    actor.on('sessionSpawned', (event) => this.#timeline.spawned(event.sessionId));
+    actor.on('sessionSpawned', (event) => {
+      // The link lives from the spawn to the burial (sessionDied), so every session the supervisor can grant has one.
+      const ref = actor.getSnapshot().children[event.sessionId] as SessionActorRef | undefined;
+      if (ref !== undefined) this.#links.set(event.sessionId, new SessionLink(event.sessionId, ref, this.#options.limits));
+      this.#timeline.spawned(event.sessionId);
+    });
     actor.on('granted', (event) => this.#onGranted(event));
     actor.on('released', (event) => {
       this.#timeline.idle(event.sessionId);
@@ -360,6 +438,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       this.#log.warn({ reason: event.reason, retryInMs: event.retryInMs }, "fork template died; using spawn 'exec' until it is back");
     });
     actor.on('spawnFailed', (event) => {
+      this.#lastStartFailure = new SessionStartError(event.cause);
       this.#log.warn({ sessionId: event.sessionId, cause: event.cause, retryInMs: event.retryInMs }, 'session failed to start');
     });
     actor.subscribe({
@@ -375,21 +454,26 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const link = this.#links.get(event.sessionId);
     const pending = this.#take(event.waiterId);
     if (pending === undefined || link === undefined) {
-      // Nobody can take this grant: the session goes straight back rather than vanish.
-      this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId, executions: link?.executions ?? 0 });
+      // Nobody can take this grant (its caller gave up): the session goes straight back rather than vanish.
+      this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId });
+      // A grant without a link cannot happen (the link lives from the spawn to the burial, and only a
+      // live session is granted); were it to, the caller would learn it rather than wait forever.
+      pending?.reject(new SessionStartError({ kind: 'protocolError', message: `session ${event.sessionId} was granted without its link (a bug in PyREPL3)` }));
       return;
     }
     this.#timeline.leased(event.sessionId, event.waiterId);
     if (pending.acquiredAt !== null) this.#leaseWatch?.leased(event.sessionId, pending.acquiredAt);
     this.#debug('session granted', () => ({ sessionId: event.sessionId, waiterId: event.waiterId, waitedMs: Date.now() - pending.since }));
-    pending.resolve(new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, link, destroy)));
+    const session = new Session(link, (sessionId, destroy) => this.#giveBack(sessionId, destroy));
+    this.#leases.add(session);
+    pending.resolve(session);
   }
 
-  #giveBack(sessionId: string, link: SessionLink, destroy: boolean): void {
+  #giveBack(sessionId: string, destroy: boolean): void {
     // After shutdown every session is gone already: there is nothing to give back.
     if (this.#actor.getSnapshot().status !== 'active') return;
     if (destroy) this.#actor.send({ type: 'DESTROY', sessionId });
-    else this.#actor.send({ type: 'RELEASE', sessionId, executions: link.executions });
+    else this.#actor.send({ type: 'RELEASE', sessionId });
   }
 
   #onAcquireFailed(event: Extract<PoolEmitted, { type: 'acquireFailed' }>): void {
@@ -397,7 +481,7 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     if (pending === undefined) return;
     switch (event.reason) {
       case 'timeout':
-        return pending.reject(new AcquireTimeoutError(pending.timeoutMs ?? 0));
+        return pending.reject(new AcquireTimeoutError(pending.timeoutMs ?? 0, this.#lastStartFailure));
       case 'startFailed':
         return pending.reject(new SessionStartError(event.cause ?? { kind: 'spawnFailed', message: 'unknown' }));
       case 'closed':

@@ -24,10 +24,6 @@ interface InFlight {
   whenSettled: (() => void)[];
 }
 
-/**
- * The host side of one session actor, for the whole life of the session: it sends EXECUTE and
- * turns the events the session emits back into settled promises. One execution at a time.
- */
 /** Host-side bound on one result's output when no maxOutputBytes is set. */
 const DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024 * 1024;
 
@@ -40,6 +36,11 @@ interface FileInFlight {
   whenSettled: (() => void)[];
 }
 
+/**
+ * The host side of one session actor, for the whole life of the session: it sends EXECUTE, FILE and
+ * INTERRUPT and turns the events the session emits back into settled promises. One execution or
+ * file request at a time.
+ */
 export class SessionLink {
   private readonly maxOutputChars: number;
   /** The one thing the session does now: an execution or a file request. */
@@ -59,17 +60,14 @@ export class SessionLink {
     ref.on('display', (event) => this.#onDisplay(event));
     ref.on('executed', (event) => this.#onExecuted(event));
     ref.on('fileDone', (event) => this.#onFileDone(event.requestId, event.data, event.error));
-    ref.on('executionFailed', (event) => this.#onFailed(event.requestId, deathError(event.cause, event.exit)));
-    ref.on('rejected', (event) => this.#onFailed(event.requestId, new SessionBusyError(this.id)));
+    ref.on('executionFailed', (event) => this.#onFailed(event.requestId, (run) => deathError(event.cause, event.exit, outputOf(run))));
+    ref.on('rejected', (event) => this.#onFailed(event.requestId, () => new SessionBusyError(this.id)));
+    // A session actor that throws (a bug in PyREPL3) emits nothing more: what it was doing fails now.
+    ref.subscribe({ error: (error) => this.#onActorFailed(error) });
   }
 
   get pid(): number {
     return this.ref.getSnapshot().context.pid ?? -1;
-  }
-
-  /** Executions this session has finished, over all its leases. */
-  get executions(): number {
-    return this.ref.getSnapshot().context.executions;
   }
 
   get executing(): boolean {
@@ -79,6 +77,7 @@ export class SessionLink {
   /** Why the session cannot take work now (dead, or busy), or null. */
   #refusal(): Error | null {
     const snapshot = this.ref.getSnapshot();
+    if (snapshot.status === 'error') return new SessionDiedError(actorFailure(snapshot.error), null);
     if (snapshot.status !== 'active') return deathError(snapshot.context.cause, snapshot.context.exit);
     return this.executing ? new SessionBusyError(this.id) : null;
   }
@@ -193,9 +192,15 @@ export class SessionLink {
     });
   }
 
-  #onFailed(requestId: number, error: Error): void {
+  #onActorFailed(error: unknown): void {
+    const run = this.#inFlight;
+    if (run !== null) this.#onFailed(run.requestId, (failed) => new SessionDiedError(actorFailure(error), null, outputOf(failed)));
+  }
+
+  #onFailed(requestId: number, errorOf: (run: InFlight | FileInFlight) => Error): void {
     const run = this.#settle(requestId);
     if (run === null) return;
+    const error = errorOf(run);
     this.lastError = error.message;
     run.reject(error);
   }
@@ -216,8 +221,24 @@ function finalOutputs(result: WorkerResult): ExecutionOutput[] {
   return [];
 }
 
-function deathError(cause: DeathCause | null, exit: ProcessExit | null): Error {
+/** Why a session whose actor threw is dead: the cause the supervisor records for it too. */
+function actorFailure(error: unknown): DeathCause {
+  let text: string;
+  try {
+    text = String(error);
+  } catch {
+    text = 'an error that cannot be printed';
+  }
+  return { kind: 'protocolError', message: `session actor failed: ${text}` };
+}
+
+/** What an execution had printed when it ended without a result (nothing for a file request). */
+function outputOf(run: InFlight | FileInFlight): { stdout: string; stderr: string } | undefined {
+  return run.kind === 'execute' ? { stdout: run.stdout.join(''), stderr: run.stderr.join('') } : undefined;
+}
+
+function deathError(cause: DeathCause | null, exit: ProcessExit | null, output?: { stdout: string; stderr: string }): Error {
   const reason = cause ?? UNEXPLAINED_EXIT;
   if (reason.kind === 'stopped' && reason.reason === 'shutdown') return new PoolClosedError('the pool shut down during the execution');
-  return new SessionDiedError(reason, exit);
+  return new SessionDiedError(reason, exit, output);
 }

@@ -34,10 +34,12 @@ export class Session implements AsyncDisposable {
   execute(code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
     if (this.#released !== null) return Promise.reject(new SessionReleasedError(this.id));
     if (typeof code !== 'string') return Promise.reject(new InvalidOptionError(`code must be a string, got ${typeof code}`));
-    if (options.timeoutMs === undefined) return this.link.execute(code, options);
+    const { timeoutMs, ...rest } = options;
+    if (timeoutMs === undefined) return this.link.execute(code, options);
     try {
       // Infinity (null here) means no deadline at all.
-      return this.link.execute(code, { ...options, timeoutMs: deadline('timeoutMs', options.timeoutMs) ?? undefined });
+      const ms = deadline('timeoutMs', timeoutMs);
+      return this.link.execute(code, ms === null ? rest : { ...rest, timeoutMs: ms });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -64,7 +66,10 @@ export class Session implements AsyncDisposable {
     if (this.#released !== null) throw new SessionReleasedError(this.id);
   }
 
-  /** Raises KeyboardInterrupt in the running code; the session keeps its state. */
+  /**
+   * Raises KeyboardInterrupt in the running code; the session keeps its state. Code that ignores it
+   * for interruptGraceMs is killed with its process. Does nothing when no execution runs.
+   */
   interrupt(): void {
     if (this.#released !== null) throw new SessionReleasedError(this.id);
     this.link.interrupt();
@@ -81,7 +86,7 @@ export class Session implements AsyncDisposable {
 
   /**
    * Ends the lease and the session: its process is killed and the pool replaces it as minIdle
-   * requires. For sessions whose state must not reach anyone else. Idempotent, like release().
+   * requires. For sessions whose state must not reach the next holder. Idempotent, like release().
    */
   destroy(): Promise<void> {
     this.#released ??= this.#giveBackWhenIdle(true);

@@ -37,7 +37,7 @@ export type ExecutionOutput =
   | { type: 'error'; error: PythonError };
 
 export interface ExecuteOptions {
-  /** At the deadline the code is interrupted; if it keeps running, its process is killed. */
+  /** At the deadline the code is interrupted; if it keeps running for interruptGraceMs, its process is killed. */
   timeoutMs?: number;
   /** Called as output happens, long before the result: streams and display outputs. */
   onOutput?: (chunk: OutputChunk) => void;
@@ -53,6 +53,15 @@ export interface ExecuteOptions {
    * hold only the final value or error, so output is never held twice (a streaming server). Default true.
    */
   collectOutput?: boolean;
+}
+
+export interface ShutdownOptions {
+  /**
+   * How long executions (and file transfers) running when shutdown begins, or started meanwhile by
+   * holders, may go on before every session is stopped. Default 0: stop at once. Infinity: wait
+   * for them however long they take.
+   */
+  graceMs?: number;
 }
 
 export interface AcquireOptions {

@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CodeTooLargeError, SessionDiedError, SessionStartError, type SessionPool } from '../src/index.js';
+import { AcquireTimeoutError, CodeTooLargeError, SessionDiedError, SessionStartError, type SessionPool } from '../src/index.js';
 import { ensureBuilt } from './helpers/build.js';
-import { idleReaches, nextEvent } from './helpers/events.js';
+import { idleReaches, nextEvent, settledNow } from './helpers/events.js';
 import { isAlive, processesMentioning } from './helpers/os.js';
-import { expectConsistent, makePool, sessionProcesses, SPAWN_MODES } from './helpers/pool.js';
+import { SessionFaults } from './helpers/faults.js';
+import { expectConsistent, expectNoProcesses, makePool, sessionProcesses, SPAWN_MODES } from './helpers/pool.js';
 
 const SILENT_PYTHON = fileURLToPath(new URL('./fixtures/silent-python', import.meta.url));
 const DIST_INDEX = fileURLToPath(new URL('../dist/src/index.js', import.meta.url));
@@ -82,6 +83,30 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       expect(pool.metrics().died).toBe(1);
       await s.release();
       await idleReaches(pool, 1);
+    });
+
+    it('a session that dies mid-execution rejects with SessionDiedError carrying what it printed so far', async () => {
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 2 });
+      const s = await pool.acquire();
+      // The code exits only once the host has both lines: a flag file the onOutput callback creates.
+      const flag = join(tmpdir(), `pyrepl3-flag-${randomUUID()}`);
+      const code = `import os, sys, time\nprint("to out", flush=True)\nprint("to err", file=sys.stderr, flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}): time.sleep(0.01)\nos._exit(1)`;
+      const seen = { stdout: '', stderr: '' };
+      const error = await s
+        .execute(code, {
+          onOutput: (chunk) => {
+            if (chunk.type !== 'stream') return;
+            seen[chunk.stream] += chunk.text;
+            if (seen.stdout === 'to out\n' && seen.stderr === 'to err\n') writeFileSync(flag, '');
+          },
+        })
+        .catch((e: unknown) => e);
+      rmSync(flag, { force: true });
+      expect(error).toBeInstanceOf(SessionDiedError);
+      expect(error).toMatchObject({ exitCode: 1, stdout: 'to out\n', stderr: 'to err\n' });
+      // A later call on the dead session has nothing of its own to show.
+      expect(await s.execute('1').catch((e: unknown) => e)).toMatchObject({ stdout: '', stderr: '' });
+      await s.release();
     });
 
     it('a SIGKILL from outside to an idle session is noticed at once and the session replaced', async () => {
@@ -294,6 +319,17 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       expect(pool.metrics().creationFailures).toBeGreaterThanOrEqual(2);
     });
 
+    it('an acquire that times out while sessions fail to start has the last failure as its cause', async () => {
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, pythonPath: '/nonexistent/python3' });
+      await expect(pool.start()).rejects.toBeInstanceOf(SessionStartError);
+      // Spawning now pauses for its back-off: a waiter with no time to wait times out first.
+      const error = (await pool.acquire({ timeoutMs: 0 }).catch((e: unknown) => e)) as AcquireTimeoutError;
+      expect(error).toBeInstanceOf(AcquireTimeoutError);
+      expect(error.cause).toBeInstanceOf(SessionStartError);
+      expect(error.cause?.reason.kind).toBe('spawnFailed');
+      expect(error.message).toMatch(/^no session became available within 0 ms; the last session start failed: .*nonexistent/);
+    });
+
     it('warmup code that raises rejects with SessionStartError carrying the Python traceback', async () => {
       const pool = makePool({ spawn: mode,  minIdle: 0, maxSessions: 1, warmupCode: 'import json\n1 / 0' });
       const error = (await pool.acquire().catch((e: unknown) => e)) as SessionStartError;
@@ -319,6 +355,46 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       await pool.start().catch(() => undefined);
       while (delays.length < 5) await nextEvent(pool, 'spawnFailed');
       expect(delays.slice(0, 5)).toEqual([100, 200, 400, 800, 1600]);
+    });
+  });
+
+  describe('a session actor that throws (a bug in PyREPL3)', () => {
+    it('takes its process with it: its execution fails at once, the pool replaces it, nothing outlives shutdown', async () => {
+      const faults = new SessionFaults();
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 }, { processActor: faults.processActor });
+      const s = await pool.acquire();
+      const pid = s.pid;
+      const failure = s.execute('import time; time.sleep(30)').then(
+        () => null,
+        (error: unknown) => error,
+      );
+      const died = nextEvent(pool, 'sessionDied', (e) => e.sessionId === s.id);
+      faults.throwIn(s.id);
+      const [death] = await died;
+      expect(death.cause).toMatchObject({ kind: 'protocolError', message: expect.stringContaining('session actor failed') });
+      // The execution was failed when its session actor failed, before the pool buried the session.
+      const error = await settledNow(failure);
+      expect(error).toBeInstanceOf(SessionDiedError);
+      expect((error as SessionDiedError).reason).toEqual(death.cause);
+      await s.release();
+      const next = await pool.acquire({ timeoutMs: 10_000 });
+      expect((await next.execute('6 * 7')).value).toBe('42');
+      await pool.shutdown();
+      expect(isAlive(pid)).toBe(false);
+      expectNoProcesses(pool);
+    });
+
+    it('is waited for by a shutdown that comes at once: its process and its folder are gone when shutdown resolves', async () => {
+      const faults = new SessionFaults();
+      const pool = makePool({ spawn: mode, minIdle: 0, maxSessions: 1 }, { processActor: faults.processActor });
+      const s = await pool.acquire();
+      const cwd = (await s.execute('import os; os.getcwd()')).value!.slice(1, -1);
+      expect(existsSync(cwd)).toBe(true);
+      faults.throwIn(s.id);
+      await pool.shutdown();
+      expect(isAlive(s.pid)).toBe(false);
+      expect(existsSync(cwd)).toBe(false);
+      expectNoProcesses(pool);
     });
   });
 

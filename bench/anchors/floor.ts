@@ -41,7 +41,10 @@ export class FloorProcess {
   echo(line: string): Promise<void> {
     const expected = Buffer.byteLength(line);
     let received = 0;
-    return this.#await((chunk) => (received += chunk.length) >= expected, line);
+    return this.#await((chunk) => {
+      received += chunk.length;
+      return received >= expected;
+    }, line);
   }
 
   /** A JSON request and reply: the code is eval'd, its repr comes back. */

@@ -32,8 +32,7 @@ export class ForkFloor {
     this.#child.stdout.setEncoding('utf8');
     this.#child.stdout.on('data', (text: string) => {
       this.#buffer += text;
-      let newline: number;
-      while ((newline = this.#buffer.indexOf('\n')) !== -1) {
+      for (let newline = this.#buffer.indexOf('\n'); newline !== -1; newline = this.#buffer.indexOf('\n')) {
         const line = this.#buffer.slice(0, newline);
         this.#buffer = this.#buffer.slice(newline + 1);
         const waiting = this.#waiting;

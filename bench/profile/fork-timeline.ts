@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ForkServer } from '../../src/process/fork-server.js';
 import { pyreplLogger } from '../pyrepl.js';
-import { median, nowMs } from '../stats.js';
+import { appendTo, median, nowMs } from '../stats.js';
 import { SessionPool } from '../../src/index.js';
 
 const WARMUPS: Record<string, string> = {
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     for (const [name, from, to] of steps) {
       const a = at[from];
       const b = at[to];
-      if (a !== undefined && b !== undefined) (rows[name] ??= []).push(b - a);
+      if (a !== undefined && b !== undefined) appendTo(rows, name, b - a);
     }
   }
   const faults = [...children.values()].map((c) => c.minorFaults ?? Number.NaN);

@@ -26,8 +26,7 @@ let buffered = '';
 let waiting: ((line: string) => void) | null = null;
 channel.on('data', (text: string) => {
   buffered += text;
-  let newline: number;
-  while ((newline = buffered.indexOf('\n')) >= 0) {
+  for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
     const line = buffered.slice(0, newline);
     buffered = buffered.slice(newline + 1);
     const frame = JSON.parse(line) as { op: string };

@@ -227,7 +227,8 @@ export const forkRow: Row = {
         const warmup = WARMUPS[key];
         const floor = await ForkFloor.start(python, warmup.floor);
         floors.push(floor);
-        const detail = (floorDetail[key] = { reapMs: [] as number[], childMs: [] as number[] });
+        const detail = { reapMs: [] as number[], childMs: [] as number[] };
+        floorDetail[key] = detail;
         contestants[`floor.${key}`] = async () => {
           const s = await floor.sample();
           detail.reapMs.push(s.reapMs);

@@ -4,7 +4,7 @@ import { compare, figure } from '../compare.js';
 import { processMemory, type ProcessMemory } from '../memory.js';
 import type { Comparison, Row } from '../model.js';
 import { pyreplLogger } from '../pyrepl.js';
-import { interleave } from '../stats.js';
+import { appendTo, interleave } from '../stats.js';
 import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
 import { COMMON_IMPORTS } from './start.js';
 
@@ -59,7 +59,7 @@ export const memoryRow: Row = {
     const raw: Record<string, ProcessMemory[]> = {};
     const keep = (name: string, get: () => Promise<ProcessMemory[]>) => async () => {
       const memory = await get();
-      (raw[name] ??= []).push(...memory);
+      appendTo(raw, name, ...memory);
       return memory.map((m) => m.pssKiB);
     };
     progress(`${count} idle sessions per sample, each group alone`);
@@ -76,7 +76,8 @@ export const memoryRow: Row = {
     try {
       if (jupyter.python !== null) {
         const sysPython = jupyter.python;
-        const jd = (driver = new JupyterDriver(sysPython));
+        const jd = new JupyterDriver(sysPython);
+        driver = jd;
         progress('PyREPL3 vs Jupyter kernels');
         await interleave(
           {

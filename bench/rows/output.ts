@@ -12,7 +12,11 @@ const MB = 1e6;
 async function pyreplThroughput(session: Session, code: string): Promise<number> {
   let bytes = 0;
   const t0 = nowMs();
-  const result = await session.execute(code, { onOutput: (chunk) => chunk.type === 'stream' && (bytes += Buffer.byteLength(chunk.text)) });
+  const result = await session.execute(code, {
+    onOutput: (chunk) => {
+      if (chunk.type === 'stream') bytes += Buffer.byteLength(chunk.text);
+    },
+  });
   const seconds = (nowMs() - t0) / 1000;
   if (result.status !== 'ok' || result.truncated) throw new Error(`output cell ended ${result.status}${result.truncated ? ', truncated' : ''}`);
   return bytes / MB / seconds;

@@ -3,7 +3,7 @@ import { Pool as TarnPool } from 'tarn';
 import { compare, figure, ratioAtMost } from '../compare.js';
 import type { Comparison, Row } from '../model.js';
 import { startPool } from '../pyrepl.js';
-import { interleave, median, nowMs, percentile } from '../stats.js';
+import { appendTo, interleave, median, nowMs, percentile } from '../stats.js';
 
 /** What the three pools have in common, reduced to acquire and release. */
 interface Lender {
@@ -96,7 +96,7 @@ export const poolOverheadRow: Row = {
     try {
       lenders['PyREPL3 SessionPool'] = await sessionPoolLender(python);
       lenders['generic-pool'] = await genericPoolLender();
-      lenders['tarn'] = await tarnLender();
+      lenders.tarn = await tarnLender();
       const names = Object.keys(lenders);
       const lender = (name: string): Lender => lenders[name]!;
 
@@ -116,7 +116,7 @@ export const poolOverheadRow: Row = {
             name,
             async () => {
               const result = await burst(lender(name), size);
-              ((bursts[name]![size] ??= []) as Burst[]).push(result);
+              appendTo(bursts[name]!, size, result);
               return result.perAcquireUs;
             },
           ]),

@@ -4,7 +4,7 @@ import { compare, figure } from '../compare.js';
 import { loop } from '../load.js';
 import type { Comparison, Row } from '../model.js';
 import { pyreplLogger } from '../pyrepl.js';
-import { interleave } from '../stats.js';
+import { appendTo, interleave } from '../stats.js';
 import { Client, type WebSocketConstructor } from '../../src/client/index.js';
 import type { Session, SessionPoolOptions } from '../../src/index.js';
 import { startServer, type StartedServer } from '../../src/server/index.js';
@@ -44,7 +44,7 @@ export const serviceRow: Row = {
       const results: Record<string, LoadResult[]> = {};
       const keep = (name: string, get: () => Promise<LoadResult>) => async () => {
         const result = await get();
-        (results[name] ??= []).push(result);
+        appendTo(results, name, result);
         return result.requestsPerSecond;
       };
       const oneShots = (url: string) => () => autocannon({ url: `${url}/v1/execute`, connections: ONE_SHOT_CONNECTIONS, seconds, body: BODY, headers });

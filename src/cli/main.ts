@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import pino from 'pino';
 import { SessionPool, type SessionPoolOptions } from '../index.js';
-import { createServer } from '../server/app.js';
+import { requirePeers, type PeerGroup } from '../peers.js';
+// No optional peer dependency here: `exec` and `doctor` work with the library's dependencies alone.
+// The service (fastify, prom-client...) is imported by `serve` only, once requirePeers found it.
 import { loadTokensFile } from '../server/auth.js';
 import { agentReply, startAgentCheck, type AgentCheck } from '../server/agent-check.js';
 import { doctor } from './doctor.js';
@@ -56,7 +58,7 @@ interface ServeOptions {
 
 const MiB = 1024 * 1024;
 
-function sandboxOptions(opts: ServeOptions, logger: pino.Logger): SessionPoolOptions['sandbox'] {
+function sandboxOptions(opts: ServeOptions, logger: pino.Logger): NonNullable<SessionPoolOptions['sandbox']> {
   if (opts.sandbox) return { network: opts.network, requireCgroups: true, ...(opts.cgroupRoot !== undefined ? { cgroupRoot: opts.cgroupRoot } : {}) };
   logger.warn(
     'SESSIONS ARE NOT SANDBOXED (--no-sandbox): tenant code runs as this server\'s user, can read its files and tokens, ' +
@@ -66,6 +68,12 @@ function sandboxOptions(opts: ServeOptions, logger: pino.Logger): SessionPoolOpt
 }
 
 async function serve(opts: ServeOptions): Promise<void> {
+  // Without them: one message naming every missing package and the npm command, then exit 2.
+  const needs: Array<[PeerGroup, string]> = [['server', '']];
+  if (opts.inspect !== undefined) needs.push(['inspector', ' --inspect']);
+  if (opts.redisUrl !== undefined) needs.push(['cluster', ' --redis-url']);
+  await requirePeers(`pyrepl3 serve${needs.map(([, flag]) => flag).join('')}`, needs.map(([group]) => group));
+  const { createServer } = await import('../server/app.js');
   // Logs go to stderr; stdout carries only the machine-readable lines below.
   const logger = pino({ level: opts.logLevel }, pino.destination(2));
   const tokens = opts.tokens !== undefined ? await loadTokensFile(opts.tokens) : undefined;
@@ -195,9 +203,9 @@ program
   .description('run the REST/WebSocket service')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--port <port>', 'port to bind (0 picks a free one)', integer(0), 8000)
-  .option('--tokens <file>', 'JSON tokens file: [{"token","tenant","maxSessions"?}]; without it a random token is printed')
+  .option('--tokens <file>', 'JSON tokens file: [{"token","tenant","maxSessions"?,"maxConcurrent"?,"admin"?}]; without it a random admin token is printed')
   .option('--min-idle <n>', 'sessions kept warm', integer(0), 1)
-  .option('--max-sessions <n>', 'cap on Python processes', integer(1), 4)
+  .option('--max-sessions <n>', 'cap on sessions, starting and stopping ones included', integer(1), 4)
   .option('--warmup-code <code>', 'code every session runs before it is granted')
   .addOption(new Option('--spawn <mode>', "'fork': fork sessions from a warmed template (milliseconds each)").choices(['exec', 'fork']).default('exec'))
   .option('--idle-timeout-ms <ms>', 'named sessions unused this long are culled', integer(1), 30 * 60_000)
@@ -240,7 +248,7 @@ program
 
 program
   .command('exec')
-  .description("run code in a fresh session and print its output ('-' reads stdin); exit 1 on a Python error")
+  .description("run code in a fresh session and print its output ('-' reads stdin); exit 1 unless it ends ok, 2 if the session fails")
   .argument('<code>', 'Python code')
   .option('--timeout-ms <ms>', 'interrupt the code after this long', integer(1))
   .option('--warmup-code <code>', 'code to run first')

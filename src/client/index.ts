@@ -52,13 +52,13 @@ export class Client {
     return new RemoteSession(id, this.#http, new SessionStream(url, WebSocketImpl, reconnect, () => this.#goneFor(id)));
   }
 
-  /** After a dropped stream, what GET /v1/sessions/:id says: 410 or 404, the session is gone for good; anything else, retry. */
+  /** After a dropped stream, what GET /v1/sessions/:id says: 410, 404 or session_died, the session is gone for good; anything else, retry. */
   async #goneFor(id: string): Promise<ApiError | null> {
     try {
       await this.#http.json('getSession', { params: { id } });
       return null;
     } catch (error) {
-      return error instanceof ApiError && (error.status === 410 || error.status === 404) ? error : null;
+      return error instanceof ApiError && (error.status === 410 || error.status === 404 || error.code === 'session_died') ? error : null;
     }
   }
 

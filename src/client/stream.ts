@@ -45,7 +45,8 @@ const OPEN = 1;
 /**
  * One named session's WebSocket stream. It opens on first use, and when it drops while executions
  * are pending it reconnects by itself with `?since=` the last event it got, so every output event
- * arrives exactly once, in order, and results that came while it was away are delivered.
+ * the service's log still holds arrives exactly once, in order, and results that came while it was
+ * away are delivered; a result whose output the log lost meanwhile says `truncated`.
  */
 export class SessionStream {
   #socket: WebSocketLike | null = null;

@@ -196,10 +196,10 @@ export function acquireSequenceMermaid(): string {
     '  C->>B: acquire({ timeoutMs })',
     `  B->>P: ${poolEvent('ACQUIRE')} { waiterId, timeoutMs }`,
     '  Note over P: no idle session: the waiter is queued (FIFO),<br/>a slot is reserved and the child spawned in the same transition,<br/>WAITER_EXPIRED is scheduled at the deadline',
-    `  P-->>B: emit ${poolEmitted('sessionSpawned')}`,
     '  P->>S: spawnChild(session, { id, spawn })',
+    `  P-->>B: emit ${poolEmitted('sessionSpawned')}`,
     '  S->>X: invoke process',
-    '  X->>W: exec python -c import pyrepl3_worker (or fork from the template)',
+    '  X->>W: exec python -c import pyrepl3_worker (fork: the spare of the template gets its config)',
     '  W-->>X: {"op":"ready","pid"} on fd 3',
     `  X-->>S: ${processEvent('process.ready')} { pid, warmed }`,
     '  opt warmupCode and not warmed',
@@ -225,7 +225,7 @@ export function acquireSequenceMermaid(): string {
     `  S-->>B: emit ${sessionEmitted('executed')}`,
     '  B-->>C: resolve(ExecutionResult)',
     '  C->>B: session.release()',
-    `  B->>P: ${poolEvent('RELEASE')} { sessionId, executions }`,
+    `  B->>P: ${poolEvent('RELEASE')} { sessionId }`,
     `  P-->>B: emit ${poolEmitted('released')} { kept }`,
   ].join('\n');
 }

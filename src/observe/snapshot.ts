@@ -94,6 +94,8 @@ export function stateName(value: unknown): string {
 interface PoolParts {
   id: string;
   running: boolean;
+  /** shutdown() was called: a graceful shutdown's grace counts as closing, though the supervisor is still open. */
+  shuttingDown: boolean;
   supervisor: SnapshotFrom<typeof poolMachine>;
   metrics: PoolMetrics;
   timeline: SessionTimeline;
@@ -131,7 +133,7 @@ export function describePool(parts: PoolParts): PoolSnapshot {
     const since = waiter?.since ?? now;
     return { id, since, deadline: waiter?.timeoutMs != null ? since + waiter.timeoutMs : null };
   });
-  const state = !parts.running ? 'new' : supervisor.status === 'done' ? 'closed' : (stateName(supervisor.value).split('.')[0] as 'open' | 'closing');
+  const state = !parts.running ? 'new' : supervisor.status === 'done' ? 'closed' : parts.shuttingDown ? 'closing' : (stateName(supervisor.value).split('.')[0] as 'open' | 'closing');
   return {
     id: parts.id,
     state,

@@ -44,6 +44,9 @@ interface Forking {
   containment?: Containment;
 }
 
+/** How long kill() waits for the template to name a child it is forking before it kills the template anyway. */
+const NAMING_GRACE_MS = 1_000;
+
 /**
  * The host side of fork mode: one template process (pyrepl3_worker --template) that has run the pool's
  * warmup code, and the Unix socket its children connect back to. It holds the spares' processes
@@ -51,9 +54,6 @@ interface Forking {
  * what the machine commands: order a spare, let one go, hand one over. Whether a spare exists, is
  * wanted, or is late is the machine's to decide, on its own clock.
  */
-/** How long kill() waits for the template to name a child it is forking before it kills the template anyway. */
-const NAMING_GRACE_MS = 1_000;
-
 export class ForkServer {
   #template: LaunchedWorker | null = null;
   /** Set by kill() until the next start(): a template not yet spawned is not spawned at all. */

@@ -65,7 +65,7 @@ export function execWorker(executable: string, args: string[], env: Record<strin
       child.once('exit', (exitCode, signal) => report({ exitCode, signal }));
       void child.then((result) => {
         if (result.failed && result.exitCode === undefined && result.signal === undefined) {
-          report({ exitCode: null, signal: null, spawnError: result.shortMessage });
+          report({ exitCode: null, signal: null, spawnError: result.shortMessage ?? 'the process could not be started' });
         }
       });
     },

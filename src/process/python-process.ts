@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromCallback, type AnyActorRef, type CallbackActorLogic } from 'xstate';
+import { fromCallback, type AnyActorRef, type CallbackActorLogic, type CallbackLogicFunction } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProcessEvent, ProcessInbox, ProcessInput } from '../../machines/session.types.js';
 import { TEMPLATE_SYSTEM_ID, type SpareAnswer, type SpareRequest } from '../../machines/template.machine.js';
@@ -26,6 +26,11 @@ export interface ProcessSettings {
   forkServer?: ForkServer;
   /** Present when sessions are sandboxed: the pool's sandbox, once checked against the host. */
   sandbox?: () => Promise<SandboxHost>;
+  /**
+   * Told when a session actor failed (a bug in PyREPL3) and so left its process behind: the process
+   * is being killed, and `gone` resolves once it has exited and its folder is removed.
+   */
+  onOrphaned?: (gone: Promise<void>) => void;
 }
 
 /**
@@ -43,13 +48,29 @@ const MAX_FRAME_CHARS = 64 * 1024 * 1024;
  * session stops it first.
  */
 export function pythonProcessActor(settings: ProcessSettings): ProcessLogic {
-  return fromCallback<ProcessInbox, ProcessInput>(({ input, sendBack, receive, self, system }) => {
+  return fromCallback(pythonProcess(settings));
+}
+
+/** The body of pythonProcessActor, for wrapping it (tests put faults around a real process with it). */
+export function pythonProcess(settings: ProcessSettings): CallbackLogicFunction<ProcessInbox, ProcessEvent, ProcessInput> {
+  return ({ input, sendBack, receive, self, system }) => {
     const template = input.spawn === 'fork' ? (system.get(TEMPLATE_SYSTEM_ID) as AnyActorRef | undefined) : undefined;
     const ask = (request: SpareRequest): void => template?.send(request);
     const process = new PythonProcess(settings, input, (event) => sendBack(event), { self, ask, present: template !== undefined });
     receive((command) => process.handle(command));
-    return () => process.dispose();
-  });
+    // An actor that throws does not stop its children (XState leaves them running): were the session
+    // actor to fail, this process would outlive it. It goes with its session instead.
+    const watch = self._parent?.subscribe({
+      error: () => {
+        process.dispose();
+        settings.onOrphaned?.(process.gone);
+      },
+    });
+    return () => {
+      watch?.unsubscribe();
+      process.dispose();
+    };
+  };
 }
 
 /** How a process of spawn 'fork' talks to the template machine. */
@@ -68,6 +89,9 @@ class PythonProcess {
   readonly #sessionId: string;
   #exited = false;
   #killed = false;
+  /** Resolves once the process has exited and what it left (folder, cgroup) is removed. */
+  readonly gone: Promise<void>;
+  #markGone!: () => void;
   /** The session's folder on the host; a sandboxed session's is a tmpfs of its own instead. */
   readonly #workdir: string | null;
   readonly #log: Logger;
@@ -79,6 +103,9 @@ class PythonProcess {
     private readonly template: TemplateLine,
   ) {
     this.#sessionId = input.sessionId;
+    this.gone = new Promise((resolve) => {
+      this.#markGone = resolve;
+    });
     this.#log = settings.logger.child({ sessionId: input.sessionId });
     // The host's pid in the name lets a later server remove the folders of one that died (src/server/leftovers.ts).
     this.#workdir = settings.sandbox ? null : mkdtempSync(join(tmpdir(), `pyrepl3-${process.pid}-${input.sessionId}-`));
@@ -228,6 +255,7 @@ class PythonProcess {
       .then((overLimit) => {
         const status = this.#worker?.containment ? decodeSandboxExit(exit.exitCode, exit.signal) : exit;
         this.report({ type: 'process.exited', ...exit, ...status, ...(diagnostics ? { diagnostics } : {}), ...(overLimit ? { overLimit } : {}) });
+        this.#markGone();
       });
   }
 

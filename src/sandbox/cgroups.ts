@@ -6,8 +6,8 @@ import { readText } from './read-text.js';
 
 /** What a session's cgroups are asked to hold, for all its processes together. */
 export interface CgroupLimits {
-  memoryBytes?: number;
-  maxProcesses?: number;
+  memoryBytes?: number | undefined;
+  maxProcesses?: number | undefined;
 }
 
 /** cpuacct only counts CPU time, on v1; cgroup v2 counts it in every cgroup (cpu.stat). */

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js';
+import { rejectUnknownKeys } from '../known-keys.js';
 
 /** A host path made visible inside every session's sandbox. */
 export interface SandboxBind {
@@ -39,8 +40,8 @@ export function sandboxSettings(option: boolean | SandboxOptions | undefined): S
   if (option === undefined || option === false) return null;
   if (option === true) return { network: false, binds: [], cgroupRoot: null, requireCgroups: false };
   if (typeof option !== 'object' || option === null) throw new InvalidOptionError('sandbox must be a boolean or an object');
-  const known = new Set(['network', 'binds', 'cgroupRoot', 'requireCgroups']);
-  for (const key of Object.keys(option)) if (!known.has(key)) throw new InvalidOptionError(`sandbox.${key} is not an option`);
+  rejectUnknownKeys(option, ['network', 'binds', 'cgroupRoot', 'requireCgroups'] satisfies Array<keyof SandboxOptions>, 'sandbox.');
+  if (option.binds !== undefined && !Array.isArray(option.binds)) throw new InvalidOptionError('sandbox.binds must be an array');
   for (const flag of ['network', 'requireCgroups'] as const) {
     if (option[flag] !== undefined && typeof option[flag] !== 'boolean') throw new InvalidOptionError(`sandbox.${flag} must be a boolean`);
   }
@@ -58,6 +59,7 @@ export function sandboxSettings(option: boolean | SandboxOptions | undefined): S
 function checkBind(bind: SandboxBind, index: number): Required<SandboxBind> {
   const where = `sandbox.binds[${index}]`;
   if (typeof bind !== 'object' || bind === null) throw new InvalidOptionError(`${where} must be an object`);
+  rejectUnknownKeys(bind, ['path', 'target', 'writable'] satisfies Array<keyof SandboxBind>, `${where}.`);
   const target = bind.target ?? bind.path;
   for (const [name, value] of [['path', bind.path], ['target', target]] as const) {
     if (typeof value !== 'string' || !value.startsWith('/') || value.split('/').includes('..')) {

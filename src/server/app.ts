@@ -6,15 +6,17 @@ import pino, { type Logger } from 'pino';
 import { InvalidOptionError, SessionPool, type SessionPoolOptions } from '../index.js';
 import { Authenticator, randomToken, type TenantDefaults, type TenantToken } from './auth.js';
 import './context.js';
-import { errorBody, HttpError, mapError } from './errors.js';
+import { answerBody, errorBody, HttpError, mapError } from './errors.js';
 import { answerBeforeBody, clientErrorHandler, frameworkErrorHandler, httpServerOptions, type HygieneOptions } from './hygiene.js';
 import { removeLeftoverSessionFolders } from './leftovers.js';
 import { startInspector, type InspectorRelay } from './inspector.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { SessionLeases } from './cluster/leases.js';
+import { requirePeers, type PeerGroup } from '../peers.js';
 import { nodeIdentity, type NodeIdentity } from './node-identity.js';
 import { SessionRegistry } from './registry.js';
 import { jupyterRoutes } from './jupyter/index.js';
+import type { KernelManager } from './jupyter/manager.js';
 import { selectSubprotocol } from './jupyter/v1.js';
 import { executeRoute } from './routes/execute.js';
 import { fileRoutes } from './routes/files.js';
@@ -28,7 +30,7 @@ export interface ServerOptions {
   /** A pool to use; the server then does not shut it down on close(). Otherwise one is made from poolOptions. */
   pool?: SessionPool;
   poolOptions?: SessionPoolOptions;
-  /** Tenants and their tokens. Absent: one tenant, "default", with a random token (see generatedToken). */
+  /** Tenants and their tokens. Absent: one tenant, "default", with a random admin token (see generatedToken). */
   tokens?: TenantToken[];
   /** Quotas of tenants whose token names none. Default 4 named sessions and 4 executions at once. */
   tenantDefaults?: Partial<TenantDefaults>;
@@ -107,9 +109,10 @@ export interface PyRepl3Server {
   /** Listens and resolves to the base URL, e.g. http://127.0.0.1:8000. */
   listen(options?: { host?: string; port?: number }): Promise<string>;
   /**
-   * Graceful stop: stops accepting connections, lets running executions finish within graceMs,
-   * interrupts the rest, ends every named session, closes the server and (if the server made it)
-   * shuts the pool down. Idempotent.
+   * Graceful stop: refuses new work (503 shutting_down) while the listener stays up, lets running
+   * executions finish within graceMs, interrupts the rest, ends every named session, closes the
+   * server and (if the server made it) shuts the pool down. Idempotent. `app.close()` alone does
+   * the same with no grace period.
    */
   close(options?: { graceMs?: number }): Promise<void>;
   /**
@@ -143,6 +146,11 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
   }
   const auth = new Authenticator(tokens, { maxSessions: 4, maxConcurrent: 4, ...options.tenantDefaults });
   if (options.inspect && !ownsPool) throw new InvalidOptionError('inspect needs a pool the server makes; give an injected pool its own inspect option');
+  // The optional peer dependencies these options need, all named at once and before anything starts.
+  const needs: Array<[PeerGroup, string]> = [];
+  if (options.inspect) needs.push(['inspector', 'inspect']);
+  if (options.redisUrl !== undefined) needs.push(['cluster', 'redisUrl']);
+  await requirePeers(`createServer's ${needs.map(([, option]) => option).join(' and ')}`, needs.map(([group]) => group));
   const inspector = options.inspect
     ? await startInspector({
         ...(typeof options.inspect === 'object' && options.inspect.port !== undefined ? { port: options.inspect.port } : {}),
@@ -178,15 +186,19 @@ async function build(
     });
 
   let registryRef: SessionRegistry | null = null;
+  let kernelsRef: KernelManager | null = null;
   const metrics = createMetrics(pool, () => registryRef?.size ?? 0, identity);
   const leases =
     options.redisUrl === undefined
       ? undefined
-      : new SessionLeases({
+      : await SessionLeases.open({
           url: options.redisUrl,
           identity,
           logger: logger.child({ component: 'leases' }),
-          sessions: () => registryRef?.published() ?? [],
+          sessions: () => {
+            const sessions = registryRef?.published() ?? [];
+            return kernelsRef === null ? sessions : kernelsRef.withKernels(sessions);
+          },
           observe: metrics.leases,
         });
   const registry = new SessionRegistry({
@@ -225,6 +237,18 @@ async function build(
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     forceCloseConnections: 'idle',
   });
+  // Whoever closes the app, close() below or app.close() itself, ends everything the server runs.
+  // Before the listener closes: the registry's work (with no grace unless close() gave one first).
+  // After the last request: the pool the server made, the leases, then the inspector (it shows the
+  // sessions' ends).
+  app.addHook('preClose', async () => {
+    await registry.close(0);
+  });
+  app.addHook('onClose', async () => {
+    if (ownsPool) await pool.shutdown();
+    await leases?.close();
+    await inspector?.close();
+  });
   // Small messages must not wait for Nagle's algorithm. Node's http server sets noDelay by default
   // (since 18); set it explicitly anyway, on every accepted socket, WebSocket ones included.
   app.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
@@ -237,7 +261,7 @@ async function build(
     if (mapped.status >= 500) request.log.error({ err: error, tenant: request.tenant?.name, sessionId: request.sessionId }, 'request failed');
     if (mapped.retryAfter !== undefined) void reply.header('retry-after', String(mapped.retryAfter));
     if (answerBeforeBody(request, reply, mapped, hygiene)) return reply;
-    return reply.code(mapped.status).send(errorBody(mapped));
+    return reply.code(mapped.status).send(answerBody(error, mapped));
   });
   // Many clients send `content-type: application/json` with no body on bodiless routes: an empty
   // body is no body. Routes that need one still refuse it by their schema (400).
@@ -245,7 +269,7 @@ async function build(
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body.toString();
     if (text === '') done(null, undefined);
-    else parseJson(request, text, done);
+    else void parseJson(request, text, done);
   });
   app.setNotFoundHandler((request, reply) => {
     return reply.code(404).send(errorBody({ status: 404, code: 'not_found', message: `no route ${request.method} ${redactUrl(request.url)}` }));
@@ -278,6 +302,7 @@ async function build(
   systemRoutes(app, registry, metrics, () => ready, warnings);
 
   await app.register(
+    // biome-ignore lint/nursery/noMisusedPromises: fastify awaits an async plugin
     async (v1) => {
       v1.addHook('onRequest', async (request) => {
         let token = Authenticator.bearer(request.headers.authorization);
@@ -294,6 +319,7 @@ async function build(
       executeRoute(v1, registry);
       poolRoute(v1, pool, registry);
       adminRoutes(v1, () => void drain());
+      // biome-ignore lint/nursery/noMisusedPromises: fastify awaits an async plugin
       await v1.register(async (files) => fileRoutes(files, registry, bodyLimit));
       streamRoute(v1, registry, {
         maxBufferedBytes: options.streamBufferBytes ?? 8 * MiB,
@@ -302,16 +328,15 @@ async function build(
     },
     { prefix: '/v1' },
   );
-  await jupyterRoutes(app, { registry, auth, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
+  kernelsRef = await jupyterRoutes(app, { registry, auth, identity, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
 
   await app.ready();
   await removeLeftoverSessionFolders(logger);
   try {
     await pool.start();
   } catch (error) {
-    // A server that cannot start leaves nothing behind: no Python process, no open handle.
+    // A server that cannot start leaves nothing behind: no Python process, no open handle (the hooks above).
     await app.close();
-    if (ownsPool) await pool.shutdown();
     throw error;
   }
   ready = true;
@@ -334,10 +359,8 @@ async function build(
       // The listener stays open through the grace period: a proxy's health checks still reach
       // /healthz, and running executions still return through it. New work gets 503 meanwhile.
       await registry.close(graceMs);
-      await Promise.all([app.close(), ownsPool ? pool.shutdown() : Promise.resolve()]);
-      await leases?.close();
-      // After the pool: the inspector shows the sessions' ends.
-      await inspector?.close();
+      // The app's preClose and onClose hooks end the rest.
+      await app.close();
       logger.info('shut down');
     })();
     return closing;

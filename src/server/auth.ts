@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { InvalidOptionError } from '../index.js';
 
-/** One entry of a tokens file: `[{ "token": "...", "tenant": "alice", "maxSessions": 4, "admin": false }]`. */
+/** One entry of a tokens file: `[{ "token": "...", "tenant": "alice", "maxSessions": 4, "maxConcurrent": 4, "admin": false }]`. */
 export interface TenantToken {
   token: string;
   tenant: string;
@@ -10,7 +10,7 @@ export interface TenantToken {
   maxSessions?: number;
   /** Executions this tenant may run or wait for at once, one-shots included; the server's default (4) when absent. */
   maxConcurrent?: number;
-  /** An operator: GET /v1/pool shows every session, waiter and the template. Default false. */
+  /** An operator: GET /v1/pool shows every session, waiter and the template, and POST /v1/admin/drain is allowed. Default false. */
   admin?: boolean;
 }
 

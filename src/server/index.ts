@@ -4,4 +4,15 @@ export { HttpError, mapError, type ErrorBody, type MappedError } from './errors.
 export { startInspector, type InspectorOptions, type InspectorRelay } from './inspector.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
 export { openApiDocument } from './openapi.js';
+export {
+  DrainingError,
+  NotFoundError,
+  QuotaExceededError,
+  QuotaStoreUnavailableError,
+  RegistryRefusal,
+  SessionElsewhereError,
+  SessionLostError,
+  ShuttingDownError,
+  type Quota,
+} from './refusals.js';
 export { SessionRegistry, type NamedSession, type SessionOwner, type SessionView } from './registry.js';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import websocket from '@fastify/websocket';
-import { createWebSocketInspector } from '@statelyai/inspect';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { WebSocket } from 'ws';
+import { requirePeers } from '../peers.js';
 
 /**
  * `pyrepl3 serve --inspect`: the XState inspector of @statelyai/inspect (createWebSocketInspector)
@@ -16,6 +16,9 @@ import type { WebSocket } from 'ws';
  * only, accepts port 0, never opens a browser, refuses WebSocket connections from foreign web
  * origins and relays only what the pool's own inspector sends: the events carry every tenant's
  * code and output.
+ *
+ * @statelyai/inspect is an optional peer dependency of pyrepl3, imported only here, when an
+ * inspector starts: without it startInspector throws MissingDependencyError.
  */
 
 export interface InspectorOptions {
@@ -75,6 +78,8 @@ function bridgePage(wsUrl: string, uiUrl: string): string {
 
 /** Starts the relay on 127.0.0.1 and the inspector; resolves once the inspector is connected. */
 export async function startInspector(options: InspectorOptions = {}): Promise<InspectorRelay> {
+  await requirePeers('the XState inspector (startInspector, inspect: true, pyrepl3 serve --inspect)', ['inspector']);
+  const { createWebSocketInspector } = await import('@statelyai/inspect');
   const bufferSize = options.bufferSize ?? 1000;
   const uiUrl = options.uiUrl ?? 'https://stately.ai/inspect';
   const sourceKey = randomBytes(16).toString('hex');

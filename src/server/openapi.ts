@@ -18,13 +18,18 @@ const common = {
   '408': err('The request was not received within the request or headers timeout'),
   '431': err('Request headers too large'),
 };
-const sessionErrors = { ...common, '404': err('No such session for this tenant') };
+const sessionErrors = {
+  ...common,
+  '404': err('No such session for this tenant'),
+  '410': err('session_lost: the session was on an earlier start of this node'),
+  '421': err('misdirected: the session lives on another node'),
+};
 const executeErrors = {
   ...sessionErrors,
   '409': err('The session is already executing'),
   '429': err("The tenant runs its maxConcurrent executions already (Retry-After says when to try again)"),
   '413': err('Code or body over the limit'),
-  '503': err('The pool could not grant a session in time, or the server is shutting down'),
+  '503': err('The server is shutting down (shutting_down)'),
 };
 const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
 
@@ -58,7 +63,7 @@ export const openApiDocument = {
           '201': { description: 'Created', ...(json({ $ref: '#/components/schemas/CreatedSession' }) as object) },
           ...common,
           '429': err('The tenant is at its session quota'),
-          '503': err('The pool could not grant a session in time'),
+          '503': err('pool_exhausted (no session in time), session_start_failed, draining, shutting_down, or quota_unavailable (Redis does not answer)'),
         },
       },
       get: {
@@ -145,7 +150,7 @@ export const openApiDocument = {
           ...common,
           '413': err('Code or body over the limit'),
           '429': err("The tenant runs its maxConcurrent executions already (Retry-After says when to try again)"),
-          '503': err('The pool could not grant a session in time'),
+          '503': err('pool_exhausted (no session in time), session_start_failed, draining or shutting_down'),
         },
       },
     },
@@ -158,7 +163,13 @@ export const openApiDocument = {
     },
     '/healthz': { get: { security: [], summary: 'Liveness', responses: { '200': { description: 'Alive' } } } },
     '/readyz': {
-      get: { security: [], summary: 'Readiness: pool started and not shutting down', responses: { '200': { description: 'Ready' }, '503': err('Not ready') } },
+      get: { security: [], summary: 'Readiness: pool started, not draining and not shutting down', responses: { '200': { description: 'Ready' }, '503': err('Not ready') } },
+    },
+    '/v1/admin/drain': {
+      post: {
+        summary: 'Drain this node (admin tokens only): /readyz answers 503, new sessions and one-shots get 503 draining, existing sessions keep working',
+        responses: { '202': { description: 'Draining' }, ...common, '403': err('forbidden: not an admin token') },
+      },
     },
     '/metrics': { get: { security: [], summary: 'Prometheus metrics (pyrepl3_*)', responses: { '200': { description: 'text/plain; version=0.0.4' } } } },
     '/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },

@@ -1,14 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SessionBusyError, SessionDiedError, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
+import { CodeTooLargeError, SessionBusyError, SessionDiedError, type DeathCause, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
+import { describeDeath } from '../errors.js';
 import type { Tenant } from './auth.js';
-import { errorBody, HttpError, mapError, notFound } from './errors.js';
+import { errorBody, mapError } from './errors.js';
 import { FairShare } from './fair-share.js';
-import { LeasesUnavailableError, type PublishedSession, type SessionLeases } from './cluster/leases.js';
-import { checkSessionId, newSessionId, type NodeIdentity } from './node-identity.js';
+import type { KernelModel } from './jupyter/manager.js';
+import { LeasesUnavailableError, type Published, type PublishedSession, type SessionLeases } from './cluster/leases.js';
+import { newSessionId, refuseForeign, type NodeIdentity } from './node-identity.js';
+import { DrainingError, NotFoundError, QuotaExceededError, QuotaStoreUnavailableError, ShuttingDownError } from './refusals.js';
 import { SessionLog } from './session-log.js';
 
-/** What the registry reports to metrics; every method is optional to implement. */
+/** What the registry reports to metrics. */
 export interface RegistryObserver {
   acquired(waitSeconds: number): void;
   executed(kind: 'session' | 'oneshot', outcome: string, seconds: number): void;
@@ -22,7 +25,7 @@ export interface NamedSession {
   readonly session: Session;
   readonly createdAt: Date;
   lastUsedAt: Date;
-  /** The running execution, if any. */
+  /** The running execution or file transfer, if any. */
   running: Promise<unknown> | null;
   /** The session's stream: every execution's output, result and error, numbered, bounded. */
   readonly log: SessionLog;
@@ -81,8 +84,11 @@ export interface SessionOwner {
   namedSessionId: string | null;
 }
 
+/** How many deaths between requests are remembered for their sessions' next request. */
+const DEATHS_KEPT = 1_024;
+
 /**
- * The server's only holder of sessions. Named sessions map a random UUID to a lease from the pool,
+ * The server's only holder of sessions. Named sessions map an id (`<node>.<epoch>.<uuid>`) to a lease from the pool,
  * owned by one tenant; one-shot runs hold a lease for the run only. Everything else goes through
  * the pool.
  */
@@ -106,11 +112,25 @@ export class SessionRegistry {
    * must not wait in the pool's FIFO behind it.
    */
   readonly #places = new Set<string>();
-  readonly #onSessionGone = ({ sessionId }: { sessionId: string }): void => {
+  readonly #onSessionGone = ({ sessionId, cause }: { sessionId: string; cause: DeathCause }): void => {
     if (this.#places.delete(sessionId)) this.#share.leave();
+    // A named session's process can die between requests (a thread, a child, the OOM killer): it is
+    // ended now, so its quota is free again and its users are told, not at its next request.
+    const entry = [...this.#byId.values()].find((named) => named.session.id === sessionId);
+    if (entry === undefined) return;
+    if (cause.kind === 'stopped' && cause.reason === 'shutdown') {
+      void this.#remove(entry, 'shutdown');
+      return;
+    }
+    this.#died.set(entry.id, { tenant: entry.tenant, cause });
+    if (this.#died.size > DEATHS_KEPT) this.#died.delete(this.#died.keys().next().value!);
+    void this.#remove(entry, 'died', `session died: ${describeDeath(cause)}`);
   };
+  /** Sessions that died between requests, each told once to its tenant's next request for it (then 404). */
+  readonly #died = new Map<string, { tenant: string; cause: DeathCause }>();
   /** Shutting down: all new work is refused. */
   #closing = false;
+  #closed: Promise<void> | null = null;
   /** Draining: new sessions and one-shots go elsewhere; the sessions here keep working until they end. */
   #draining = false;
   readonly #drainWaiters: Array<() => void> = [];
@@ -144,18 +164,20 @@ export class SessionRegistry {
     return this.#inFlight.size;
   }
 
-  async create(tenant: Tenant): Promise<NamedSession> {
+  /** A named session for the tenant; `kernel` is the Jupyter kernel it will serve, published with its lease. */
+  async create(tenant: Tenant, kernel?: KernelModel): Promise<NamedSession> {
     this.#refuseNewSessions();
     const held = this.#reserved.get(tenant.name) ?? 0;
     if (held >= tenant.maxSessions) {
-      throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions`, 1);
+      throw new QuotaExceededError(tenant.name, 'sessions', tenant.maxSessions);
     }
     this.#reserved.set(tenant.name, held + 1);
     const id = newSessionId(this.#opts.identity);
     const now = new Date();
     let session: Session;
     try {
-      await this.#takeLease(tenant, { id, createdAt: now.toISOString(), lastUsedAt: now.toISOString(), executing: false });
+      const view = { id, createdAt: now.toISOString(), lastUsedAt: now.toISOString(), executing: false };
+      await this.#takeLease({ tenant: tenant.name, view, ...(kernel !== undefined ? { kernel } : {}) }, tenant);
     } catch (error) {
       this.#unreserve(tenant.name);
       throw error;
@@ -190,23 +212,32 @@ export class SessionRegistry {
     return entry;
   }
 
-  /** The tenant's session, or 404: another tenant's session is not found, not forbidden. */
+  /** The tenant's session, or NotFoundError: another tenant's session is not found, not forbidden. */
   get(tenant: Tenant, id: string): NamedSession {
-    checkSessionId(this.#opts.identity, id);
+    refuseForeign(this.#opts.identity, id);
     const entry = this.#byId.get(id);
-    if (entry === undefined || entry.tenant !== tenant.name) throw notFound();
-    return entry;
+    if (entry !== undefined && entry.tenant === tenant.name) return entry;
+    const death = this.#died.get(id);
+    if (death?.tenant === tenant.name) {
+      this.#died.delete(id);
+      throw new SessionDiedError(death.cause, null);
+    }
+    throw new NotFoundError();
   }
 
   /** The tenant's sessions on every node: this node's as they are, others' as their nodes published them. */
   async listEverywhere(tenant: Tenant): Promise<SessionView[]> {
     const here = this.list(tenant).map((entry) => this.view(entry));
-    if (this.#opts.leases === undefined) return here;
-    const local = new Set(here.map((view) => view.id));
-    const elsewhere = await this.#opts.leases.list(tenant.name).catch(() => {
-      throw new HttpError(503, 'quota_unavailable', 'the sessions of other nodes cannot be listed: their store does not answer');
+    return [...here, ...(await this.elsewhere(tenant)).map((published) => published.view)];
+  }
+
+  /** The tenant's sessions on other nodes, as those nodes last published them; none without Redis. */
+  async elsewhere(tenant: Tenant): Promise<Published[]> {
+    if (this.#opts.leases === undefined) return [];
+    const everywhere = await this.#opts.leases.list(tenant.name).catch(() => {
+      throw new QuotaStoreUnavailableError('the sessions of other nodes cannot be listed: their store does not answer');
     });
-    return [...here, ...elsewhere.filter((view) => !local.has(view.id))];
+    return everywhere.filter((published) => !this.#byId.has(published.view.id));
   }
 
   /** This node's sessions, for the leases' renewal. */
@@ -228,7 +259,7 @@ export class SessionRegistry {
     if (this.#byId.get(entry.id) === entry) this.#schedule(entry);
   }
 
-  /** Ends a named session: its process is killed, so no state reaches another tenant. */
+  /** Ends a named session: its process is killed (sandboxed, with everything it started and wrote). */
   async delete(tenant: Tenant, id: string): Promise<void> {
     const entry = this.get(tenant, id);
     await this.#remove(entry, 'deleted');
@@ -345,11 +376,11 @@ export class SessionRegistry {
     }
   }
 
-  /** Counts an execution against its tenant's maxConcurrent (429 over it); returns the function that uncounts it, once. */
+  /** Counts an execution against its tenant's maxConcurrent (QuotaExceededError over it); returns the function that uncounts it, once. */
   #admit(tenant: Tenant): () => void {
     const running = this.#concurrent.get(tenant.name) ?? 0;
     if (running >= tenant.maxConcurrent) {
-      throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already runs its ${tenant.maxConcurrent} executions`, 1);
+      throw new QuotaExceededError(tenant.name, 'executions', tenant.maxConcurrent);
     }
     this.#concurrent.set(tenant.name, running + 1);
     let counted = true;
@@ -385,9 +416,15 @@ export class SessionRegistry {
 
   /**
    * Graceful stop: refuse new work, let running executions finish for up to graceMs, interrupt the
-   * rest (and give them interruptWaitMs to settle), then destroy every named session.
+   * rest (and give them interruptWaitMs to settle), then destroy every named session. Idempotent:
+   * a later call gets the first one's promise.
    */
-  async close(graceMs: number, interruptWaitMs = 5_000): Promise<void> {
+  close(graceMs: number, interruptWaitMs = 5_000): Promise<void> {
+    this.#closed ??= this.#closeOnce(graceMs, interruptWaitMs);
+    return this.#closed;
+  }
+
+  async #closeOnce(graceMs: number, interruptWaitMs: number): Promise<void> {
     this.#closing = true;
     if (this.#inFlight.size > 0) {
       this.#opts.logger.info({ executions: this.#inFlight.size, graceMs }, 'waiting for running executions');
@@ -452,32 +489,32 @@ export class SessionRegistry {
   #checkCode(code: string): void {
     const max = this.#opts.maxCodeBytes;
     if (max !== null && code.length > max / 3 && Buffer.byteLength(code) > max) {
-      throw new HttpError(413, 'code_too_large', `code is ${Buffer.byteLength(code)} bytes, over the limit of ${max} bytes`);
+      throw new CodeTooLargeError(Buffer.byteLength(code), max);
     }
   }
 
   #refuseWhenClosing(): void {
-    if (this.#closing) throw new HttpError(503, 'shutting_down', 'the server is shutting down');
+    if (this.#closing) throw new ShuttingDownError();
   }
 
-  /** Across nodes, the tenant's maxSessions: 429 when its leases are all held, 503 when nobody can tell. */
-  async #takeLease(tenant: Tenant, view: SessionView): Promise<void> {
+  /** Across nodes, the tenant's maxSessions: QuotaExceededError when its leases are all held, QuotaStoreUnavailableError when nobody can tell. */
+  async #takeLease(session: PublishedSession, tenant: Tenant): Promise<void> {
     const leases = this.#opts.leases;
     if (leases === undefined) return;
     let taken: boolean;
     try {
-      taken = await leases.take({ tenant: tenant.name, view }, tenant.maxSessions);
+      taken = await leases.take(session, tenant.maxSessions);
     } catch (error) {
       if (!(error instanceof LeasesUnavailableError)) throw error;
       if (this.#opts.leasesFailOpen) return;
-      throw new HttpError(503, 'quota_unavailable', 'tenant quotas cannot be checked: their store does not answer; try again');
+      throw new QuotaStoreUnavailableError('tenant quotas cannot be checked: their store does not answer; try again');
     }
-    if (!taken) throw new HttpError(429, 'quota_exceeded', `tenant ${tenant.name} already holds its ${tenant.maxSessions} sessions across nodes`, 1);
+    if (!taken) throw new QuotaExceededError(tenant.name, 'sessionsAcrossNodes', tenant.maxSessions);
   }
 
   #refuseNewSessions(): void {
     this.#refuseWhenClosing();
-    if (this.#draining) throw new HttpError(503, 'draining', 'this node is draining: it takes no new sessions');
+    if (this.#draining) throw new DrainingError();
   }
 
   #schedule(entry: NamedSession): void {

@@ -7,7 +7,13 @@ export const errorSchema = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        // session_died only: what the execution printed before its process died.
+        stdout: { type: 'string' },
+        stderr: { type: 'string' },
+      },
     },
   },
 } as const;

@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import type { SessionLog } from './session-log.js';
 
 export interface PumpOptions {
-  /** Bytes sent to the socket and not yet taken by the OS; past it, sending waits. */
+  /** Sent to the socket and not yet taken by the OS, counted in characters of JSON; past it, sending waits. */
   maxBufferedBytes: number;
   /** A client that takes nothing for this long while the buffer is full is closed. */
   stuckMs: number;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import { tenantOf } from './context.js';
 import { errorBody, HttpError, mapError } from './errors.js';
-import type { SessionRegistry } from './registry.js';
+import type { NamedSession, SessionRegistry } from './registry.js';
 import { sessionParamsSchema } from './schemas.js';
 import { StreamPump, type PumpOptions } from './stream-pump.js';
 
@@ -88,7 +88,7 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry, pum
           fail(error);
           return;
         }
-        let entry;
+        let entry: NamedSession;
         try {
           entry = registry.get(tenant, sessionId);
         } catch (error) {

@@ -48,7 +48,7 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     stream.send({ type: 'execute', id: 'x', code: "print('over the proxy')\nmine" });
     expect((await stream.next((m) => m.type === 'result')).result.value).toBe(JSON.stringify(ids[0]).replaceAll('"', "'"));
     expect(stream.messages.filter((m) => m.type === 'output').map((m) => m.text).join('')).toBe('over the proxy\n');
-    stream.close();
+    await stream.close();
   });
 
   it('sends no new sessions to a draining node, whose sessions keep answering', async () => {

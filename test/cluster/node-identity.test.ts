@@ -27,6 +27,24 @@ describe('session ids name their node and its start', () => {
     }
   });
 
+  it('makes Jupyter kernel and session ids UUID-shaped, <node>_<epoch> first, and tells 421, 410 and 404 apart for them too', async () => {
+    const first = await serve({ nodeId: 'web-2' });
+    const kernel = await call(first.url, 'POST', '/api/kernels', TOKENS.alice, { name: 'python3' });
+    // jupyter_server routes kernel ids by \w+-\w+-\w+-\w+-\w+: the node's dash becomes an underscore.
+    expect(kernel.body.id).toMatch(/^web_2_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const notebook = await call(first.url, 'POST', '/api/sessions', TOKENS.alice, { path: 'a.ipynb', kernel: { id: kernel.body.id } });
+    expect(notebook.body.id).toMatch(/^web_2_[0-9a-f]{8}-/);
+
+    const restarted = await serve({ nodeId: 'web-2' });
+    const other = await serve({ nodeId: 'web-3' });
+    for (const path of [`/api/kernels/${kernel.body.id}`, `/api/sessions/${notebook.body.id}`]) {
+      const lost = await call(restarted.url, 'GET', path, TOKENS.alice);
+      const misdirected = await call(other.url, 'GET', path, TOKENS.alice);
+      const never = await call(first.url, 'GET', path.replace(/[0-9a-f]{12}$/, '000000000000'), TOKENS.alice);
+      expect([lost.status, lost.body.reason, misdirected.status, misdirected.body.reason, never.status]).toEqual([410, 'session_lost', 421, 'misdirected', 404]);
+    }
+  });
+
   it('says which node and start it is in /metrics', async () => {
     const server = await serve({ nodeId: 'n7' });
     const { id } = (await call(server.url, 'POST', '/v1/sessions', TOKENS.alice)).body;

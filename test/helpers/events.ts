@@ -21,3 +21,12 @@ export async function nextEvent<K extends keyof SessionPoolEvents>(
 export async function idleReaches(pool: SessionPool, count: number): Promise<void> {
   while (pool.metrics().idle < count) await once(pool, 'sessionReady');
 }
+
+/**
+ * What `promise` has settled to once everything already due has run (one turn of the event loop),
+ * or 'pending'. For asserting that something settled at once, without waiting for it.
+ */
+export async function settledNow<T>(promise: Promise<T>): Promise<T | 'pending'> {
+  const pending = new Promise<'pending'>((resolve) => setImmediate(() => resolve('pending')));
+  return Promise.race([promise, pending]);
+}

@@ -53,7 +53,7 @@ function joinTexts(cell: Cell): Cell {
 }
 
 /** nbconvert failed the run on a cell, saying each of `texts`. */
-function expectCellExecutionError(run: { exitCode?: number; stderr: string }, ...texts: string[]): void {
+function expectCellExecutionError(run: { exitCode: number | undefined; stderr: string }, ...texts: string[]): void {
   expect(run.exitCode).toBe(1);
   for (const text of ['CellExecutionError', ...texts]) expect(run.stderr).toContain(text);
 }

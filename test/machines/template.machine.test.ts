@@ -24,7 +24,13 @@ function template() {
   const ref = actor.getSnapshot().children.template as AnyActorRef;
   const answers: Record<string, SpareAnswer[]> = {};
   const ask = (requestId: string): void => {
-    const replyTo = createActor(fromCallback<SpareAnswer>(({ receive }) => receive((answer) => (answers[requestId] ??= []).push(answer)))).start();
+    const replyTo = createActor(
+      fromCallback<SpareAnswer>(({ receive }) =>
+        receive((answer) => {
+          answers[requestId] = [...(answers[requestId] ?? []), answer];
+        }),
+      ),
+    ).start();
     ref.send({ type: 'spare.request', requestId, replyTo });
   };
   const report = (event: TemplateEvent): void => sendBack!(event);

@@ -5,7 +5,7 @@
  */
 import { createActor, type AnyStateMachine, type EventObject } from 'xstate';
 import { expect } from 'vitest';
-import { stateNodes, takenTransitions, transitionsOf, valueOf } from './graph.js';
+import { stateNodes, takenTransitions, transitionsOf, stateValueOf } from './graph.js';
 
 export interface SpecRun {
   input?: unknown;
@@ -17,7 +17,7 @@ function reachedBy(spec: AnyStateMachine, runs: readonly SpecRun[]): { states: S
   const transitions = new Set<string>();
   const nodes = stateNodes(spec).filter((n) => n !== spec.root);
   const note = (snapshot: { matches(value: never): boolean }): void => {
-    for (const node of nodes) if (snapshot.matches(valueOf(node.id) as never)) states.add(node.id);
+    for (const node of nodes) if (snapshot.matches(stateValueOf(node.id) as never)) states.add(node.id);
   };
   for (const run of runs) {
     const actor = createActor(spec, run.input === undefined ? {} : { input: run.input }).start();

@@ -69,7 +69,7 @@ export function takenTransitions(
   const taken = (machine.getTransitionData(before as never, event) as RawTransition[]).map(describeTransition);
   const keys = taken.map((t) => t.key);
   const active = (snapshot: Snapshot<unknown>, id: string): boolean =>
-    (snapshot as unknown as { matches(value: unknown): boolean }).matches(valueOf(id));
+    (snapshot as unknown as { matches(value: unknown): boolean }).matches(stateValueOf(id));
   const byId = new Map(stateNodes(machine).map((n) => [n.id, n]));
   // States that were active or were entered during this macrostep (targets and their initial children).
   const candidates = new Set<string>([...byId.keys()].filter((id) => id !== machine.root.id && active(before, id)));
@@ -103,7 +103,7 @@ export function takenTransitions(
 }
 
 /** 'session.ready.idle' -> { ready: 'idle' } */
-export function valueOf(id: string): unknown {
+export function stateValueOf(id: string): unknown {
   const path = id.split('.').slice(1);
   let value: unknown = path[path.length - 1];
   for (let i = path.length - 2; i >= 0; i--) value = { [path[i]!]: value };

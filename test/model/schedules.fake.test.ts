@@ -172,7 +172,7 @@ class SettleSpare implements Cmd {
 class Shutdown implements Cmd {
   check = (): boolean => true;
   async run(_: object, r: Real): Promise<void> {
-    r.h.shutdown();
+    void r.h.shutdown(); // not awaited: the schedule goes on while the pool shuts down
     check(r, this.toString());
   }
   toString = (): string => 'shutdown';
@@ -198,7 +198,7 @@ const commands = fc.commands(
   { maxCommands: 30 },
 );
 
-export const poolShapes = fc.record({
+const poolShapes = fc.record({
   minIdle: fc.integer({ min: 0, max: 2 }),
   extra: fc.integer({ min: 0, max: 2 }),
   warmup: fc.boolean(),
@@ -265,7 +265,7 @@ async function drain(s: fc.Scheduler, r: Real, done: () => boolean, rounds = 400
 }
 
 /** The end of every schedule: the pool drains open, then shuts down, and owes the invariants. */
-export async function finish(s: fc.Scheduler, r: Real): Promise<void> {
+async function finish(s: fc.Scheduler, r: Real): Promise<void> {
   const { h, world } = r;
   const report = (): string => `\nviolations: ${h.violations.join('; ')}\nlog:\n  ${h.log.join('\n  ')}`;
   expect(h.violations, report()).toEqual([]);

@@ -10,7 +10,7 @@ import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } fr
 import { createTestModel } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { templateMachine, type SpareAnswer, type TemplateCommand, type TemplateEvent, type TemplateInput, type TemplateReport } from '../../machines/template.machine.js';
-import { coveringPaths, stateNodes, valueOf } from './graph.js';
+import { coveringPaths, stateNodes, stateValueOf } from './graph.js';
 import {
   RETRY_MS,
   serializeTemplateSpec,
@@ -137,7 +137,7 @@ function replay(events: TemplateSpecEvent[]): string[] {
   const check = (before: { out: TemplateOut[] }, realBefore: number): void => {
     const after = spec.getSnapshot();
     const where = `after ${trail.join(' -> ') || '(start)'}`;
-    for (const node of stateNodes(templateSpec)) if (node !== templateSpec.root && after.matches(valueOf(node.id) as never)) states.add(node.id);
+    for (const node of stateNodes(templateSpec)) if (node !== templateSpec.root && after.matches(stateValueOf(node.id) as never)) states.add(node.id);
     const snapshot = real.ref.getSnapshot() as { value: unknown; status: string };
     expect(flat(snapshot.value), where).toBe(flat(after.value));
     expect(snapshot.status, where).toBe(after.status === 'done' ? 'done' : 'active');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -228,6 +228,46 @@ describe('error codes, all in one shape', () => {
   });
 });
 
+describe('a session that dies mid-execution', () => {
+  it('answers 500 session_died with what the execution printed; the session\'s stream had that output already', async () => {
+    const { url } = await serve();
+    const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
+    const stream = await StreamClient.open(wsUrl(url, `/v1/sessions/${id}/stream`), alice);
+    // The code exits only once the server has both lines (the stream shows them): a flag file the test creates.
+    const flag = join(tmpdir(), `pyrepl3-flag-${randomUUID()}`);
+    const code = `import os, sys, time\nprint("to out", flush=True)\nprint("to err", file=sys.stderr, flush=True)\nwhile not os.path.exists(${JSON.stringify(flag)}): time.sleep(0.01)\nos._exit(1)`;
+    try {
+      const answer = call(url, 'POST', `/v1/sessions/${id}/execute`, alice, { code });
+      await stream.next((m) => m.type === 'output' && m.stream === 'stdout' && m.text.includes('to out'));
+      await stream.next((m) => m.type === 'output' && m.stream === 'stderr' && m.text.includes('to err'));
+      writeFileSync(flag, '');
+      const reply = await answer;
+      expect(reply.status).toBe(500);
+      expect(reply.body).toEqual({ error: { code: 'session_died', message: 'session died: process exited with code 1', stdout: 'to out\n', stderr: 'to err\n' } });
+      const failed = await stream.next((m) => m.type === 'error');
+      expect(failed.error).toEqual({ code: 'session_died', message: 'session died: process exited with code 1' });
+    } finally {
+      rmSync(flag, { force: true });
+      await stream.close();
+    }
+  });
+});
+
+describe('a session that dies between requests', () => {
+  it('is ended at once, freeing its quota; its next request hears the death once, then 404', async () => {
+    const { url } = await serve();
+    const id: string = (await call(url, 'POST', '/v1/sessions', carol)).body.id; // carol: maxSessions 1
+    expect((await call(url, 'POST', '/v1/sessions', carol)).status).toBe(429);
+    // The execution ends at once; a thread kills the process after it, while nobody is asking.
+    const code = 'import os, threading\nthreading.Timer(0.05, lambda: os._exit(3)).start()';
+    expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, carol, { code })).body.status).toBe('ok');
+    await until(async () => (await call(url, 'POST', '/v1/sessions', carol)).status === 201);
+    const told = await call(url, 'GET', `/v1/sessions/${id}`, carol);
+    expect([told.status, told.body.error.code, told.body.error.message]).toEqual([500, 'session_died', 'session died: process exited with code 3']);
+    expect((await call(url, 'GET', `/v1/sessions/${id}`, carol)).status).toBe(404);
+  });
+});
+
 describe('operations', () => {
   it('exports Prometheus metrics with the pyrepl3_ prefix after traffic', async () => {
     const { url } = await serve();
@@ -259,6 +299,23 @@ describe('operations', () => {
     expect(result.result).toMatchObject({ status: 'ok', value: "'finished'" });
     await closed;
     expect(processesMentioning(server.pool.id)).toEqual([]);
+  });
+});
+
+describe('closing the app itself', () => {
+  it('app.close() alone ends everything: a running execution is interrupted and answered, no Python process is left', async () => {
+    const server = await serve();
+    const id: string = (await call(server.url, 'POST', '/v1/sessions', alice)).body.id;
+    const stream = await StreamClient.open(wsUrl(server.url, `/v1/sessions/${id}/stream`), alice);
+    const answer = call(server.url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'import time\nprint("started", flush=True)\ntime.sleep(60)' });
+    await stream.next((m) => m.type === 'output' && m.text.includes('started'));
+    await server.app.close();
+    const reply = await answer;
+    expect(reply.status).toBe(200);
+    expect(reply.body.status).toBe('interrupted');
+    expect(server.registry.size).toBe(0);
+    expect(processesMentioning(server.pool.id)).toEqual([]);
+    await stream.closed;
   });
 });
 

@@ -11,20 +11,25 @@ export const TOKENS = {
 
 const servers: StartedServer[] = [];
 
-/** A server on 127.0.0.1, port 0, closed after the test whatever the test did. */
-export async function serve(options: ServerOptions = {}): Promise<StartedServer> {
+/**
+ * A server on 127.0.0.1, port 0, closed after the test whatever the test did; with the tenants of
+ * TOKENS unless `generatedToken` asks for the server's own random admin token instead.
+ */
+export async function serve(options: ServerOptions & { generatedToken?: true } = {}): Promise<StartedServer> {
+  const { generatedToken, ...serverOptions } = options;
+  const tokens = [
+    { token: TOKENS.alice, tenant: 'alice', maxSessions: 4 },
+    { token: TOKENS.bob, tenant: 'bob' },
+    { token: TOKENS.carol, tenant: 'carol', maxSessions: 1 },
+  ];
   const server = await startServer({
     host: '127.0.0.1',
     port: 0,
     logger: pino({ level: process.env.PYREPL3_TEST_LOG ?? 'silent' }),
-    tokens: [
-      { token: TOKENS.alice, tenant: 'alice', maxSessions: 4 },
-      { token: TOKENS.bob, tenant: 'bob' },
-      { token: TOKENS.carol, tenant: 'carol', maxSessions: 1 },
-    ],
+    ...(generatedToken ? {} : { tokens }),
     shutdownGraceMs: 2_000,
-    ...options,
-    poolOptions: { minIdle: 1, maxSessions: 4, healthCheckIntervalMs: 0, ...options.poolOptions },
+    ...serverOptions,
+    poolOptions: { minIdle: 1, maxSessions: 4, healthCheckIntervalMs: 0, ...serverOptions.poolOptions },
   });
   servers.push(server);
   return server;

@@ -26,7 +26,11 @@ class Viewer {
     socket.on('message', (data) => {
       const event = JSON.parse(String(data));
       this.events.push(event);
-      this.#waiters = this.#waiters.filter((w) => (w.match(event) ? (w.resolve(event), false) : true));
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.match(event)) return true;
+        w.resolve(event);
+        return false;
+      });
     });
   }
 

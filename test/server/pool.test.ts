@@ -78,7 +78,7 @@ describe('GET /v1/pool', () => {
   });
 
   it('treats the generated random token as an admin token', async () => {
-    const server = await serve({ tokens: undefined });
+    const server = await serve({ generatedToken: true });
     expect(server.generatedToken).not.toBeNull();
     const view = (await call(server.url, 'GET', '/v1/pool', server.generatedToken)).body;
     expect(view).toMatchObject({ view: 'admin', id: server.pool.id, waiters: [] });

@@ -1,10 +1,11 @@
 """PyREPL3 worker: one long-lived Python session driven by the Node host.
 
-Started as ``python3 -u -c 'import pyrepl3_worker; pyrepl3_worker.main()' '<config-json>'`` with fd 0 = /dev/null,
+Started as ``python3 -u -c '<its folder on sys.path>; import pyrepl3_worker; pyrepl3_worker.main()' '<config-json>'``
+(src/python/worker-path.ts), or with ``--template '<json>'`` for fork mode, with fd 0 = /dev/null,
 fd 2 = startup diagnostics and fd 3 = the protocol socket. The protocol is
 newline-delimited JSON on fd 3:
 
-  host -> worker   {"op": "exec", "id", "code", "silent"?} | {"op": "ping", "id"} | {"op": "exit"}
+  host -> worker   {"op": "exec", "id", "code", "silent"?} | {"op": "ping", "id"} | {"op": "exit"} (unused: the host kills)
                    | {"op": "writeFile" | "readFile", ...} (files.py)
   worker -> host   {"op": "ready"} once, then "output", "display", "result", "pong" and "file" frames
 
@@ -18,8 +19,9 @@ template process (template.py) can import it and fork sessions from it.
 
 Modules: channel (framing on fd 3), capture (fds 1 and 2), cells (running code
 REPL-style), rich (mime bundles), display (display(), clear_output(), figures),
-inline (the matplotlib backend), session (the request loop), system (limits,
-death with the host), template (fork mode), sandbox and seccomp (entering a
+inline (the matplotlib backend), session (the request loop), files (files in
+and out), introspect (completion, inspection), system (limits, death with the
+host), template (fork mode), sandbox, seccomp and landlock (entering a
 session's sandbox).
 """
 

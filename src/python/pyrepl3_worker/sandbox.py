@@ -9,9 +9,9 @@ the session's process, pid 2 of its own PID namespace under a small init.
 the session user's, oom_score_adj is raised, every capability is dropped, the uid and gid become
 unprivileged, and the seccomp filter is loaded.
 
-The plan (JSON from the host): uid, gid, network, diskBytes, hostname, readOnly/writable
-[{source, target}], symlinks [{path, target}], devices [path], sessionRoot, privateTmpfs [path],
-writableDirs [path].
+The plan (JSON from the host, src/sandbox/plan.ts): uid, gid, network, diskBytes, hostname,
+readOnly/writable [{source, target}], symlinks [{path, target}], devices [path], sessionRoot,
+privateTmpfs [path], writableDirs [path], workdir, workerDir.
 """
 
 import ctypes

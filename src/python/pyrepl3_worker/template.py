@@ -1,8 +1,9 @@
 """Template mode: a warmed process that forks sessions.
 
-``--template '<json>'`` runs the pool's warmupCode once, then keeps one spare child forked and
-connected ahead of demand; a spare becomes a session when the host sends it a config. The template
-reports its children's exits, since the host is not their parent.
+``--template '<json>'`` runs the pool's warmupCode once, then forks a child each time the host asks
+(the host's template machine keeps one spare on order or in stock, ahead of demand). The child
+connects back, enters its sandbox if there is one, and becomes a session when the host sends it a
+config. The template reports its children's exits, since the host is not their parent.
 """
 
 import json

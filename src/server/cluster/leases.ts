@@ -1,12 +1,20 @@
-import { createClient } from 'redis';
 import type { Logger } from 'pino';
+import type { KernelModel } from '../jupyter/manager.js';
+import { requirePeers } from '../../peers.js';
 import type { NodeIdentity } from '../node-identity.js';
 
 /** What a node publishes of one of its sessions, for listings across nodes. */
 export interface PublishedSession {
   tenant: string;
   view: { id: string; createdAt: string; lastUsedAt: string; executing: boolean };
+  /** The Jupyter kernel the session serves, if it serves one: kernels are listed across nodes too. */
+  kernel?: KernelModel;
 }
+
+/** A session as its node last published it. */
+export type Published = Omit<PublishedSession, 'tenant'>;
+
+const record = ({ view, kernel }: PublishedSession): string => JSON.stringify({ view, kernel });
 
 /** The store could not answer: creates fail closed (503 quota_unavailable) unless configured to fail open. */
 export class LeasesUnavailableError extends Error {}
@@ -71,9 +79,21 @@ export class SessionLeases {
   readonly #ttlMs: number;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(private readonly options: LeaseOptions) {
+  /**
+   * Connects in the background (commands fail as LeasesUnavailableError until it has). redis is an
+   * optional peer dependency of pyrepl3, imported only here: without it this throws MissingDependencyError.
+   */
+  static async open(options: LeaseOptions): Promise<SessionLeases> {
+    await requirePeers('redisUrl (quotas shared through Redis, pyrepl3 serve --redis-url)', ['cluster']);
+    return new SessionLeases(options, await import('redis'));
+  }
+
+  private constructor(
+    private readonly options: LeaseOptions,
+    redis: typeof import('redis'),
+  ) {
     this.#ttlMs = options.ttlMs ?? 3_000;
-    this.#client = createClient({
+    this.#client = redis.createClient({
       url: options.url,
       socket: { connectTimeout: 1_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 1_000) },
       // A command while Redis is down fails at once instead of waiting in a queue for it.
@@ -89,7 +109,7 @@ export class SessionLeases {
   async take(session: PublishedSession, max: number): Promise<boolean> {
     const { tenant, view } = session;
     const taken = await this.#call(() =>
-      this.#client.eval(TAKE, { keys: [leasesKey(tenant), viewsKey(tenant)], arguments: [String(max), String(this.#ttlMs), view.id, JSON.stringify(view)] }),
+      this.#client.eval(TAKE, { keys: [leasesKey(tenant), viewsKey(tenant)], arguments: [String(max), String(this.#ttlMs), view.id, record(session)] }),
     );
     return taken === 1;
   }
@@ -100,11 +120,11 @@ export class SessionLeases {
   }
 
   /** The tenant's sessions on every node, as their nodes last published them (at most renewMs old). */
-  async list(tenant: string): Promise<PublishedSession['view'][]> {
+  async list(tenant: string): Promise<Published[]> {
     const [ids, views] = await this.#call(() =>
       Promise.all([this.#client.eval(LIVE, { keys: [leasesKey(tenant)] }) as Promise<string[]>, this.#client.hGetAll(viewsKey(tenant))]),
     );
-    return ids.flatMap((id) => (views[id] === undefined ? [] : [JSON.parse(views[id]) as PublishedSession['view']]));
+    return ids.flatMap((id) => (views[id] === undefined ? [] : [JSON.parse(views[id]) as Published]));
   }
 
   async close(): Promise<void> {
@@ -119,7 +139,7 @@ export class SessionLeases {
       await this.#call(() => this.#client.hSet(NODES_KEY, node, JSON.stringify({ epoch, sessions: sessions.length, seenAt: new Date().toISOString() })));
       if (sessions.length === 0) return;
       const keys = sessions.flatMap((s) => [leasesKey(s.tenant), viewsKey(s.tenant)]);
-      const args = [String(this.#ttlMs), ...sessions.flatMap((s) => [s.view.id, JSON.stringify(s.view)])];
+      const args = [String(this.#ttlMs), ...sessions.flatMap((s) => [s.view.id, record(s)])];
       await this.#call(() => this.#client.eval(RENEW, { keys, arguments: args }));
     } catch {
       // Logged by #call; the next round tries again, within the lease's TTL.

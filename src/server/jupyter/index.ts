@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth.js';
+import type { NodeIdentity } from '../node-identity.js';
 import type { SessionRegistry } from '../registry.js';
 import { channelsRoute } from './channels.js';
 import { JupyterError, jupyterErrorHandler } from './errors.js';
@@ -13,6 +14,8 @@ export interface JupyterOptions {
   registry: SessionRegistry;
   auth: Authenticator;
   logger: Logger;
+  /** Kernel and session ids name this node and its start, so a proxy routes them by the id alone. */
+  identity: NodeIdentity;
   /**
    * Also mount the API under /t/<token>/api, for clients that cannot send a credential (jupyter_server's
    * GatewayKernelClient opens its WebSocket with none). Off by default: the token is then in URLs.
@@ -28,8 +31,8 @@ export const URL_TOKEN_PREFIX = '/t/';
  * kernelspecs, kernels, sessions and the kernel WebSocket, under /api.
  */
 export async function jupyterRoutes(app: FastifyInstance, options: JupyterOptions): Promise<KernelManager> {
-  const manager = new KernelManager(options.registry, options.logger);
-  const sessions = new NotebookSessions(manager);
+  const manager = new KernelManager(options.registry, options.logger, options.identity);
+  const sessions = new NotebookSessions(manager, options.identity);
   const mount = (tokenOf: (request: FastifyRequest) => string | null) => async (api: FastifyInstance) => {
     api.setErrorHandler(jupyterErrorHandler);
     acceptAnyJsonBody(api);

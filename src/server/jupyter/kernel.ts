@@ -33,7 +33,6 @@ interface Pending {
  * every socket, replies to the socket that asked. A restart puts a fresh session behind the same id.
  */
 export class Kernel {
-  readonly id = randomUUID();
   readonly sender: Sender = { session: randomUUID(), username: 'pyrepl3' };
   readonly sockets = new Set<KernelSocket>();
   readonly history = new History();
@@ -48,6 +47,7 @@ export class Kernel {
   readonly #queue: Actor<typeof kernelQueueMachine>;
 
   constructor(
+    readonly id: string,
     readonly name: string,
     readonly tenant: string,
     entry: NamedSession,

@@ -12,7 +12,7 @@ interface KernelParams {
  * logged: jupyter_server's gateway client sends its whole environment there.
  */
 export function kernelRoutes(app: FastifyInstance, manager: KernelManager): void {
-  app.get('/kernels', async (request) => manager.list(tenantOf(request)).map((kernel) => manager.model(kernel)));
+  app.get('/kernels', async (request) => manager.listEverywhere(tenantOf(request)));
 
   app.post('/kernels', async (request, reply) => {
     const kernel = await manager.create(tenantOf(request));

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { Tenant } from '../auth.js';
+import type { PublishedSession } from '../cluster/leases.js';
+import { newJupyterId, refuseForeign, type NodeIdentity } from '../node-identity.js';
 import type { NamedSession, SessionRegistry } from '../registry.js';
 import { JupyterError } from './errors.js';
 import { Kernel } from './kernel.js';
@@ -41,21 +43,29 @@ export class KernelManager {
   constructor(
     private readonly registry: SessionRegistry,
     private readonly logger: Logger,
+    private readonly identity: NodeIdentity,
   ) {
     registry.onRemoved((entry, why, detail) => this.#sessionEnded(entry, why, detail));
   }
 
   async create(tenant: Tenant): Promise<Kernel> {
-    const entry = await this.registry.create(tenant);
-    const kernel = new Kernel(KERNEL_NAME, tenant.name, entry, this.registry);
+    const id = newJupyterId(this.identity);
+    // Published with the session's lease, so other nodes list the kernel from the start.
+    const starting = { id, name: KERNEL_NAME, last_activity: new Date().toISOString(), execution_state: 'starting', connections: 0 };
+    const entry = await this.registry.create(tenant, starting);
+    const kernel = new Kernel(id, KERNEL_NAME, tenant.name, entry, this.registry);
     this.#kernels.set(kernel.id, kernel);
     this.#bySession.set(entry.id, kernel);
     this.logger.info({ tenant: tenant.name, kernelId: kernel.id, sessionId: entry.id }, 'kernel started');
     return kernel;
   }
 
-  /** The tenant's kernel, or 404: another tenant's kernel is not found, not forbidden. */
+  /**
+   * The tenant's kernel, or 404: another tenant's kernel is not found, not forbidden. Another
+   * node's kernel is 421 and one of this node's earlier start 410, as for /v1 sessions.
+   */
   get(tenant: Tenant, id: string): Kernel {
+    refuseForeign(this.identity, id, 'kernel');
     const kernel = this.find(tenant, id);
     if (kernel === null) throw new JupyterError(404, `Kernel does not exist: ${id}`);
     return kernel;
@@ -70,6 +80,21 @@ export class KernelManager {
   list(tenant: Tenant): Kernel[] {
     this.#pruneDead();
     return [...this.#kernels.values()].filter((kernel) => kernel.tenant === tenant.name);
+  }
+
+  /** The tenant's kernels on every node: this node's as they are, others' as their nodes last published them. */
+  async listEverywhere(tenant: Tenant): Promise<KernelModel[]> {
+    const here = this.list(tenant).map((kernel) => this.model(kernel));
+    const elsewhere = (await this.registry.elsewhere(tenant)).flatMap((published) => (published.kernel === undefined ? [] : [published.kernel]));
+    return [...here, ...elsewhere];
+  }
+
+  /** This node's sessions as published for other nodes' listings, each with the kernel it serves. */
+  withKernels(sessions: PublishedSession[]): PublishedSession[] {
+    return sessions.map((session) => {
+      const kernel = this.#bySession.get(session.view.id);
+      return kernel === undefined ? session : { ...session, kernel: this.model(kernel) };
+    });
   }
 
   async delete(tenant: Tenant, id: string): Promise<void> {
@@ -95,7 +120,7 @@ export class KernelManager {
     }
     let entry: NamedSession;
     try {
-      entry = await this.registry.create(tenant);
+      entry = await this.registry.create(tenant, this.model(kernel));
     } catch (error) {
       this.#died(kernel, 'the kernel could not be restarted');
       throw error;

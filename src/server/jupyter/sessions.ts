@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Tenant } from '../auth.js';
 import { tenantOf } from '../context.js';
+import { newJupyterId, refuseForeign, type NodeIdentity } from '../node-identity.js';
 import { JupyterError } from './errors.js';
 import type { KernelManager, KernelModel } from './manager.js';
 
@@ -35,12 +35,15 @@ export interface SessionModel {
 export class NotebookSessions {
   readonly #sessions = new Map<string, NotebookSession>();
 
-  constructor(private readonly manager: KernelManager) {}
+  constructor(
+    private readonly manager: KernelManager,
+    private readonly identity: NodeIdentity,
+  ) {}
 
   async create(tenant: Tenant, body: SessionBody): Promise<SessionModel> {
     const kernelId = await this.#kernelFor(tenant, body);
     const session: NotebookSession = {
-      id: randomUUID(),
+      id: newJupyterId(this.identity),
       tenant: tenant.name,
       path: body.path ?? '',
       name: body.name ?? '',
@@ -89,6 +92,7 @@ export class NotebookSessions {
   }
 
   #find(tenant: Tenant, id: string): NotebookSession {
+    refuseForeign(this.identity, id);
     const session = this.#sessions.get(id);
     if (session === undefined || !this.#alive(tenant, session)) throw new JupyterError(404, `Session not found: ${id}`);
     return session;

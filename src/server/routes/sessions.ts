@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { tenantOf } from '../context.js';
-import { notFound } from '../errors.js';
+import { NotFoundError } from '../refusals.js';
 import type { SessionRegistry } from '../registry.js';
 import {
   createdSessionSchema,
@@ -75,7 +75,7 @@ export function sessionRoutes(app: FastifyInstance, registry: SessionRegistry): 
     async (request) => {
       request.sessionId = request.params.id;
       const execution = registry.get(tenantOf(request), request.params.id).log.execution(request.params.execId);
-      if (execution === null) throw notFound('execution');
+      if (execution === null) throw new NotFoundError('execution');
       return execution;
     },
   );
