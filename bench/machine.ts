@@ -59,7 +59,9 @@ export async function machineInfo(pythons: Record<string, string>, extraPackages
     node: process.version,
     pythons,
     packages: {
-      ...Object.fromEntries(['pyrepl3', 'xstate', 'generic-pool', 'tarn', 'autocannon', 'fastify'].map((name) => [name, packageVersion(name)])),
+      ...Object.fromEntries(
+        ['pyrepl3', 'xstate', 'generic-pool', 'tarn', 'autocannon', 'fastify'].map((name) => [name, packageVersion(name)]),
+      ),
       ...extraPackages,
     },
     commit: await gitCommit(),

@@ -61,7 +61,9 @@ function goalsSummary(rows: RowResult[]): string {
   for (const row of rows) {
     for (const c of row.comparisons) {
       if (!c.goal) continue;
-      lines.push(`| ${row.id} | ${c.measure} | ${c.anchor?.label ?? '–'} | ${c.ratio === null ? '–' : `${num(c.ratio)}x`} | ${goalText(c)} |`);
+      lines.push(
+        `| ${row.id} | ${c.measure} | ${c.anchor?.label ?? '–'} | ${c.ratio === null ? '–' : `${num(c.ratio)}x`} | ${goalText(c)} |`,
+      );
     }
   }
   return lines.join('\n');
@@ -76,7 +78,7 @@ export function renderMarkdown(report: Report): string {
     '',
     'Every PyREPL3 figure is measured beside its anchor on the same machine in the same run, interleaved',
     '(A, B, A, B ...) after a warm-up. Figures are medians with the 99th percentile and the sample count;',
-    'the ratio is PyREPL3\'s median over the anchor\'s (below 1 is faster for times, above 1 is more for rates).',
+    "the ratio is PyREPL3's median over the anchor's (below 1 is faster for times, above 1 is more for rates).",
     'Absolute figures move with the machine and its load; the ratios are what to read.',
     '',
     '## Machine',
@@ -85,7 +87,9 @@ export function renderMarkdown(report: Report): string {
     `- ${m.os}; ${m.cpu}, ${m.cores} cores; ${m.memoryGiB} GiB memory (shared with other work while it ran)`,
     `- Node ${m.node}`,
     ...Object.entries(m.pythons).map(([name, version]) => `- ${name}: ${version}`),
-    `- packages: ${Object.entries(m.packages).map(([name, version]) => `${name} ${version}`).join(', ')}`,
+    `- packages: ${Object.entries(m.packages)
+      .map(([name, version]) => `${name} ${version}`)
+      .join(', ')}`,
     '',
     '## Goals',
     '',

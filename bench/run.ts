@@ -25,7 +25,20 @@ import { serviceRow } from './rows/service.js';
 import { startRow } from './rows/start.js';
 import { tenantsRow } from './rows/tenants.js';
 
-const ROWS: Row[] = [poolOverheadRow, executeRow, startRow, outputRow, scalingRow, memoryRow, serviceRow, forkRow, jupyterRow, sandboxRow, tenantsRow, clusterRow];
+const ROWS: Row[] = [
+  poolOverheadRow,
+  executeRow,
+  startRow,
+  outputRow,
+  scalingRow,
+  memoryRow,
+  serviceRow,
+  forkRow,
+  jupyterRow,
+  sandboxRow,
+  tenantsRow,
+  clusterRow,
+];
 const JUPYTER_PYTHON = '/usr/bin/python3';
 
 function log(message: string): void {
@@ -55,7 +68,15 @@ async function runRow(row: Row, context: RunContext): Promise<RowResult> {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log(`    failed: ${message}`);
-    return { id: row.id, key: row.key, title: row.title, comparisons: [], notes: [], unavailable: `failed: ${message}`, durationMs: nowMs() - t0 };
+    return {
+      id: row.id,
+      key: row.key,
+      title: row.title,
+      comparisons: [],
+      notes: [],
+      unavailable: `failed: ${message}`,
+      durationMs: nowMs() - t0,
+    };
   }
 }
 
@@ -90,7 +111,9 @@ function leftoverChildren(): number[] {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' } },
+  });
   const quick = values.quick ?? false;
   const rows = selectRows(values.only);
   const started = nowMs();
@@ -111,7 +134,9 @@ async function main(): Promise<number> {
   } else {
     pythons['Jupyter anchor'] = `not available: ${jupyter.reason}`;
   }
-  log(`PyREPL3 benchmarks${quick ? ' (--quick)' : ''}: python ${python.version} (${python.executable}); Jupyter: ${jupyter.python ?? jupyter.reason}`);
+  log(
+    `PyREPL3 benchmarks${quick ? ' (--quick)' : ''}: python ${python.version} (${python.executable}); Jupyter: ${jupyter.python ?? jupyter.reason}`,
+  );
 
   const context: RunContext = { quick, python: python.executable, jupyter, progress: log };
   const results: RowResult[] = [];

@@ -129,7 +129,12 @@ function disarmIdleTimer(record: SessionRecord, enqueue: Enqueue): void {
  * executions it has run is its own count, read from the child: by the time its holder releases it,
  * the session has ended its last execution (the release waits for that).
  */
-function retirementAtRelease(event: Extract<PoolEvent, { type: 'RELEASE' | 'DESTROY' }>, record: SessionRecord, config: PoolConfig, session: SessionRef | undefined): StopReason | null {
+function retirementAtRelease(
+  event: Extract<PoolEvent, { type: 'RELEASE' | 'DESTROY' }>,
+  record: SessionRecord,
+  config: PoolConfig,
+  session: SessionRef | undefined,
+): StopReason | null {
   if (event.type === 'DESTROY') return 'destroyed';
   if (config.releasePolicy === 'recycle') return 'recycled';
   const max = config.maxExecutionsPerSession;
@@ -308,7 +313,12 @@ export const poolMachine = setup({
       if (event.type !== 'RELEASE' && event.type !== 'DESTROY') return;
       const record = context.ledger.sessions.get(event.sessionId);
       if (record === undefined || record.phase !== 'leased') return;
-      const retirement = retirementAtRelease(event, record, context.config, self.getSnapshot().children[record.id] as SessionRef | undefined);
+      const retirement = retirementAtRelease(
+        event,
+        record,
+        context.config,
+        self.getSnapshot().children[record.id] as SessionRef | undefined,
+      );
       if (retirement === null) makeIdle(context, record, enqueue);
       else stopSession(context.ledger, record, retirement, enqueue);
       enqueue.emit({ type: 'released', sessionId: record.id, kept: retirement === null });
@@ -330,7 +340,8 @@ export const poolMachine = setup({
       ledger.consecutiveFailures = 0;
       ledger.counters.created++;
       const { maxSessionAgeMs } = context.config;
-      if (maxSessionAgeMs !== null) enqueue.raise({ type: 'SESSION_AGED', sessionId: record.id }, { delay: maxSessionAgeMs, id: ageTimer(record.id) });
+      if (maxSessionAgeMs !== null)
+        enqueue.raise({ type: 'SESSION_AGED', sessionId: record.id }, { delay: maxSessionAgeMs, id: ageTimer(record.id) });
       makeIdle(context, record, enqueue);
       enqueue.emit({ type: 'sessionReady', sessionId: event.sessionId, pid: event.pid });
       settle(context, enqueue);

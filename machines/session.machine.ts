@@ -84,9 +84,7 @@ export type SessionEmitted =
  * (sent on entering `stopping`, whatever the reason), so that the pool stops granting a ready session
  * that stops on its own (a failed health check, a protocol error) at once.
  */
-export type SessionReport =
-  | { type: 'session.ready'; sessionId: string; pid: number }
-  | { type: 'session.stopping'; sessionId: string };
+export type SessionReport = { type: 'session.ready'; sessionId: string; pid: number } | { type: 'session.stopping'; sessionId: string };
 
 /** A dead session's output: the pool receives it as the `xstate.done.actor.<id>` event. */
 export interface SessionOutput {
@@ -336,7 +334,10 @@ export const sessionMachine = setup({
           after: {
             pingTimeout: {
               target: '#session.stopping',
-              actions: { type: 'setCause', params: ({ context }) => ({ kind: 'healthCheckFailed', timeoutMs: context.timings.pingTimeoutMs }) },
+              actions: {
+                type: 'setCause',
+                params: ({ context }) => ({ kind: 'healthCheckFailed', timeoutMs: context.timings.pingTimeoutMs }),
+              },
             },
           },
         },

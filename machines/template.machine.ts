@@ -32,9 +32,7 @@ export type TemplateCommand =
 export const TEMPLATE_SYSTEM_ID = 'forkTemplate';
 
 /** A session's process asks for the spare; `spare.cancel` when it stops before an answer. */
-export type SpareRequest =
-  | { type: 'spare.request'; requestId: string; replyTo: AnyActorRef }
-  | { type: 'spare.cancel'; requestId: string };
+export type SpareRequest = { type: 'spare.request'; requestId: string; replyTo: AnyActorRef } | { type: 'spare.cancel'; requestId: string };
 
 /** The answer to a `spare.request`, sent to its `replyTo`. */
 export type SpareAnswer = { type: 'spare.granted'; spareId: number } | { type: 'spare.refused'; reason: string };
@@ -102,7 +100,10 @@ export const templateMachine = setup({
       enqueue.assign({ spareId });
       enqueue.sendTo('templateProcess', { type: 'template.orderSpare', spareId } satisfies TemplateCommand);
     }),
-    letGoSpare: sendTo('templateProcess', ({ context }) => ({ type: 'template.letGoSpare', spareId: context.spareId }) satisfies TemplateCommand),
+    letGoSpare: sendTo(
+      'templateProcess',
+      ({ context }) => ({ type: 'template.letGoSpare', spareId: context.spareId }) satisfies TemplateCommand,
+    ),
     /** The spare goes to the oldest asker (stocked, or just ready): a request never waits while a spare is idle. */
     grantSpare: enqueueActions(({ context, event, enqueue }) => {
       const [oldest, ...rest] = context.askers;
@@ -112,10 +113,12 @@ export const templateMachine = setup({
       enqueue.assign({ askers: rest });
     }),
     addAsker: assign({
-      askers: ({ context, event }) => (event.type === 'spare.request' ? [...context.askers, { requestId: event.requestId, replyTo: event.replyTo }] : context.askers),
+      askers: ({ context, event }) =>
+        event.type === 'spare.request' ? [...context.askers, { requestId: event.requestId, replyTo: event.replyTo }] : context.askers,
     }),
     dropAsker: assign({
-      askers: ({ context, event }) => context.askers.filter((asker) => event.type !== 'spare.cancel' || asker.requestId !== event.requestId),
+      askers: ({ context, event }) =>
+        context.askers.filter((asker) => event.type !== 'spare.cancel' || asker.requestId !== event.requestId),
     }),
     refuseAskers: enqueueActions(({ context, enqueue }, params: { reason: string }) => {
       for (const asker of context.askers) enqueue.sendTo(asker.replyTo, refuse(params.reason));
@@ -171,7 +174,10 @@ export const templateMachine = setup({
               },
               {
                 target: 'retiring',
-                actions: sendParent(({ event }) => ({ type: 'template.unsafe' as const, threads: event.type === 'template.ready' ? event.threads : 0 })),
+                actions: sendParent(({ event }) => ({
+                  type: 'template.unsafe' as const,
+                  threads: event.type === 'template.ready' ? event.threads : 0,
+                })),
               },
             ],
           },

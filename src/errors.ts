@@ -47,7 +47,9 @@ export class MissingDependencyError extends PyRepl3Error {
     const command = `npm install ${packages.join(' ')}`;
     const names = packages.map((p) => p.slice(0, p.lastIndexOf('@')));
     const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
-    super(`${feature} needs ${list}, which ${names.length === 1 ? 'is' : 'are'} not installed. Install ${names.length === 1 ? 'it' : 'them'} with: ${command}`);
+    super(
+      `${feature} needs ${list}, which ${names.length === 1 ? 'is' : 'are'} not installed. Install ${names.length === 1 ? 'it' : 'them'} with: ${command}`,
+    );
     this.command = command;
   }
 }
@@ -64,8 +66,13 @@ export class PoolClosedError extends PyRepl3Error {
  * each missing piece; the message says how to enable it. No session was started unsandboxed.
  */
 export class SandboxUnavailableError extends PyRepl3Error {
-  constructor(readonly missing: string[], hints: string[]) {
-    super(`the session sandbox cannot be built on this host: ${missing.join('; ')}. ${hints.join(' ')} (pyrepl3 doctor shows what this host offers.)`);
+  constructor(
+    readonly missing: string[],
+    hints: string[],
+  ) {
+    super(
+      `the session sandbox cannot be built on this host: ${missing.join('; ')}. ${hints.join(' ')} (pyrepl3 doctor shows what this host offers.)`,
+    );
   }
 }
 

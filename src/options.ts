@@ -168,7 +168,8 @@ function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
   for (const name of LIMIT_NAMES) {
     const value = limits[name];
     if (value === undefined) continue;
-    if (!Number.isInteger(value) || value <= 0) throw new InvalidOptionError(`limits.${name} must be a positive integer, got ${String(value)}`);
+    if (!Number.isInteger(value) || value <= 0)
+      throw new InvalidOptionError(`limits.${name} must be a positive integer, got ${String(value)}`);
     checked[name] = value;
   }
   return checked;
@@ -176,7 +177,8 @@ function sessionLimits(limits: SessionLimits | undefined): SessionLimits {
 
 function sessionEnv(extra: Record<string, string> | undefined): Record<string, string> {
   const env: Record<string, string> = {};
-  if (extra !== undefined && (typeof extra !== 'object' || extra === null)) throw new InvalidOptionError('env must be an object of strings');
+  if (extra !== undefined && (typeof extra !== 'object' || extra === null))
+    throw new InvalidOptionError('env must be an object of strings');
   for (const name of HOST_VARIABLES_KEPT) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;

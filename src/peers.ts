@@ -23,7 +23,8 @@ async function installed(name: string): Promise<boolean> {
     return true;
   } catch (error) {
     // A package that is there but broken (a missing file or dependency of its own) is not reported as missing.
-    const notFound = error instanceof Error && (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && error.message.includes(`'${name}'`);
+    const notFound =
+      error instanceof Error && (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && error.message.includes(`'${name}'`);
     if (notFound) return false;
     throw error;
   }

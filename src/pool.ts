@@ -183,7 +183,10 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
    */
   release(session: Session): Promise<void> {
     if (!this.#leases.has(session)) {
-      const what = session instanceof Session ? `session ${session.id} was not acquired from this pool` : 'release() takes a session acquired from this pool';
+      const what =
+        session instanceof Session
+          ? `session ${session.id} was not acquired from this pool`
+          : 'release() takes a session acquired from this pool';
       return Promise.reject(new InvalidOptionError(`${what} (${this.id}); release it with its own pool, or with session.release()`));
     }
     return session.release();
@@ -278,15 +281,17 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
     const settings = this.#options.sandbox;
     if (settings === null) return undefined;
     return () => {
-      this.#sandboxPrepared ??= SandboxHost.prepare(settings, this.id, this.#options.pythonPath, this.#options.limits, probe()).then((host) => {
-        const missingControllers = host.missingControllers;
-        if (missingControllers.length > 0) {
-          const message = `sandboxed sessions have no cgroup for ${missingControllers.join(', ')}: those limits hold per process only`;
-          this.#log.warn({ missingControllers }, message);
-          this.emit('sandboxWarning', { missingControllers, message });
-        }
-        return host;
-      });
+      this.#sandboxPrepared ??= SandboxHost.prepare(settings, this.id, this.#options.pythonPath, this.#options.limits, probe()).then(
+        (host) => {
+          const missingControllers = host.missingControllers;
+          if (missingControllers.length > 0) {
+            const message = `sandboxed sessions have no cgroup for ${missingControllers.join(', ')}: those limits hold per process only`;
+            this.#log.warn({ missingControllers }, message);
+            this.emit('sandboxWarning', { missingControllers, message });
+          }
+          return host;
+        },
+      );
       return this.#sandboxPrepared;
     };
   }
@@ -429,10 +434,16 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       this.#timeline.ended(event.sessionId);
       this.#leaseWatch?.returned(event.sessionId);
       const expected = event.cause.kind === 'stopped';
-      this.#log[expected ? 'debug' : 'warn']({ sessionId: event.sessionId, phase: event.phase, cause: event.cause, exit: event.exit }, 'session ended');
+      this.#log[expected ? 'debug' : 'warn'](
+        { sessionId: event.sessionId, phase: event.phase, cause: event.cause, exit: event.exit },
+        'session ended',
+      );
     });
     actor.on('templateUnsafe', (event) => {
-      this.#log.warn({ threads: event.threads }, "warmupCode started threads, so sessions cannot be forked safely; falling back to spawn 'exec'");
+      this.#log.warn(
+        { threads: event.threads },
+        "warmupCode started threads, so sessions cannot be forked safely; falling back to spawn 'exec'",
+      );
     });
     actor.on('templateDown', (event) => {
       this.#log.warn({ reason: event.reason, retryInMs: event.retryInMs }, "fork template died; using spawn 'exec' until it is back");
@@ -458,7 +469,12 @@ export class SessionPool extends EventEmitter<SessionPoolEvents> implements Asyn
       this.#actor.send({ type: 'RELEASE', sessionId: event.sessionId });
       // A grant without a link cannot happen (the link lives from the spawn to the burial, and only a
       // live session is granted); were it to, the caller would learn it rather than wait forever.
-      pending?.reject(new SessionStartError({ kind: 'protocolError', message: `session ${event.sessionId} was granted without its link (a bug in PyREPL3)` }));
+      pending?.reject(
+        new SessionStartError({
+          kind: 'protocolError',
+          message: `session ${event.sessionId} was granted without its link (a bug in PyREPL3)`,
+        }),
+      );
       return;
     }
     this.#timeline.leased(event.sessionId, event.waiterId);

@@ -1,6 +1,13 @@
 import type { ActorRefFrom } from 'xstate';
 import type { sessionMachine, SessionEmitted } from '../machines/session.machine.js';
-import { UNEXPLAINED_EXIT, type DeathCause, type FileError, type FileRequest, type ProcessExit, type WorkerResult } from '../machines/session.types.js';
+import {
+  UNEXPLAINED_EXIT,
+  type DeathCause,
+  type FileError,
+  type FileRequest,
+  type ProcessExit,
+  type WorkerResult,
+} from '../machines/session.types.js';
 import { CodeTooLargeError, PoolClosedError, SessionBusyError, SessionDiedError, SessionFileError } from './errors.js';
 import type { SessionLimits } from './options.js';
 import type { ExecuteOptions, ExecutionOutput, ExecutionResult, OutputChunk } from './types.js';
@@ -106,7 +113,20 @@ export class SessionLink {
     const { signal, onOutput, timeoutMs, silent, collectOutput = true } = options;
     const abort = (): void => this.interrupt();
     const promise = new Promise<ExecutionResult>((resolve, reject) => {
-      this.#inFlight = { kind: 'execute', requestId, resolve, reject, onOutput, collect: collectOutput, stdout: [], stderr: [], outputs: [], outputChars: 0, truncated: false, whenSettled: [] };
+      this.#inFlight = {
+        kind: 'execute',
+        requestId,
+        resolve,
+        reject,
+        onOutput,
+        collect: collectOutput,
+        stdout: [],
+        stderr: [],
+        outputs: [],
+        outputChars: 0,
+        truncated: false,
+        whenSettled: [],
+      };
     });
     if (signal !== undefined) {
       signal.addEventListener('abort', abort, { once: true });

@@ -55,7 +55,10 @@ export class Session implements AsyncDisposable {
     await this.link.file({ op: 'writeFile', path, data: Buffer.from(data).toString('base64') });
   }
 
-  /** Reads a file of the session's working folder; SessionFileError 'not_found', 'invalid_path', or 'too_large' above maxBytes (default 32 MiB). */
+  /**
+   * Reads a file of the session's working folder; SessionFileError 'not_found', 'invalid_path', or 'too_large' above maxBytes (default 32
+   * MiB).
+   */
   async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
     this.#usable();
     const data = await this.link.file({ op: 'readFile', path, maxBytes: options.maxBytes ?? DEFAULT_MAX_FILE_BYTES });

@@ -1,7 +1,16 @@
 import type { PoolCounters } from '../machines/pool.ledger.js';
 import type { DisplayOutput, ExecutionStatus, MimeBundle, OutputStream, PythonError } from '../machines/session.types.js';
 
-export type { DeathCause, DisplayOutput, ExecutionStatus, FileError, MimeBundle, OutputStream, PythonError, StopReason } from '../machines/session.types.js';
+export type {
+  DeathCause,
+  DisplayOutput,
+  ExecutionStatus,
+  FileError,
+  MimeBundle,
+  OutputStream,
+  PythonError,
+  StopReason,
+} from '../machines/session.types.js';
 
 /** The outcome of one execution. A Python exception is a result (status 'error'), not a throw. */
 export interface ExecutionResult {

@@ -32,7 +32,10 @@ describe('the API refuses what it cannot do, with typed errors', () => {
     [{ limits: { memoryByte: 1 } }, /^limits.memoryByte is not an option; did you mean limits.memoryBytes\?$/],
     [{ limits: 5 }, /^limits must be an object$/],
     [{ sandbox: { networks: true } }, /^sandbox.networks is not an option; did you mean sandbox.network\?$/],
-    [{ sandbox: { binds: [{ path: '/data', writeable: true }] } }, /^sandbox.binds\[0\].writeable is not an option; did you mean sandbox.binds\[0\].writable\?$/],
+    [
+      { sandbox: { binds: [{ path: '/data', writeable: true }] } },
+      /^sandbox.binds\[0\].writeable is not an option; did you mean sandbox.binds\[0\].writable\?$/,
+    ],
   ])('new SessionPool(%j) throws InvalidOptionError', (options, message) => {
     expect(() => new SessionPool(options as never)).toThrow(InvalidOptionError);
     expect(() => new SessionPool(options as never)).toThrow(message);

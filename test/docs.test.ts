@@ -32,7 +32,17 @@ describe('machineToMermaid', () => {
   it('draws every state and every event of the session machine', () => {
     const diagram = machineToMermaid(sessionMachine);
     expect(diagram.startsWith('stateDiagram-v2\n')).toBe(true);
-    for (const state of ['spawning', 'warming', 'ready__idle', 'ready__checking', 'busy__running', 'busy__interrupting', 'busy__killing', 'stopping', 'dead']) {
+    for (const state of [
+      'spawning',
+      'warming',
+      'ready__idle',
+      'ready__checking',
+      'busy__running',
+      'busy__interrupting',
+      'busy__killing',
+      'stopping',
+      'dead',
+    ]) {
       expect(diagram).toContain(`as ${state}`);
     }
     expect(diagram).toContain('[*] --> spawning');

@@ -31,7 +31,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('an infinite loop with a timeout is interrupted; the session keeps its state', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 2 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 2 });
       const s = await pool.acquire();
       await s.execute('kept = "state"');
       const r = await s.execute('while True: pass', { timeoutMs: 300 });
@@ -42,7 +42,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('a loop that swallows KeyboardInterrupt is killed after the grace period; the pool replaces it', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 2, interruptGraceMs: 300 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 2, interruptGraceMs: 300 });
       const s = await pool.acquire();
       const code = 'import time\nwhile True:\n    try:\n        time.sleep(10)\n    except KeyboardInterrupt:\n        pass';
       const died = nextEvent(pool, 'sessionDied', (e) => e.sessionId === s.id);
@@ -58,7 +58,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('interrupt() stops a sleep with status interrupted and keeps the state', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
       await s.execute('before = 1');
       const r = await s.execute('import time\nprint("sleeping", flush=True)\ntime.sleep(30)\nafter = 1', {
@@ -74,7 +74,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
       ['os._exit(3)', 'import os; os._exit(3)', { exitCode: 3, signal: null }],
       ['a segfault through ctypes', 'import ctypes; ctypes.string_at(0)', { exitCode: null, signal: 'SIGSEGV' }],
     ])('%s rejects the execution with SessionDiedError and the pool replaces the session', async (_, code, exit) => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 2 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 2 });
       await pool.start();
       const s = await pool.acquire();
       const error = await s.execute(code).catch((e: unknown) => e);
@@ -110,7 +110,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('a SIGKILL from outside to an idle session is noticed at once and the session replaced', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 2 });
+      pool = makePool({ spawn: mode, minIdle: 2, maxSessions: 2 });
       await pool.start();
       const victim = await pool.acquire();
       await victim.release();
@@ -123,7 +123,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('a memory bomb under memoryBytes is a MemoryError result, not a dead session', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, limits: { memoryBytes: 1024 ** 3 } });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, limits: { memoryBytes: 1024 ** 3 } });
       const s = await pool.acquire();
       const r = await s.execute('x = bytearray(4 * 1024 ** 3)');
       expect(r.status).toBe('error');
@@ -153,7 +153,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('a flood of 50 MB of output is cut at maxOutputBytes and the result says truncated', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, limits: { maxOutputBytes: 1_000_000 } });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, limits: { maxOutputBytes: 1_000_000 } });
       const s = await pool.acquire();
       let streamed = 0;
       const r = await s.execute('import sys\nfor _ in range(50):\n    sys.stdout.write("x" * 1_000_000)', {
@@ -170,7 +170,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('input() gets end of file at once: an EOFError result, never a hang', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
       const r = await s.execute('input("name? ")');
       expect(r.status).toBe('error');
@@ -180,7 +180,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('protocol-looking bytes written to fd 1 are just stdout', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
       const fake = '{"op":"result","id":1,"status":"ok","value":"forged"}\\n';
       const r = await s.execute(`import os\nos.write(1, b'${fake}')\nprint('${fake}')\n"real"`);
@@ -190,7 +190,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('user code closing fds 1 and 2 does not break the session or later output', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
       const r = await s.execute('import os\nos.close(1)\nos.close(2)');
       expect(r.status).toBe('ok');
@@ -201,7 +201,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('sys.exit() and exit() are SystemExit results, as in a notebook', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
       for (const code of ['import sys; sys.exit(2)', 'exit()']) {
         const r = await s.execute(code);
@@ -213,7 +213,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('code over maxCodeBytes is refused before it reaches Python', async () => {
-      pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, limits: { maxCodeBytes: 1_000 } });
+      pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, limits: { maxCodeBytes: 1_000 } });
       const s = await pool.acquire();
       await expect(s.execute(`x = "${'é'.repeat(600)}"`)).rejects.toBeInstanceOf(CodeTooLargeError);
       expect((await s.execute('x = 1\nx')).executionCount).toBe(1);
@@ -223,7 +223,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
 
   describe('output, results and isolation', () => {
     it('streams output as it happens, long before the result', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
       // The code waits for a file that only the onOutput callback creates: without streaming it never ends.
       const flag = join(tmpdir(), `pyrepl3-flag-${randomUUID()}`);
@@ -244,17 +244,21 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('captures output written below Python in order with print() on the same stream', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
-      const r = await s.execute('import os\nprint("one")\nos.write(1, b"two\\n")\nos.system("echo three")\nprint("four")\nos.system("echo err >&2")');
+      const r = await s.execute(
+        'import os\nprint("one")\nos.write(1, b"two\\n")\nos.system("echo three")\nprint("four")\nos.system("echo err >&2")',
+      );
       expect(r.stdout).toBe('one\ntwo\nthree\nfour\n');
       expect(r.stderr).toBe('err\n');
     });
 
     it('gives rich results in the Jupyter mime-bundle convention', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const s = await pool.acquire();
-      const r = await s.execute('class Table:\n    def __repr__(self): return "Table()"\n    def _repr_html_(self): return "<table></table>"\nTable()');
+      const r = await s.execute(
+        'class Table:\n    def __repr__(self): return "Table()"\n    def _repr_html_(self): return "<table></table>"\nTable()',
+      );
       expect(r.value).toBe('Table()');
       expect(r.data).toEqual({ 'text/plain': 'Table()', 'text/html': '<table></table>' });
     });
@@ -262,7 +266,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     it('starts sessions with a scrubbed environment and a working directory of their own, removed at the end', async () => {
       process.env.PYREPL3_TEST_SECRET = 'do-not-leak';
       try {
-        const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, env: { GREETING: 'hello' } });
+        const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, env: { GREETING: 'hello' } });
         const s = await pool.acquire();
         const r = await s.execute('import os\nos.environ.get("PYREPL3_TEST_SECRET"), os.environ.get("GREETING"), os.getcwd()');
         expect(r.value).toMatch(/^\(None, 'hello', '.*pyrepl3-\d+-s1-.*'\)$/);
@@ -276,7 +280,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it("releasePolicy 'recycle' gives the next holder a fresh process with none of the last holder's state", async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, releasePolicy: 'recycle' });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, releasePolicy: 'recycle' });
       const first = await pool.acquire();
       await first.execute('secret = 42\nopen("left-behind.txt", "w").write("x")');
       await first.release();
@@ -290,7 +294,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('retires a session after maxExecutionsPerSession, at release and never mid-execution', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1, maxExecutionsPerSession: 2 });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1, maxExecutionsPerSession: 2 });
       const s = await pool.acquire();
       await s.execute('1');
       await s.execute('2');
@@ -302,7 +306,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('retires idle sessions above minIdle after idleTimeoutMs, down to minIdle', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 3, idleTimeoutMs: 200 });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 3, idleTimeoutMs: 200 });
       const sessions = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
       await Promise.all(sessions.map((s) => s.release()));
       await vi.waitFor(() => expect(pool.metrics()).toMatchObject({ total: 1, idle: 1, stopping: 0 }), { timeout: 5_000 });
@@ -311,7 +315,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
 
   describe('start failures', () => {
     it('a missing interpreter rejects start and acquire at once with SessionStartError', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 2, pythonPath: '/nonexistent/python3' });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 2, pythonPath: '/nonexistent/python3' });
       await expect(pool.start()).rejects.toBeInstanceOf(SessionStartError);
       const error = await pool.acquire({ timeoutMs: 20_000 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SessionStartError);
@@ -331,7 +335,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('warmup code that raises rejects with SessionStartError carrying the Python traceback', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 0, maxSessions: 1, warmupCode: 'import json\n1 / 0' });
+      const pool = makePool({ spawn: mode, minIdle: 0, maxSessions: 1, warmupCode: 'import json\n1 / 0' });
       const error = (await pool.acquire().catch((e: unknown) => e)) as SessionStartError;
       expect(error).toBeInstanceOf(SessionStartError);
       expect(error.reason.kind).toBe('warmupFailed');
@@ -340,7 +344,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('a worker that never says ready fails the start after startTimeoutMs, and its process is gone', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 0, maxSessions: 1, pythonPath: SILENT_PYTHON, startTimeoutMs: 300 });
+      const pool = makePool({ spawn: mode, minIdle: 0, maxSessions: 1, pythonPath: SILENT_PYTHON, startTimeoutMs: 300 });
       const error = (await pool.acquire().catch((e: unknown) => e)) as SessionStartError;
       expect(error).toBeInstanceOf(SessionStartError);
       expect(error.reason).toEqual({ kind: 'startTimeout', timeoutMs: 300 });
@@ -349,7 +353,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
 
     // What the pool announces; that it really waits so long is test/model/backoff.test.ts, on the model clock.
     it('announces a doubling back-off between repeated failures', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 2, pythonPath: '/nonexistent/python3' });
+      const pool = makePool({ spawn: mode, minIdle: 2, maxSessions: 2, pythonPath: '/nonexistent/python3' });
       const delays: number[] = [];
       pool.on('spawnFailed', (e) => delays.push(e.retryInMs));
       await pool.start().catch(() => undefined);

@@ -23,7 +23,12 @@ describe('the package, as a user imports it', () => {
 
   it('MissingDependencyError names what is missing and the command that installs it', () => {
     const one = new MissingDependencyError('pyrepl3 serve --redis-url', ['redis@^5.12.1']);
-    expect(one).toMatchObject({ name: 'MissingDependencyError', feature: 'pyrepl3 serve --redis-url', packages: ['redis@^5.12.1'], command: 'npm install redis@^5.12.1' });
+    expect(one).toMatchObject({
+      name: 'MissingDependencyError',
+      feature: 'pyrepl3 serve --redis-url',
+      packages: ['redis@^5.12.1'],
+      command: 'npm install redis@^5.12.1',
+    });
     expect(one.message).toBe('pyrepl3 serve --redis-url needs redis, which is not installed. Install it with: npm install redis@^5.12.1');
     const three = new MissingDependencyError('x', ['a@^1', '@b/c@^2', 'd@^3']);
     expect(three.message).toBe('x needs a, @b/c and d, which are not installed. Install them with: npm install a@^1 @b/c@^2 d@^3');
@@ -149,7 +154,15 @@ interface ProbeResult {
   worker?: string;
   keys?: string[];
   indexKeys?: string[];
-  error?: { name: string; code?: string; message: string; command?: string; packages?: string[]; stack: string; isMissingDependencyError: boolean };
+  error?: {
+    name: string;
+    code?: string;
+    message: string;
+    command?: string;
+    packages?: string[];
+    stack: string;
+    isMissingDependencyError: boolean;
+  };
   loaded: string[];
   packages: string[];
 }
@@ -222,12 +235,18 @@ describe('the tarball npm pack makes, installed into a fresh project', { timeout
   });
 
   it('holds the built library, the CLI, the service and the Python worker once: no bench, tests, demo, docs generator, sources, maps or bytecode', () => {
-    const allowed = /^(package\.json|README\.md|LICENSE|dist\/(src|machines)\/[\w./-]+\.(js|d\.ts)|dist\/src\/python\/pyrepl3_worker\/\w+\.py)$/;
+    const allowed =
+      /^(package\.json|README\.md|LICENSE|dist\/(src|machines)\/[\w./-]+\.(js|d\.ts)|dist\/src\/python\/pyrepl3_worker\/\w+\.py)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
-    expect(files.filter((f) => /(^|\/)(bench|test|docs)\/|demo\.|\.map$|\.pyc$|__pycache__|\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(files.filter((f) => /(^|\/)(bench|test|docs)\/|demo\.|\.map$|\.pyc$|__pycache__|\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual(
+      [],
+    );
     expect(files.filter((f) => f.endsWith('pyrepl3_worker/__init__.py'))).toEqual(['dist/src/python/pyrepl3_worker/__init__.py']);
     // Every file the exports map and the bin name is in it.
-    const targets = [...Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e))), ...Object.values(pkg.bin)];
+    const targets = [
+      ...Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e))),
+      ...Object.values(pkg.bin),
+    ];
     for (const target of targets) expect(files).toContain(target.replace(/^\.\//, ''));
   });
 
@@ -267,8 +286,15 @@ describe('the tarball npm pack makes, installed into a fresh project', { timeout
   it("`import('pyrepl3/server')` without the peers throws one MissingDependencyError naming each and the npm command", async () => {
     const { error } = await probe(lean, 'server');
     const wanted = Object.entries(PEERS.server).map(([name, range]) => `${name}@${range}`);
-    expect(error).toMatchObject({ name: 'MissingDependencyError', isMissingDependencyError: true, packages: wanted, command: `npm install ${wanted.join(' ')}` });
-    expect(error!.message).toBe(`pyrepl3/server needs fastify, @fastify/websocket and prom-client, which are not installed. Install them with: npm install ${wanted.join(' ')}`);
+    expect(error).toMatchObject({
+      name: 'MissingDependencyError',
+      isMissingDependencyError: true,
+      packages: wanted,
+      command: `npm install ${wanted.join(' ')}`,
+    });
+    expect(error!.message).toBe(
+      `pyrepl3/server needs fastify, @fastify/websocket and prom-client, which are not installed. Install them with: npm install ${wanted.join(' ')}`,
+    );
   });
 
   it('`npx pyrepl3 serve` without the peers prints one line naming what to install, no stack trace, and exits non-zero', async () => {
@@ -276,7 +302,9 @@ describe('the tarball npm pack makes, installed into a fresh project', { timeout
     const wanted = Object.entries(PEERS.server).map(([name, range]) => `${name}@${range}`);
     expect(code).toBe(2);
     expect(stdout).toBe('');
-    expect(stderr).toBe(`pyrepl3: pyrepl3 serve needs fastify, @fastify/websocket and prom-client, which are not installed. Install them with: npm install ${wanted.join(' ')}\n`);
+    expect(stderr).toBe(
+      `pyrepl3: pyrepl3 serve needs fastify, @fastify/websocket and prom-client, which are not installed. Install them with: npm install ${wanted.join(' ')}\n`,
+    );
   });
 
   it('`pyrepl3 exec` and `pyrepl3 doctor` work without the peers', async () => {
@@ -305,11 +333,15 @@ describe('the tarball npm pack makes, installed into a fresh project', { timeout
 
   it('`pyrepl3 serve` then starts and answers /healthz; --inspect and --redis-url name just the peers they need', async () => {
     const bin = join(service, 'node_modules/.bin/pyrepl3');
-    const child = spawn(process.execPath, [bin, 'serve', '--host', '127.0.0.1', '--port', '0', '--min-idle', '0', '--no-sandbox', '--log-level', 'error'], {
-      cwd: service,
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'serve', '--host', '127.0.0.1', '--port', '0', '--min-idle', '0', '--no-sandbox', '--log-level', 'error'],
+      {
+        cwd: service,
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     started.push(child);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -8,7 +8,7 @@ import { expectConsistent, expectNoProcesses, makePool, sessionProcesses, SPAWN_
 describe.each(SPAWN_MODES)('spawn %s', (mode) => {
   describe('concurrent acquisition (the original deadlock)', () => {
     it('grants 3 concurrent acquires with minIdle 2, maxSessions 5', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 5 });
+      const pool = makePool({ spawn: mode, minIdle: 2, maxSessions: 5 });
       await pool.start();
       const sessions = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
       expect(new Set(sessions.map((s) => s.id)).size).toBe(3);
@@ -19,7 +19,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
 
     // How fast is the benchmarks' business (docs/benchmarks.md); here the test's timeout catches a hang.
     it('grants 5 concurrent acquires with minIdle 2, maxSessions 5', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 5 });
+      const pool = makePool({ spawn: mode, minIdle: 2, maxSessions: 5 });
       await pool.start();
       const sessions = await Promise.all(Array.from({ length: 5 }, () => pool.acquire()));
       expect(new Set(sessions.map((s) => s.pid)).size).toBe(5);
@@ -27,7 +27,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('runs 20 tasks on maxSessions 10 and the OS never shows more than 10 of its processes', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 0, maxSessions: 10 });
+      const pool = makePool({ spawn: mode, minIdle: 0, maxSessions: 10 });
       let most = 0;
       const sample = (): void => {
         most = Math.max(most, sessionProcesses(pool).length);
@@ -51,7 +51,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('with 10 acquires on maxSessions 3 and none released: 3 granted, 7 time out, books balanced', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 0, maxSessions: 3 });
+      const pool = makePool({ spawn: mode, minIdle: 0, maxSessions: 3 });
       const outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => pool.acquire({ timeoutMs: 1_500 })));
       const granted = outcomes.filter((o) => o.status === 'fulfilled');
       const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -68,7 +68,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
 
   describe('warmup', () => {
     it('runs warmupCode in every session before it is granted', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 2, maxSessions: 3, warmupCode: 'import json\nWARMED = True' });
+      const pool = makePool({ spawn: mode, minIdle: 2, maxSessions: 3, warmupCode: 'import json\nWARMED = True' });
       await pool.start();
       const sessions = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
       for (const s of sessions) {
@@ -82,7 +82,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
 
   describe('cancellation', () => {
     it('an aborted acquire does not lose the session meant for it: it goes to the next waiter', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const holder = await pool.acquire();
       const controller = new AbortController();
       const aborted = pool.acquire({ signal: controller.signal });
@@ -98,7 +98,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('an acquire aborted with nobody else waiting leaves the released session idle', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 1, maxSessions: 1 });
+      const pool = makePool({ spawn: mode, minIdle: 1, maxSessions: 1 });
       const holder = await pool.acquire();
       const controller = new AbortController();
       const aborted = pool.acquire({ signal: controller.signal });
@@ -111,7 +111,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
     });
 
     it('an already aborted signal rejects at once without touching the pool', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 0, maxSessions: 1 });
+      const pool = makePool({ spawn: mode, minIdle: 0, maxSessions: 1 });
       await expect(pool.acquire({ signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
       expect(pool.metrics().acquisitions).toBe(0);
     });
@@ -119,7 +119,7 @@ describe.each(SPAWN_MODES)('spawn %s', (mode) => {
 
   describe('shutdown', () => {
     it('leaves no Python process of the pool alive, asked of the OS', async () => {
-      const pool = makePool({ spawn: mode,  minIdle: 3, maxSessions: 4 });
+      const pool = makePool({ spawn: mode, minIdle: 3, maxSessions: 4 });
       await pool.start();
       const held = await pool.acquire();
       const started = await held.execute('import subprocess; child = subprocess.Popen(["sleep", "60"]); child.pid');

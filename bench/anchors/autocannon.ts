@@ -28,7 +28,8 @@ export async function autocannon(options: {
   const url = new URL(options.url);
   if (url.hostname !== '127.0.0.1') throw new Error(`refusing to load ${url.hostname}: the suite stays on 127.0.0.1`);
   const args = [CLI, '-c', String(options.connections), '-d', String(options.seconds), '-m', 'POST', '-b', options.body, '--json'];
-  for (const [name, value] of Object.entries({ 'content-type': 'application/json', ...options.headers })) args.push('-H', `${name}=${value}`);
+  for (const [name, value] of Object.entries({ 'content-type': 'application/json', ...options.headers }))
+    args.push('-H', `${name}=${value}`);
   args.push(options.url);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';

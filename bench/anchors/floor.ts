@@ -50,20 +50,26 @@ export class FloorProcess {
   /** A JSON request and reply: the code is eval'd, its repr comes back. */
   async json(id: number, code: string): Promise<string> {
     const parts: Buffer[] = [];
-    await this.#await((chunk) => {
-      parts.push(chunk);
-      return chunk[chunk.length - 1] === 0x0a;
-    }, `${JSON.stringify({ id, code })}\n`);
+    await this.#await(
+      (chunk) => {
+        parts.push(chunk);
+        return chunk[chunk.length - 1] === 0x0a;
+      },
+      `${JSON.stringify({ id, code })}\n`,
+    );
     return (JSON.parse(Buffer.concat(parts).toString('utf8')) as { value: string }).value;
   }
 
   /** Runs code in the bare loop; resolves with the bytes it printed once it has finished. */
   run(code: string): Promise<number> {
     let bytes = 0;
-    return this.#await((chunk) => {
-      bytes += chunk.length;
-      return chunk.length >= 2 && chunk[chunk.length - 2] === END_MARK && chunk[chunk.length - 1] === 0x0a;
-    }, `!${JSON.stringify(code)}\n`).then(() => bytes - 2);
+    return this.#await(
+      (chunk) => {
+        bytes += chunk.length;
+        return chunk.length >= 2 && chunk[chunk.length - 2] === END_MARK && chunk[chunk.length - 1] === 0x0a;
+      },
+      `!${JSON.stringify(code)}\n`,
+    ).then(() => bytes - 2);
   }
 
   async close(): Promise<void> {

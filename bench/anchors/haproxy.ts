@@ -35,7 +35,11 @@ export class HaproxyProcess {
 
   static async start(nodes: ProxiedNode[], ports?: { proxy: number; stats: number }): Promise<HaproxyProcess> {
     const [proxy, stats] = ports ? [ports.proxy, ports.stats] : await freePorts(2);
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), PYREPL3_PROXY_BIND: `127.0.0.1:${proxy}`, PYREPL3_STATS_BIND: `127.0.0.1:${stats}` };
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      PYREPL3_PROXY_BIND: `127.0.0.1:${proxy}`,
+      PYREPL3_STATS_BIND: `127.0.0.1:${stats}`,
+    };
     for (const node of nodes) {
       env[`PYREPL3_${node.id.toUpperCase()}`] = `127.0.0.1:${node.port}`;
       env[`PYREPL3_${node.id.toUpperCase()}_AGENT`] = String(node.agentPort);
@@ -64,10 +68,14 @@ export class HaproxyProcess {
 
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve) => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve) => {
+          const server = createServer();
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));

@@ -28,8 +28,27 @@ export class JupyterServerAnchor {
     const port = await freePort();
     const token = 'bench-jupyter-token-0123456789';
     // Its own home: no configuration of this machine's user reaches it, and it writes nothing there.
-    const env = { PATH: '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', JUPYTER_CONFIG_DIR: join(home, 'config'), JUPYTER_DATA_DIR: join(home, 'data'), JUPYTER_RUNTIME_DIR: join(home, 'runtime'), PYDEVD_DISABLE_FILE_VALIDATION: '1' };
-    const args = ['-m', 'jupyter_server', '--no-browser', '--allow-root', '--ip=127.0.0.1', `--port=${port}`, '--port-retries=0', `--ServerApp.token=${token}`, `--ServerApp.root_dir=${home}`, ...extraArgs];
+    const env = {
+      PATH: '/usr/bin:/bin',
+      HOME: home,
+      LANG: 'C.UTF-8',
+      JUPYTER_CONFIG_DIR: join(home, 'config'),
+      JUPYTER_DATA_DIR: join(home, 'data'),
+      JUPYTER_RUNTIME_DIR: join(home, 'runtime'),
+      PYDEVD_DISABLE_FILE_VALIDATION: '1',
+    };
+    const args = [
+      '-m',
+      'jupyter_server',
+      '--no-browser',
+      '--allow-root',
+      '--ip=127.0.0.1',
+      `--port=${port}`,
+      '--port-retries=0',
+      `--ServerApp.token=${token}`,
+      `--ServerApp.root_dir=${home}`,
+      ...extraArgs,
+    ];
     const child = spawn(python, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const url = `http://127.0.0.1:${port}`;
     await new Promise<void>((resolve, reject) => {

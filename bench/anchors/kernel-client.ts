@@ -44,12 +44,26 @@ export class KernelClient {
   }
 
   execute(code: string): Promise<void> {
-    return this.request('execute_request', { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true });
+    return this.request('execute_request', {
+      code,
+      silent: false,
+      store_history: false,
+      user_expressions: {},
+      allow_stdin: false,
+      stop_on_error: true,
+    });
   }
 
   request(msgType: string, content: Record<string, unknown>): Promise<void> {
     const msgId = randomUUID();
-    const header = { msg_id: msgId, msg_type: msgType, username: 'bench', session: 'bench', date: new Date().toISOString(), version: '5.3' };
+    const header = {
+      msg_id: msgId,
+      msg_type: msgType,
+      username: 'bench',
+      session: 'bench',
+      date: new Date().toISOString(),
+      version: '5.3',
+    };
     return new Promise((resolve) => {
       this.#pending = { msgId, replied: false, idle: false, done: resolve };
       this.socket.send(JSON.stringify({ channel: 'shell', header, parent_header: {}, metadata: {}, content, buffers: [] }));

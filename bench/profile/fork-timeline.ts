@@ -99,7 +99,14 @@ async function main(): Promise<void> {
     forkCalled = nowMs();
     return handOver.call(this, spareId, config);
   };
-  const pool = new SessionPool({ minIdle: 1, maxSessions: 2, healthCheckIntervalMs: 0, logger: pyreplLogger, spawn: 'fork', warmupCode: `${instrumentation(stamps)}\n${warmup}` });
+  const pool = new SessionPool({
+    minIdle: 1,
+    maxSessions: 2,
+    healthCheckIntervalMs: 0,
+    logger: pyreplLogger,
+    spawn: 'fork',
+    warmupCode: `${instrumentation(stamps)}\n${warmup}`,
+  });
   let onReady: (() => void) | null = null;
   pool.on('sessionSpawned', () => {
     current = { forkCalled, spawned: nowMs() };
@@ -166,7 +173,9 @@ async function main(): Promise<void> {
     }
   }
   const faults = [...children.values()].map((c) => c.minorFaults ?? Number.NaN);
-  process.stdout.write(`${matched} of ${host.length} starts matched with their child's stamps; child minor page faults by ready: median ${median(faults)}; medians (ms):\n`);
+  process.stdout.write(
+    `${matched} of ${host.length} starts matched with their child's stamps; child minor page faults by ready: median ${median(faults)}; medians (ms):\n`,
+  );
   for (const [name] of steps) {
     const values = rows[name] ?? [];
     process.stdout.write(`  ${median(values).toFixed(3).padStart(8)}  ${name}\n`);

@@ -16,10 +16,14 @@ const python = process.argv[3] ?? 'python3';
 const dir = mkdtempSync(join(tmpdir(), 'pyrepl3-cprofile-'));
 const out = join(dir, 'worker.prof');
 const worker = join(ROOT, 'src', 'python');
-const child = spawn(python, ['-u', join(ROOT, 'bench', 'profile', 'worker_cprofile.py'), out, worker, JSON.stringify({ pool: 'cprofile', limits: {}, cwd: dir })], {
-  stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
-  cwd: dir,
-});
+const child = spawn(
+  python,
+  ['-u', join(ROOT, 'bench', 'profile', 'worker_cprofile.py'), out, worker, JSON.stringify({ pool: 'cprofile', limits: {}, cwd: dir })],
+  {
+    stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    cwd: dir,
+  },
+);
 const channel = child.stdio[3] as Socket;
 channel.setEncoding('utf8');
 let buffered = '';
@@ -47,7 +51,9 @@ async function main(): Promise<void> {
   await new Promise((resolve) => child.once('exit', resolve));
   process.stdout.write(`${executions} x 1+1 over fd 3 under cProfile: ${us.toFixed(1)} µs each (profiling inflates this)\n`);
   process.stdout.write(
-    execFileSync(python, ['-c', `import pstats; pstats.Stats(${JSON.stringify(out)}).sort_stats('tottime').print_stats(22)`], { encoding: 'utf8' }),
+    execFileSync(python, ['-c', `import pstats; pstats.Stats(${JSON.stringify(out)}).sort_stats('tottime').print_stats(22)`], {
+      encoding: 'utf8',
+    }),
   );
 }
 

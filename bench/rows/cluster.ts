@@ -69,12 +69,22 @@ export const clusterRow: Row = {
         { direct: () => timed(quick ? 20 : 200, execute(home.server.url)), proxied: () => timed(quick ? 20 : 200, execute(proxy.url)) },
         { rounds: quick ? 2 : 10, warmup: 1 },
       );
-      progress(`one-shots of a 0.1 s sleep, ${CLIENTS} clients (fewer than the three nodes hold: when all are full the proxy answers 503): one node alone, then three through the proxy`);
+      progress(
+        `one-shots of a 0.1 s sleep, ${CLIENTS} clients (fewer than the three nodes hold: when all are full the proxy answers 503): one node alone, then three through the proxy`,
+      );
       const seconds = quick ? 1 : 5;
       const one = await answered(`${nodes[0]!.server.url}/v1/execute`, seconds);
       const three = await answered(`${proxy.url}/v1/execute`, seconds);
-      const direct = figure('straight to the node', (roundTrips.direct ?? []).map((us) => us / 1000), python);
-      const proxied = figure('through HAProxy', (roundTrips.proxied ?? []).map((us) => us / 1000), python);
+      const direct = figure(
+        'straight to the node',
+        (roundTrips.direct ?? []).map((us) => us / 1000),
+        python,
+      );
+      const proxied = figure(
+        'through HAProxy',
+        (roundTrips.proxied ?? []).map((us) => us / 1000),
+        python,
+      );
       const added = figure('added by the proxy', [proxied.summary.median - direct.summary.median], python);
       return {
         comparisons: [

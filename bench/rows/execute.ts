@@ -39,15 +39,31 @@ export const executeRow: Row = {
       );
       const pyrepl = figure('PyREPL3', local.pyrepl ?? [], python);
       const comparisons: Comparison[] = [
-        compare('`1+1` round trip, held session', 'µs', pyrepl, figure('floor: line echo through a bare Python loop over stdio pipes', local.floor ?? [], python), {
-          goal: ratioAtMost(1.5, 'within 1.5x the floor'),
-        }),
-        compare('`1+1` round trip, held session', 'µs', pyrepl, figure('floor + JSON: eval of a JSON request, JSON reply, same loop', local.floorJson ?? [], python)),
+        compare(
+          '`1+1` round trip, held session',
+          'µs',
+          pyrepl,
+          figure('floor: line echo through a bare Python loop over stdio pipes', local.floor ?? [], python),
+          {
+            goal: ratioAtMost(1.5, 'within 1.5x the floor'),
+          },
+        ),
+        compare(
+          '`1+1` round trip, held session',
+          'µs',
+          pyrepl,
+          figure('floor + JSON: eval of a JSON request, JSON reply, same loop', local.floorJson ?? [], python),
+        ),
       ];
 
       const jupyterText = 'at least 10x faster than Jupyter (ratio ≤ 0.1)';
       if (jupyter.python === null) {
-        comparisons.push(compare('`1+1` round trip, held session', 'µs', pyrepl, null, { goal: ratioAtLeast(Infinity, jupyterText), unavailable: jupyter.reason }));
+        comparisons.push(
+          compare('`1+1` round trip, held session', 'µs', pyrepl, null, {
+            goal: ratioAtLeast(Infinity, jupyterText),
+            unavailable: jupyter.reason,
+          }),
+        );
       } else {
         const sysHeld = await heldSession(jupyter.python);
         closers.push(() => sysHeld.pool.shutdown());
@@ -68,9 +84,15 @@ export const executeRow: Row = {
           { rounds: 20, warmup: 2 },
         );
         comparisons.push(
-          compare('`1+1` round trip, held session', 'µs', figure('PyREPL3', versus.pyrepl ?? [], jupyter.python), figure('Jupyter: ipykernel via jupyter_client (reply + idle)', versus.jupyter ?? [], jupyter.python), {
-            goal: { text: jupyterText, test: (_s, r) => (r === null ? null : r <= 0.1) },
-          }),
+          compare(
+            '`1+1` round trip, held session',
+            'µs',
+            figure('PyREPL3', versus.pyrepl ?? [], jupyter.python),
+            figure('Jupyter: ipykernel via jupyter_client (reply + idle)', versus.jupyter ?? [], jupyter.python),
+            {
+              goal: { text: jupyterText, test: (_s, r) => (r === null ? null : r <= 0.1) },
+            },
+          ),
         );
       }
       return {

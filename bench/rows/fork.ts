@@ -71,7 +71,15 @@ class ReadyProbe {
   }
 
   static async open(python: string, mode: Mode, warmupCode: string): Promise<ReadyProbe> {
-    const pool = new SessionPool({ minIdle: 1, maxSessions: 2, healthCheckIntervalMs: 0, logger: pyreplLogger, pythonPath: python, spawn: mode, warmupCode });
+    const pool = new SessionPool({
+      minIdle: 1,
+      maxSessions: 2,
+      healthCheckIntervalMs: 0,
+      logger: pyreplLogger,
+      pythonPath: python,
+      spawn: mode,
+      warmupCode,
+    });
     const probe = new ReadyProbe(pool, mode);
     try {
       await pool.start();
@@ -190,7 +198,15 @@ interface MemoryGroup {
 
 /** A fresh pool of MEMORY_SESSIONS idle sessions, measured SETTLE_MS after it is ready, then shut down. */
 async function memoryGroup(python: string, mode: Mode, warmupCode: string): Promise<MemoryGroup> {
-  const pool = new SessionPool({ minIdle: MEMORY_SESSIONS, maxSessions: MEMORY_SESSIONS, healthCheckIntervalMs: 0, logger: pyreplLogger, pythonPath: python, spawn: mode, warmupCode });
+  const pool = new SessionPool({
+    minIdle: MEMORY_SESSIONS,
+    maxSessions: MEMORY_SESSIONS,
+    healthCheckIntervalMs: 0,
+    logger: pyreplLogger,
+    pythonPath: python,
+    spawn: mode,
+    warmupCode,
+  });
   const pids: number[] = [];
   let templatePid: number | null = null;
   pool.on('templateReady', ({ pid }) => (templatePid = pid));
@@ -261,11 +277,14 @@ export const forkRow: Row = {
       const warmup = WARMUPS[key];
       const floorLabel = `bare os.fork() of a Python process that ran the same ${key === 'imports' ? 'imports' : 'imports (time)'}, child answers a ping over a pipe`;
       const floor = figure(floorLabel, ready[`floor.${key}`] ?? [], python);
-      const fork = figure("PyREPL3 (fork)", ready[`fork.${key}`] ?? [], python);
-      const exec = figure("PyREPL3 (exec)", ready[`exec.${key}`] ?? [], python);
+      const fork = figure('PyREPL3 (fork)', ready[`fork.${key}`] ?? [], python);
+      const exec = figure('PyREPL3 (exec)', ready[`exec.${key}`] ?? [], python);
       comparisons.push(
         compare(`session ready, ${warmup.label} (fork) vs the fork floor`, 'ms', fork, floor, { goal: readyGoal }),
-        compare(`session ready, ${warmup.label}: fork vs exec`, 'ms', fork, { ...exec, label: "PyREPL3 (exec): a new interpreter runs the warmup" }),
+        compare(`session ready, ${warmup.label}: fork vs exec`, 'ms', fork, {
+          ...exec,
+          label: 'PyREPL3 (exec): a new interpreter runs the warmup',
+        }),
       );
       const detail = floorDetail[key];
       if (detail) {
@@ -276,10 +295,10 @@ export const forkRow: Row = {
     }
     comparisons.push(
       compare(
-        "session ready (fork): 0.5 s warmup vs the imports warmup",
+        'session ready (fork): 0.5 s warmup vs the imports warmup',
         'ms',
-        figure("PyREPL3 (fork), warmup of 0.5 s", ready['fork.sleep'] ?? [], python),
-        figure("PyREPL3 (fork), warmup of common imports", ready['fork.imports'] ?? [], python),
+        figure('PyREPL3 (fork), warmup of 0.5 s', ready['fork.sleep'] ?? [], python),
+        figure('PyREPL3 (fork), warmup of common imports', ready['fork.imports'] ?? [], python),
       ),
     );
 
@@ -290,10 +309,10 @@ export const forkRow: Row = {
     try {
       for (const mode of MODES) loops[mode] = await RecycleLoop.open(python, mode, WARMUPS.imports.code);
       progress(`releasePolicy 'recycle', ${RECYCLE_SESSIONS} holders: rounds of ${seconds} s, fork and exec in turn`);
-      rates = await interleave(
-        Object.fromEntries(MODES.map((mode) => [mode, () => loops[mode]!.round(seconds)])),
-        { rounds: quick ? 1 : 5, warmup: quick ? 0 : 1 },
-      );
+      rates = await interleave(Object.fromEntries(MODES.map((mode) => [mode, () => loops[mode]!.round(seconds)])), {
+        rounds: quick ? 1 : 5,
+        warmup: quick ? 0 : 1,
+      });
     } finally {
       for (const loop of Object.values(loops)) await loop.close();
     }
@@ -346,7 +365,12 @@ export const forkRow: Row = {
     const templates = groups.fork.flatMap((g) => (g.template ? [g.template] : []));
     const execPss = figure(`PyREPL3 (exec): one of ${MEMORY_SESSIONS} idle exec'd sessions`, perSession('exec', 'pssKiB'), python);
     comparisons.push(
-      compare(`PSS per idle session, ${MEMORY_SESSIONS} sessions, warmup of common imports: fork vs exec`, 'MiB', figure(`PyREPL3 (fork): one of ${MEMORY_SESSIONS} idle forked sessions`, perSession('fork', 'pssKiB'), python), execPss),
+      compare(
+        `PSS per idle session, ${MEMORY_SESSIONS} sessions, warmup of common imports: fork vs exec`,
+        'MiB',
+        figure(`PyREPL3 (fork): one of ${MEMORY_SESSIONS} idle forked sessions`, perSession('fork', 'pssKiB'), python),
+        execPss,
+      ),
       compare(
         `PSS of the fork template (beside ${MEMORY_SESSIONS} forked sessions) vs one exec'd session`,
         'MiB',
@@ -356,8 +380,16 @@ export const forkRow: Row = {
       compare(
         `PSS of the whole pool per session (fork: template + ${MEMORY_SESSIONS} sessions, / ${MEMORY_SESSIONS}) vs exec`,
         'MiB',
-        figure('PyREPL3 (fork), template included', mib(groups.fork.map((g) => (g.sessions.reduce((a, m) => a + m.pssKiB, 0) + (g.template?.pssKiB ?? 0)) / g.sessions.length)), python),
-        figure("PyREPL3 (exec), per session", mib(groups.exec.map((g) => g.sessions.reduce((a, m) => a + m.pssKiB, 0) / g.sessions.length)), python),
+        figure(
+          'PyREPL3 (fork), template included',
+          mib(groups.fork.map((g) => (g.sessions.reduce((a, m) => a + m.pssKiB, 0) + (g.template?.pssKiB ?? 0)) / g.sessions.length)),
+          python,
+        ),
+        figure(
+          'PyREPL3 (exec), per session',
+          mib(groups.exec.map((g) => g.sessions.reduce((a, m) => a + m.pssKiB, 0) / g.sessions.length)),
+          python,
+        ),
       ),
       compare(
         `RSS per idle session, ${MEMORY_SESSIONS} sessions: fork vs exec (shared pages counted in full)`,

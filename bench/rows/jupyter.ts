@@ -59,21 +59,37 @@ export const jupyterRow: Row = {
       const batch = quick ? 20 : 50;
       progress(`\`1+1\` in batches of ${batch}`);
       const cells = await interleave(
-        { pyrepl: () => timed(batch, () => held.execute('1+1')), ...(heldAnchor !== null ? { jupyter: () => timed(batch, () => heldAnchor.execute('1+1')) } : {}) },
+        {
+          pyrepl: () => timed(batch, () => held.execute('1+1')),
+          ...(heldAnchor !== null ? { jupyter: () => timed(batch, () => heldAnchor.execute('1+1')) } : {}),
+        },
         { rounds: quick ? 3 : 20, warmup: 1 },
       );
       const interpreter = jupyter.python ?? python;
-      const anchorFigure = (samples: number[] | undefined, label: string) => (anchor === null ? null : figure(label, samples ?? [], interpreter));
+      const anchorFigure = (samples: number[] | undefined, label: string) =>
+        anchor === null ? null : figure(label, samples ?? [], interpreter);
       const unavailable = missing === null ? {} : { unavailable: missing };
       const comparisons: Comparison[] = [
-        compare('kernel start to first reply (POST /api/kernels, WebSocket, kernel_info)', 'ms', figure('PyREPL3 (`pyrepl3 serve`)', starts.pyrepl ?? [], interpreter), anchorFigure(starts.jupyter, 'Jupyter Server + ipykernel'), {
-          goal: medianAtMost(30, '≤ 30 ms'),
-          ...unavailable,
-        }),
-        compare('`1+1` over the kernel WebSocket (execute_reply and idle)', 'µs', figure('PyREPL3 (`pyrepl3 serve`)', cells.pyrepl ?? [], interpreter), anchorFigure(cells.jupyter, 'Jupyter Server + ipykernel'), {
-          goal: medianAtMost(1000, '≤ 1 ms median'),
-          ...unavailable,
-        }),
+        compare(
+          'kernel start to first reply (POST /api/kernels, WebSocket, kernel_info)',
+          'ms',
+          figure('PyREPL3 (`pyrepl3 serve`)', starts.pyrepl ?? [], interpreter),
+          anchorFigure(starts.jupyter, 'Jupyter Server + ipykernel'),
+          {
+            goal: medianAtMost(30, '≤ 30 ms'),
+            ...unavailable,
+          },
+        ),
+        compare(
+          '`1+1` over the kernel WebSocket (execute_reply and idle)',
+          'µs',
+          figure('PyREPL3 (`pyrepl3 serve`)', cells.pyrepl ?? [], interpreter),
+          anchorFigure(cells.jupyter, 'Jupyter Server + ipykernel'),
+          {
+            goal: medianAtMost(1000, '≤ 1 ms median'),
+            ...unavailable,
+          },
+        ),
       ];
       return {
         comparisons,

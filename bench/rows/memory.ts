@@ -96,23 +96,42 @@ export const memoryRow: Row = {
       ['pyrepl', 'floor', 'idle, no warmup', 'bare `python -u` loop (floor)', python],
       ['pyreplWarm', 'floorWarm', 'idle, after importing common modules', 'bare loop after the same imports', python],
     ];
-    for (const [field, label] of [['pssKiB', 'PSS'], ['rssKiB', 'RSS']] as const) {
+    for (const [field, label] of [
+      ['pssKiB', 'PSS'],
+      ['rssKiB', 'RSS'],
+    ] as const) {
       for (const [subject, anchor, what, anchorLabel, py] of pairs) {
-        comparisons.push(compare(`${label} per session, ${what}`, 'MiB', figure('PyREPL3', mib(subject, field), py), figure(anchorLabel, mib(anchor, field), py)));
+        comparisons.push(
+          compare(
+            `${label} per session, ${what}`,
+            'MiB',
+            figure('PyREPL3', mib(subject, field), py),
+            figure(anchorLabel, mib(anchor, field), py),
+          ),
+        );
       }
       if (jupyter.python !== null) {
         comparisons.push(
-          compare(`${label} per session, idle, no warmup`, 'MiB', figure('PyREPL3', mib('pyreplSys', field), jupyter.python), figure('Jupyter: idle ipykernel kernel', mib('jupyter', field), jupyter.python)),
+          compare(
+            `${label} per session, idle, no warmup`,
+            'MiB',
+            figure('PyREPL3', mib('pyreplSys', field), jupyter.python),
+            figure('Jupyter: idle ipykernel kernel', mib('jupyter', field), jupyter.python),
+          ),
         );
       } else {
-        comparisons.push(compare(`${label} per session, idle, no warmup`, 'MiB', figure('PyREPL3', mib('pyrepl', field), python), null, { unavailable: jupyter.reason }));
+        comparisons.push(
+          compare(`${label} per session, idle, no warmup`, 'MiB', figure('PyREPL3', mib('pyrepl', field), python), null, {
+            unavailable: jupyter.reason,
+          }),
+        );
       }
     }
     return {
       comparisons,
       notes: [
         `Each group (${count} PyREPL3 sessions, or ${count} bare processes, or 2 kernels) is measured alone, ${SETTLE_MS} ms after it is ready, so PSS splits shared pages only among its own members.`,
-        'PSS (proportional set size) is what a session adds to the machine; RSS counts the interpreter\'s shared pages in full.',
+        "PSS (proportional set size) is what a session adds to the machine; RSS counts the interpreter's shared pages in full.",
       ],
     };
   },

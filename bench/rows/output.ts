@@ -18,7 +18,8 @@ async function pyreplThroughput(session: Session, code: string): Promise<number>
     },
   });
   const seconds = (nowMs() - t0) / 1000;
-  if (result.status !== 'ok' || result.truncated) throw new Error(`output cell ended ${result.status}${result.truncated ? ', truncated' : ''}`);
+  if (result.status !== 'ok' || result.truncated)
+    throw new Error(`output cell ended ${result.status}${result.truncated ? ', truncated' : ''}`);
   return bytes / MB / seconds;
 }
 
@@ -48,14 +49,25 @@ export const outputRow: Row = {
         },
         { rounds: quick ? 2 : 12, warmup: 1 },
       );
-      const measure = `\`for i in range(${lines}): print(i)\` (${((String(lines - 1).length + 1) * lines / 1000).toFixed(0)} KB at most)`;
+      const measure = `\`for i in range(${lines}): print(i)\` (${(((String(lines - 1).length + 1) * lines) / 1000).toFixed(0)} KB at most)`;
       const comparisons: Comparison[] = [
-        compare(measure, 'MB/s', figure('PyREPL3 (onOutput)', local.pyrepl ?? [], python), figure('floor: the same cell exec\'d in a bare `python -u` loop, stdout read by Node', local.floor ?? [], python), {
-          lowerIsBetter: false,
-        }),
+        compare(
+          measure,
+          'MB/s',
+          figure('PyREPL3 (onOutput)', local.pyrepl ?? [], python),
+          figure("floor: the same cell exec'd in a bare `python -u` loop, stdout read by Node", local.floor ?? [], python),
+          {
+            lowerIsBetter: false,
+          },
+        ),
       ];
       if (jupyter.python === null) {
-        comparisons.push(compare(measure, 'MB/s', figure('PyREPL3 (onOutput)', local.pyrepl ?? [], python), null, { lowerIsBetter: false, unavailable: jupyter.reason }));
+        comparisons.push(
+          compare(measure, 'MB/s', figure('PyREPL3 (onOutput)', local.pyrepl ?? [], python), null, {
+            lowerIsBetter: false,
+            unavailable: jupyter.reason,
+          }),
+        );
       } else {
         const sysPool = await startPool({ minIdle: 1, maxSessions: 1, pythonPath: jupyter.python });
         closers.push(() => sysPool.shutdown());
@@ -75,14 +87,22 @@ export const outputRow: Row = {
           { rounds: 8, warmup: 1 },
         );
         comparisons.push(
-          compare(measure, 'MB/s', figure('PyREPL3 (onOutput)', versus.pyrepl ?? [], jupyter.python), figure('Jupyter: stream messages on iopub until idle', versus.jupyter ?? [], jupyter.python), {
-            lowerIsBetter: false,
-          }),
+          compare(
+            measure,
+            'MB/s',
+            figure('PyREPL3 (onOutput)', versus.pyrepl ?? [], jupyter.python),
+            figure('Jupyter: stream messages on iopub until idle', versus.jupyter ?? [], jupyter.python),
+            {
+              lowerIsBetter: false,
+            },
+          ),
         );
       }
       return {
         comparisons,
-        notes: ['MB = 10^6 bytes of UTF-8 output. Each sample is one execution of the cell, timed from the call to the result (PyREPL3), to the end mark (floor) or to the iopub idle status (Jupyter).'],
+        notes: [
+          'MB = 10^6 bytes of UTF-8 output. Each sample is one execution of the cell, timed from the call to the result (PyREPL3), to the end mark (floor) or to the iopub idle status (Jupyter).',
+        ],
       };
     } finally {
       for (const close of closers.reverse()) await close();

@@ -102,10 +102,10 @@ export const poolOverheadRow: Row = {
 
       const batch = quick ? 200 : 1000;
       progress(`single caller: batches of ${batch}`);
-      const single = await interleave(
-        Object.fromEntries(names.map((name) => [name, () => singleCaller(lender(name), batch)])),
-        { rounds: quick ? 5 : 40, warmup: quick ? 1 : 5 },
-      );
+      const single = await interleave(Object.fromEntries(names.map((name) => [name, () => singleCaller(lender(name), batch)])), {
+        rounds: quick ? 5 : 40,
+        warmup: quick ? 1 : 5,
+      });
 
       const sizes = quick ? [1000] : [1000, 4000];
       const bursts: Record<string, Record<number, Burst[]>> = Object.fromEntries(names.map((n) => [n, {}]));
@@ -138,16 +138,36 @@ export const poolOverheadRow: Row = {
         );
       }
       const main = sizes[0]!;
-      const perAcquire = (name: string, size: number) => figure(name, (bursts[name]?.[size] ?? []).map((b) => b.perAcquireUs));
+      const perAcquire = (name: string, size: number) =>
+        figure(
+          name,
+          (bursts[name]?.[size] ?? []).map((b) => b.perAcquireUs),
+        );
       const waits = (name: string, size: number, q: number) =>
-        figure(name, (bursts[name]?.[size] ?? []).map((b) => (q >= 1 ? Math.max(...b.waitsMs) : percentile(b.waitsMs, q))));
+        figure(
+          name,
+          (bursts[name]?.[size] ?? []).map((b) => (q >= 1 ? Math.max(...b.waitsMs) : percentile(b.waitsMs, q))),
+        );
       for (const anchor of anchors) {
-        comparisons.push(compare(`burst of ${main} on ${SESSIONS}: cost per acquire (wall time / acquirers)`, 'µs', perAcquire(subject, main), perAcquire(anchor, main)));
+        comparisons.push(
+          compare(
+            `burst of ${main} on ${SESSIONS}: cost per acquire (wall time / acquirers)`,
+            'µs',
+            perAcquire(subject, main),
+            perAcquire(anchor, main),
+          ),
+        );
       }
       comparisons.push(
-        compare(`burst of ${main}: cost per acquire vs one caller (same pool)`, 'µs', perAcquire(subject, main), { ...singleFig(subject), label: 'PyREPL3, one caller' }, {
-          goal: ratioAtMost(1.2, 'no more per acquire than one caller (≤ 1.2x, for noise)'),
-        }),
+        compare(
+          `burst of ${main}: cost per acquire vs one caller (same pool)`,
+          'µs',
+          perAcquire(subject, main),
+          { ...singleFig(subject), label: 'PyREPL3, one caller' },
+          {
+            goal: ratioAtMost(1.2, 'no more per acquire than one caller (≤ 1.2x, for noise)'),
+          },
+        ),
       );
       for (const anchor of anchors) {
         comparisons.push(compare(`burst of ${main}: p99 wait (per burst)`, 'ms', waits(subject, main, 0.99), waits(anchor, main, 0.99)));
@@ -155,17 +175,25 @@ export const poolOverheadRow: Row = {
       }
       const notes = [
         `Trivial resources for generic-pool and tarn (an empty object); ${SESSIONS} live Python sessions for PyREPL3 (acquire and release never reach Python).`,
-        'A burst: every acquirer calls acquire() in the same tick and releases as soon as it is granted; FIFO order means the maximum wait is about the burst\'s wall time.',
+        "A burst: every acquirer calls acquire() in the same tick and releases as soon as it is granted; FIFO order means the maximum wait is about the burst's wall time.",
       ];
       if (sizes.length > 1) {
         const big = sizes[sizes.length - 1]!;
         comparisons.push(
-          compare(`burst of ${big} vs burst of ${main}: cost per acquire (O(queue) check)`, 'µs', perAcquire(subject, big), { ...perAcquire(subject, main), label: `PyREPL3, burst of ${main}` }, {
-            goal: ratioAtMost(1.2, 'flat: no O(queue) work per event (≤ 1.2x)'),
-          }),
+          compare(
+            `burst of ${big} vs burst of ${main}: cost per acquire (O(queue) check)`,
+            'µs',
+            perAcquire(subject, big),
+            { ...perAcquire(subject, main), label: `PyREPL3, burst of ${main}` },
+            {
+              goal: ratioAtMost(1.2, 'flat: no O(queue) work per event (≤ 1.2x)'),
+            },
+          ),
         );
         for (const anchor of anchors) {
-          notes.push(`${anchor}: burst of ${big} costs ${(median(perAcquire(anchor, big).samples) / median(perAcquire(anchor, main).samples)).toFixed(2)}x per acquire what a burst of ${main} does.`);
+          notes.push(
+            `${anchor}: burst of ${big} costs ${(median(perAcquire(anchor, big).samples) / median(perAcquire(anchor, main).samples)).toFixed(2)}x per acquire what a burst of ${main} does.`,
+          );
         }
       }
       return { comparisons, notes };

@@ -34,7 +34,13 @@ export const sandboxRow: Row = {
       progress('session start (exec, fork) and 1+1, sandboxed and not');
       const local = await interleave(contestants, { rounds: quick ? 3 : 20, warmup: quick ? 1 : 2 });
       const line = (measure: string, unit: string, key: string, goal: Goal): Comparison =>
-        compare(measure, unit, figure('PyREPL3, sandboxed', local[`${key}Sandboxed`] ?? [], python), figure('PyREPL3, unsandboxed', local[key] ?? [], python), { goal });
+        compare(
+          measure,
+          unit,
+          figure('PyREPL3, sandboxed', local[`${key}Sandboxed`] ?? [], python),
+          figure('PyREPL3, unsandboxed', local[key] ?? [], python),
+          { goal },
+        );
       return {
         comparisons: [
           line('spawn to ready, warmup of common imports (exec)', 'ms', 'exec', ratioAtMost(1.3, 'within 1.3x unsandboxed exec')),

@@ -40,8 +40,16 @@ export const scalingRow: Row = {
       const ms = quick ? 250 : 1000;
       const contestants: Record<string, () => Promise<number>> = {};
       for (const n of COUNTS) {
-        contestants[`pyrepl${n}`] = () => rate(sessions.slice(0, n).map((s) => () => s.execute(CELL)), ms);
-        contestants[`floor${n}`] = () => rate(floors.slice(0, n).map((f) => () => f.run(CELL)), ms);
+        contestants[`pyrepl${n}`] = () =>
+          rate(
+            sessions.slice(0, n).map((s) => () => s.execute(CELL)),
+            ms,
+          );
+        contestants[`floor${n}`] = () =>
+          rate(
+            floors.slice(0, n).map((f) => () => f.run(CELL)),
+            ms,
+          );
       }
       progress(`${COUNTS.join(', ')} sessions, ${ms} ms each`);
       const samples = await interleave(contestants, { rounds: quick ? 1 : 6, warmup: quick ? 0 : 1 });
@@ -51,8 +59,23 @@ export const scalingRow: Row = {
         const subject = figure(`PyREPL3, ${n} session${n > 1 ? 's' : ''}`, samples[`pyrepl${n}`] ?? [], python);
         const ideal = Math.min(n, cores);
         comparisons.push(
-          compare(`${n} at once: executions/s`, 'exec/s', subject, figure(`${n} bare Python loop${n > 1 ? 's' : ''} (floor), same cell`, samples[`floor${n}`] ?? [], python), { lowerIsBetter: false }),
-          compare(`${n} at once: executions/s`, 'exec/s', subject, figure(`ideal: 1 session's rate x min(${n}, ${cores} cores)`, one.map((r) => r * ideal)), { lowerIsBetter: false }),
+          compare(
+            `${n} at once: executions/s`,
+            'exec/s',
+            subject,
+            figure(`${n} bare Python loop${n > 1 ? 's' : ''} (floor), same cell`, samples[`floor${n}`] ?? [], python),
+            { lowerIsBetter: false },
+          ),
+          compare(
+            `${n} at once: executions/s`,
+            'exec/s',
+            subject,
+            figure(
+              `ideal: 1 session's rate x min(${n}, ${cores} cores)`,
+              one.map((r) => r * ideal),
+            ),
+            { lowerIsBetter: false },
+          ),
         );
       }
       return {

@@ -7,7 +7,19 @@ import { interleave, nowMs } from '../stats.js';
 import { SessionPool, type SessionPoolOptions } from '../../src/index.js';
 
 /** Modules a typical warmupCode imports; the bare anchor imports the same ones. */
-export const COMMON_IMPORTS = ['json', 're', 'collections', 'datetime', 'math', 'random', 'typing', 'dataclasses', 'pathlib', 'decimal', 'asyncio'];
+export const COMMON_IMPORTS = [
+  'json',
+  're',
+  'collections',
+  'datetime',
+  'math',
+  'random',
+  'typing',
+  'dataclasses',
+  'pathlib',
+  'decimal',
+  'asyncio',
+];
 
 /**
  * How PyREPL3 starts a session: one entry per `spawn` mode (issue 8); a new mode is one more entry.
@@ -94,17 +106,33 @@ export const startRow: Row = {
     const comparisons: Comparison[] = [];
     for (const mode of SPAWN_MODES) {
       comparisons.push(
-        compare(`spawn to ready, no warmup (${mode.label})`, 'ms', figure(`PyREPL3 (${mode.label})`, local[mode.label] ?? [], python), bare, {
-          goal: ratioAtMost(1.3, 'within 1.3x the bare interpreter'),
-        }),
-        compare(`spawn to ready, warmup of common imports (${mode.label})`, 'ms', figure(`PyREPL3 (${mode.label})`, local[`${mode.label}Warmup`] ?? [], python), bareImports, {
-          goal: ratioAtMost(1.3, 'within 1.3x the bare interpreter'),
-        }),
+        compare(
+          `spawn to ready, no warmup (${mode.label})`,
+          'ms',
+          figure(`PyREPL3 (${mode.label})`, local[mode.label] ?? [], python),
+          bare,
+          {
+            goal: ratioAtMost(1.3, 'within 1.3x the bare interpreter'),
+          },
+        ),
+        compare(
+          `spawn to ready, warmup of common imports (${mode.label})`,
+          'ms',
+          figure(`PyREPL3 (${mode.label})`, local[`${mode.label}Warmup`] ?? [], python),
+          bareImports,
+          {
+            goal: ratioAtMost(1.3, 'within 1.3x the bare interpreter'),
+          },
+        ),
       );
     }
 
     if (jupyter.python === null) {
-      comparisons.push(compare('spawn to ready, no warmup (exec)', 'ms', figure('PyREPL3 (exec)', local.exec ?? [], python), null, { unavailable: jupyter.reason }));
+      comparisons.push(
+        compare('spawn to ready, no warmup (exec)', 'ms', figure('PyREPL3 (exec)', local.exec ?? [], python), null, {
+          unavailable: jupyter.reason,
+        }),
+      );
     } else {
       const sysPython = jupyter.python;
       const probe = await StartProbe.open({ pythonPath: sysPython, spawn: 'exec' });
@@ -123,7 +151,12 @@ export const startRow: Row = {
           { rounds: 8, warmup: 1 },
         );
         comparisons.push(
-          compare('spawn to ready, no warmup (exec)', 'ms', figure('PyREPL3 (exec)', versus.pyrepl ?? [], sysPython), figure('Jupyter: start_kernel until wait_for_ready', versus.jupyter ?? [], sysPython)),
+          compare(
+            'spawn to ready, no warmup (exec)',
+            'ms',
+            figure('PyREPL3 (exec)', versus.pyrepl ?? [], sysPython),
+            figure('Jupyter: start_kernel until wait_for_ready', versus.jupyter ?? [], sysPython),
+          ),
         );
       } finally {
         await driver.close();

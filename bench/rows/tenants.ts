@@ -23,7 +23,7 @@ interface Sample {
 export const tenantsRow: Row = {
   id: 11,
   key: 'tenants',
-  title: 'Three tenants, one flooding: the others\' latency alone and beside the flood (service, loopback)',
+  title: "Three tenants, one flooding: the others' latency alone and beside the flood (service, loopback)",
   async run({ quick, python, progress }) {
     // Default quotas (4 sessions, 4 executions at once per tenant) on a pool of 6.
     const server = await startServer({
@@ -56,7 +56,13 @@ export const tenantsRow: Row = {
             return held.p99Ms;
           },
           flooded: async () => {
-            const flooding = autocannon({ url: `${server.url}/v1/execute`, connections: FLOOD_CONNECTIONS, seconds: seconds + 1, body: JSON.stringify(CODE), headers: { authorization: `Bearer ${FLOOD}` } });
+            const flooding = autocannon({
+              url: `${server.url}/v1/execute`,
+              connections: FLOOD_CONNECTIONS,
+              seconds: seconds + 1,
+              body: JSON.stringify(CODE),
+              headers: { authorization: `Bearer ${FLOOD}` },
+            });
             const [held, once] = await calm();
             samples.flooded.push({ held, once, flood: await flooding });
             return held.p99Ms;
@@ -69,10 +75,32 @@ export const tenantsRow: Row = {
         figure(which === 'alone' ? 'alone' : 'beside the flood', samples[which].map(pick), python);
       const goal = ratioAtMost(2, 'p99 within 2x its figure alone');
       const comparisons: Comparison[] = [
-        compare('tenant executing in its named session: p99 latency', 'ms', fig('flooded', (s) => s.held.p99Ms), fig('alone', (s) => s.held.p99Ms), { goal }),
-        compare('tenant executing in its named session: median latency', 'ms', fig('flooded', (s) => s.held.medianMs), fig('alone', (s) => s.held.medianMs)),
-        compare('tenant running one-shots: p99 latency', 'ms', fig('flooded', (s) => s.once.p99Ms), fig('alone', (s) => s.once.p99Ms), { goal }),
-        compare('tenant running one-shots: median latency', 'ms', fig('flooded', (s) => s.once.medianMs), fig('alone', (s) => s.once.medianMs)),
+        compare(
+          'tenant executing in its named session: p99 latency',
+          'ms',
+          fig('flooded', (s) => s.held.p99Ms),
+          fig('alone', (s) => s.held.p99Ms),
+          { goal },
+        ),
+        compare(
+          'tenant executing in its named session: median latency',
+          'ms',
+          fig('flooded', (s) => s.held.medianMs),
+          fig('alone', (s) => s.held.medianMs),
+        ),
+        compare(
+          'tenant running one-shots: p99 latency',
+          'ms',
+          fig('flooded', (s) => s.once.p99Ms),
+          fig('alone', (s) => s.once.p99Ms),
+          { goal },
+        ),
+        compare(
+          'tenant running one-shots: median latency',
+          'ms',
+          fig('flooded', (s) => s.once.medianMs),
+          fig('alone', (s) => s.once.medianMs),
+        ),
       ];
       const floods = samples.flooded.map((s) => s.flood!);
       const served = floods.map((f) => f.requests - f.non2xx);
@@ -80,7 +108,7 @@ export const tenantsRow: Row = {
         comparisons,
         notes: [
           `The flooding tenant sends one-shots \`1+1\` on ${FLOOD_CONNECTIONS} connections (autocannon, a child process) and is held to its default quota of 4 executions at once: per sample it got ${served.join(', ')} answers 200 and ${floods.map((f) => f.non2xx).join(', ')} answers 429.`,
-          'The calm tenants run in the server\'s process (fetch, one call at a time each); the pool has maxSessions 6, spawn fork; waiting for a session is round robin across tenants.',
+          "The calm tenants run in the server's process (fetch, one call at a time each); the pool has maxSessions 6, spawn fork; waiting for a session is round robin across tenants.",
         ],
       };
     } finally {

@@ -17,7 +17,9 @@ export async function doctor(json: boolean): Promise<number> {
   const yes = (value: boolean): string => (value ? 'yes' : 'no');
   const lines = [
     `host: ${report.platform} ${report.arch}, uid ${report.uid}${report.uid === 0 ? ' (root)' : ''}`,
-    `namespaces: ${Object.entries(report.namespaces).map(([name, ok]) => `${name} ${yes(ok)}`).join(', ')}; unprivileged user namespaces allowed: ${yes(report.userNamespacesAllowed)}`,
+    `namespaces: ${Object.entries(report.namespaces)
+      .map(([name, ok]) => `${name} ${yes(ok)}`)
+      .join(', ')}; unprivileged user namespaces allowed: ${yes(report.userNamespacesAllowed)}`,
     `cgroups: ${report.cgroups.map((h) => `v${h.version} ${h.mount} [${h.controllers.join(' ') || 'no controllers'}]`).join('; ') || 'none mounted'}`,
     `cgroups this process can make for sessions: ${cgroupControllers.join(', ') || 'none'}${cgroupControllers.length < 3 ? ' (not root, or no delegated subtree: limits then hold per process)' : ''}`,
     `seccomp-bpf: ${yes(report.seccomp)}`,

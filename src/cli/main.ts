@@ -59,9 +59,10 @@ interface ServeOptions {
 const MiB = 1024 * 1024;
 
 function sandboxOptions(opts: ServeOptions, logger: pino.Logger): NonNullable<SessionPoolOptions['sandbox']> {
-  if (opts.sandbox) return { network: opts.network, requireCgroups: true, ...(opts.cgroupRoot !== undefined ? { cgroupRoot: opts.cgroupRoot } : {}) };
+  if (opts.sandbox)
+    return { network: opts.network, requireCgroups: true, ...(opts.cgroupRoot !== undefined ? { cgroupRoot: opts.cgroupRoot } : {}) };
   logger.warn(
-    'SESSIONS ARE NOT SANDBOXED (--no-sandbox): tenant code runs as this server\'s user, can read its files and tokens, ' +
+    "SESSIONS ARE NOT SANDBOXED (--no-sandbox): tenant code runs as this server's user, can read its files and tokens, " +
       'signal and read the memory of other sessions and of the server, and reach the network. Use this only for trusted code.',
   );
   return false;
@@ -72,7 +73,10 @@ async function serve(opts: ServeOptions): Promise<void> {
   const needs: Array<[PeerGroup, string]> = [['server', '']];
   if (opts.inspect !== undefined) needs.push(['inspector', ' --inspect']);
   if (opts.redisUrl !== undefined) needs.push(['cluster', ' --redis-url']);
-  await requirePeers(`pyrepl3 serve${needs.map(([, flag]) => flag).join('')}`, needs.map(([group]) => group));
+  await requirePeers(
+    `pyrepl3 serve${needs.map(([, flag]) => flag).join('')}`,
+    needs.map(([group]) => group),
+  );
   const { createServer } = await import('../server/app.js');
   // Logs go to stderr; stdout carries only the machine-readable lines below.
   const logger = pino({ level: opts.logLevel }, pino.destination(2));
@@ -203,37 +207,77 @@ program
   .description('run the REST/WebSocket service')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--port <port>', 'port to bind (0 picks a free one)', integer(0), 8000)
-  .option('--tokens <file>', 'JSON tokens file: [{"token","tenant","maxSessions"?,"maxConcurrent"?,"admin"?}]; without it a random admin token is printed')
+  .option(
+    '--tokens <file>',
+    'JSON tokens file: [{"token","tenant","maxSessions"?,"maxConcurrent"?,"admin"?}]; without it a random admin token is printed',
+  )
   .option('--min-idle <n>', 'sessions kept warm', integer(0), 1)
   .option('--max-sessions <n>', 'cap on sessions, starting and stopping ones included', integer(1), 4)
   .option('--warmup-code <code>', 'code every session runs before it is granted')
-  .addOption(new Option('--spawn <mode>', "'fork': fork sessions from a warmed template (milliseconds each)").choices(['exec', 'fork']).default('exec'))
+  .addOption(
+    new Option('--spawn <mode>', "'fork': fork sessions from a warmed template (milliseconds each)")
+      .choices(['exec', 'fork'])
+      .default('exec'),
+  )
   .option('--idle-timeout-ms <ms>', 'named sessions unused this long are culled', integer(1), 30 * 60_000)
   .option('--acquire-timeout-ms <ms>', 'how long a request waits for a session before 503', integer(0), 10_000)
   .option('--tenant-max-sessions <n>', 'named sessions a tenant may hold when its token names no maxSessions', integer(0), 4)
-  .option('--tenant-max-concurrent <n>', 'executions (one-shots included) a tenant may run at once when its token names no maxConcurrent', integer(0), 4)
+  .option(
+    '--tenant-max-concurrent <n>',
+    'executions (one-shots included) a tenant may run at once when its token names no maxConcurrent',
+    integer(0),
+    4,
+  )
   .option('--timeout-ms <ms>', 'deadline of every execution that asks for none', integer(1), 60_000)
   .option('--max-timeout-ms <ms>', 'longest deadline a client may ask for (longer ones are cut to it)', integer(1), 3_600_000)
   .option('--request-timeout-ms <ms>', 'time to receive a whole request, body included (408 after it)', integer(1), 30_000)
   .option('--headers-timeout-ms <ms>', "time to receive a request's headers (408 after it)", integer(1), 10_000)
-  .option('--stream-stuck-ms <ms>', 'a WebSocket client that reads nothing of its full 8 MiB buffer this long is closed (code 4001)', integer(1), 60_000)
+  .option(
+    '--stream-stuck-ms <ms>',
+    'a WebSocket client that reads nothing of its full 8 MiB buffer this long is closed (code 4001)',
+    integer(1),
+    60_000,
+  )
   .option('--grace-ms <ms>', 'on SIGTERM/SIGINT, how long running executions may finish', integer(0), 10_000)
   .option('--log-level <level>', 'pino level (code and output only at debug)', 'info')
   .option('--inspect [port]', 'start the XState inspector on 127.0.0.1 (a free port unless given) and print its URL')
   .option('--redis-url <url>', 'share tenant quotas and session listings with the other nodes through this Redis (redis://host:port)')
-  .option('--quota-fail-open', 'while Redis does not answer, let creates through on this node\'s own quotas (default: 503 quota_unavailable)')
-  .option('--agent-port <port>', "answer HAProxy's agent check on this port (0: a free one): the room named sessions leave as weight, or drain", integer(0))
-  .option('--drain-deadline-ms <ms>', 'a draining node (SIGUSR2, POST /v1/admin/drain) stops at the latest after this long', integer(0), 30 * 60_000)
+  .option(
+    '--quota-fail-open',
+    "while Redis does not answer, let creates through on this node's own quotas (default: 503 quota_unavailable)",
+  )
+  .option(
+    '--agent-port <port>',
+    "answer HAProxy's agent check on this port (0: a free one): the room named sessions leave as weight, or drain",
+    integer(0),
+  )
+  .option(
+    '--drain-deadline-ms <ms>',
+    'a draining node (SIGUSR2, POST /v1/admin/drain) stops at the latest after this long',
+    integer(0),
+    30 * 60_000,
+  )
   .option('--node-id <id>', "this node's name in session ids (<node>.<epoch>.<uuid>), e.g. a StatefulSet ordinal; default: the host name")
-  .option('--jupyter-url-token', 'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)')
-  .option('--no-sandbox', 'run sessions unsandboxed, as this server\'s user (only for trusted code; warns at start and in /readyz)')
-  .option('--network', 'give sandboxed sessions the host\'s network (default: none, a loopback of their own)', false)
-  .option('--cgroup-root <path>', 'cgroup under which sessions get their own (a delegated cgroup v2 subtree; default: pyrepl3 under this process\'s)')
+  .option(
+    '--jupyter-url-token',
+    'also serve the Jupyter API under /t/<token>/api, for clients that send no credential (nbclient via JUPYTER_GATEWAY_URL)',
+  )
+  .option('--no-sandbox', "run sessions unsandboxed, as this server's user (only for trusted code; warns at start and in /readyz)")
+  .option('--network', "give sandboxed sessions the host's network (default: none, a loopback of their own)", false)
+  .option(
+    '--cgroup-root <path>',
+    "cgroup under which sessions get their own (a delegated cgroup v2 subtree; default: pyrepl3 under this process's)",
+  )
   .option('--memory-bytes <n>', 'memory of a session, all its processes together', integer(1), 512 * MiB)
   .option('--max-processes <n>', 'processes and threads of a session', integer(1), 64)
   .option('--cpu-seconds <n>', 'CPU time of a session over its life, all its processes together', integer(1), 3600)
-  .option('--disk-bytes <n>', 'size of a session\'s writable folders (its folder, /tmp, /dev/shm)', integer(1), 256 * MiB)
-  .option('--max-output-bytes <n>', 'output kept per execution, stdout and stderr together (the rest is dropped, truncated: true)', integer(1), 16 * MiB)
+  .option('--disk-bytes <n>', "size of a session's writable folders (its folder, /tmp, /dev/shm)", integer(1), 256 * MiB)
+  .option(
+    '--max-output-bytes <n>',
+    'output kept per execution, stdout and stderr together (the rest is dropped, truncated: true)',
+    integer(1),
+    16 * MiB,
+  )
   .action(async (opts: ServeOptions) => {
     await serve(opts);
   });

@@ -38,7 +38,11 @@ export class HttpTransport {
     }
     let response: Response;
     try {
-      response = await this.fetchImpl(this.baseUrl + pathOf(name, options.params), { method: route.method, headers, ...(body !== undefined ? { body } : {}) });
+      response = await this.fetchImpl(this.baseUrl + pathOf(name, options.params), {
+        method: route.method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+      });
     } catch (error) {
       throw new ApiError('network', `could not reach ${this.baseUrl}: ${String((error as { cause?: unknown }).cause ?? error)}`, 0);
     }

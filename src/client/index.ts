@@ -52,7 +52,9 @@ export class Client {
     return new RemoteSession(id, this.#http, new SessionStream(url, WebSocketImpl, reconnect, () => this.#goneFor(id)));
   }
 
-  /** After a dropped stream, what GET /v1/sessions/:id says: 410, 404 or session_died, the session is gone for good; anything else, retry. */
+  /**
+   * After a dropped stream, what GET /v1/sessions/:id says: 410, 404 or session_died, the session is gone for good; anything else, retry.
+   */
   async #goneFor(id: string): Promise<ApiError | null> {
     try {
       await this.#http.json('getSession', { params: { id } });

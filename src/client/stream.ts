@@ -68,7 +68,12 @@ export class SessionStream {
     private readonly goneFor: () => Promise<ApiError | null>,
   ) {}
 
-  async execute(id: string, code: string, timeoutMs: number | undefined, onOutput?: (chunk: OutputChunk) => void): Promise<ExecutionResult> {
+  async execute(
+    id: string,
+    code: string,
+    timeoutMs: number | undefined,
+    onOutput?: (chunk: OutputChunk) => void,
+  ): Promise<ExecutionResult> {
     const socket = await this.#open();
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { onOutput, stdout: [], stderr: [], outputs: [], lost: false, resolve, reject });
@@ -146,7 +151,8 @@ export class SessionStream {
     const pending = message.id === undefined ? undefined : this.#pending.get(message.id);
     if (pending === undefined) return;
     if (message.type === 'output' || message.type === 'display') {
-      const chunk: OutputChunk = message.type === 'output' ? { type: 'stream', stream: message.stream, text: message.text } : message.output;
+      const chunk: OutputChunk =
+        message.type === 'output' ? { type: 'stream', stream: message.stream, text: message.text } : message.output;
       collect(pending, chunk);
       pending.onOutput?.(chunk);
       return;

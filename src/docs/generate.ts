@@ -8,7 +8,14 @@ import { machinesMarkdown } from './mermaid.js';
 
 /** The generated documents, by path relative to the repository root. */
 export function generatedDocs(): Record<string, string> {
-  return { 'docs/machines.md': machinesMarkdown({ session: sessionMachine, pool: poolMachine, template: templateMachine, kernel: kernelQueueMachine }) };
+  return {
+    'docs/machines.md': machinesMarkdown({
+      session: sessionMachine,
+      pool: poolMachine,
+      template: templateMachine,
+      kernel: kernelQueueMachine,
+    }),
+  };
 }
 
 /** `npm run docs`: writes every generated document (run from dist/src/docs/generate.js). */

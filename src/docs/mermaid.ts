@@ -162,7 +162,11 @@ export function invokedActors(machine: AnyStateMachine): { state: string; id: st
   const found: { state: string; id: string; src: string }[] = [];
   const walk = (node: AnyStateNode): void => {
     for (const invoke of node.invoke as { id: string; src: unknown }[]) {
-      found.push({ state: node.path.length === 0 ? '(machine)' : node.path.join('.'), id: invoke.id, src: typeof invoke.src === 'string' ? invoke.src : invoke.id });
+      found.push({
+        state: node.path.length === 0 ? '(machine)' : node.path.join('.'),
+        id: invoke.id,
+        src: typeof invoke.src === 'string' ? invoke.src : invoke.id,
+      });
     }
     for (const child of children(node)) walk(child);
   };
@@ -256,10 +260,30 @@ export function machinesMarkdown(machines: DiagramMachines): string {
     '',
     'Edges read `EVENT [guard] / actions`. `after <delay>` is a delayed transition (the delay is named in the machine\'s `delays`), `always` an eventless one. A transition declared on a parent state starts from its "any state" node; one without a target (actions only) is a self-loop. See [architecture.md](architecture.md) for who sends what.',
     '',
-    section('Session', 'session.machine.ts', machines.session, 'One Python session, from spawn to death. The `process` actor owns the OS process and reports by `process.*` events.'),
-    section('Pool supervisor', 'pool.machine.ts', machines.pool, 'Owns capacity and the FIFO waiter queue. Every transition is synchronous; sessions are child actors, grants are emitted events.'),
-    section('Fork template', 'template.machine.ts', machines.template, "In spawn mode 'fork', the warmed process that sessions are forked from; restarts with backoff."),
-    section('Jupyter kernel queue', 'kernel.machine.ts', machines.kernel, 'The shell requests of one Jupyter kernel (src/server/jupyter), from all its sockets: one at a time, in order. The `handle` actor runs a request in the session; when the session goes, every unanswered request is emitted as `abandoned` and answered with an error at once.'),
+    section(
+      'Session',
+      'session.machine.ts',
+      machines.session,
+      'One Python session, from spawn to death. The `process` actor owns the OS process and reports by `process.*` events.',
+    ),
+    section(
+      'Pool supervisor',
+      'pool.machine.ts',
+      machines.pool,
+      'Owns capacity and the FIFO waiter queue. Every transition is synchronous; sessions are child actors, grants are emitted events.',
+    ),
+    section(
+      'Fork template',
+      'template.machine.ts',
+      machines.template,
+      "In spawn mode 'fork', the warmed process that sessions are forked from; restarts with backoff.",
+    ),
+    section(
+      'Jupyter kernel queue',
+      'kernel.machine.ts',
+      machines.kernel,
+      'The shell requests of one Jupyter kernel (src/server/jupyter), from all its sockets: one at a time, in order. The `handle` actor runs a request in the session; when the session goes, every unanswered request is emitted as `abandoned` and answered with an error at once.',
+    ),
     '## An acquire that waits for a spawn',
     '',
     'Solid arrows are commands (events sent down); dashed arrows are reports (events sent back or emitted). No participant awaits another.',

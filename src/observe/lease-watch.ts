@@ -22,7 +22,10 @@ export class LeaseWatch {
     const timer = setTimeout(() => {
       this.#timers.delete(sessionId);
       this.warnings++;
-      this.log.warn({ sessionId, heldMs: this.leaseWarningMs, acquiredAt }, 'a session has been held longer than leaseWarningMs: is it released?');
+      this.log.warn(
+        { sessionId, heldMs: this.leaseWarningMs, acquiredAt },
+        'a session has been held longer than leaseWarningMs: is it released?',
+      );
     }, this.leaseWarningMs);
     timer.unref();
     this.#timers.set(sessionId, timer);

@@ -133,7 +133,13 @@ export function describePool(parts: PoolParts): PoolSnapshot {
     const since = waiter?.since ?? now;
     return { id, since, deadline: waiter?.timeoutMs != null ? since + waiter.timeoutMs : null };
   });
-  const state = !parts.running ? 'new' : supervisor.status === 'done' ? 'closed' : parts.shuttingDown ? 'closing' : (stateName(supervisor.value).split('.')[0] as 'open' | 'closing');
+  const state = !parts.running
+    ? 'new'
+    : supervisor.status === 'done'
+      ? 'closed'
+      : parts.shuttingDown
+        ? 'closing'
+        : (stateName(supervisor.value).split('.')[0] as 'open' | 'closing');
   return {
     id: parts.id,
     state,

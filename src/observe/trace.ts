@@ -38,7 +38,10 @@ export class TraceRecorder {
 type Inspect = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
 /** One inspection callback that feeds the host's observer and the trace, whichever exist. */
-export function combineInspectors(user: Inspect | undefined, trace: TraceRecorder | undefined): ((event: InspectionEvent) => void) | undefined {
+export function combineInspectors(
+  user: Inspect | undefined,
+  trace: TraceRecorder | undefined,
+): ((event: InspectionEvent) => void) | undefined {
   const forward = typeof user === 'function' ? user : user?.next?.bind(user);
   if (forward === undefined && trace === undefined) return undefined;
   return (event) => {

@@ -129,7 +129,9 @@ export class ForkServer {
     this.#forking.set(spareId, { token: randomUUID() });
     const { token } = this.#forking.get(spareId)!;
     const sandbox = this.#sandbox?.plan();
-    template.channel.write(`${JSON.stringify({ op: 'fork', id: spareId, token, socketPath: this.#socketPath, ...(sandbox ? { sandbox } : {}) })}\n`);
+    template.channel.write(
+      `${JSON.stringify({ op: 'fork', id: spareId, token, socketPath: this.#socketPath, ...(sandbox ? { sandbox } : {}) })}\n`,
+    );
   }
 
   /** Ends spare `spareId`, wherever it is on its way: no session will get it. */
@@ -232,7 +234,11 @@ export class ForkServer {
     this.#template = template;
     template.onExit((exit) => this.#templateExited(template, exit));
     template.channel.setEncoding('utf8');
-    const reader = new LineReader(1024 * 1024, (line) => this.#onTemplateFrame(template, line), () => this.kill());
+    const reader = new LineReader(
+      1024 * 1024,
+      (line) => this.#onTemplateFrame(template, line),
+      () => this.kill(),
+    );
     template.channel.on('data', (text: string) => reader.push(text));
     template.channel.on('error', () => undefined);
     template.channel.resume();
@@ -249,7 +255,12 @@ export class ForkServer {
       case 'started':
         return this.#report({ type: 'template.started' });
       case 'ready':
-        return this.#report({ type: 'template.ready', pid: Number(frame.pid), forkSafe: frame.forkSafe === true, threads: Number(frame.threads) });
+        return this.#report({
+          type: 'template.ready',
+          pid: Number(frame.pid),
+          forkSafe: frame.forkSafe === true,
+          threads: Number(frame.threads),
+        });
       case 'failed':
         this.#templateError = frame.error as PythonError;
         return;

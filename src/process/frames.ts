@@ -57,7 +57,9 @@ export function decodeFrame(line: string): ProcessEvent {
         error: (frame.error ?? null) as FileError | null,
       };
     case 'ready':
-      return typeof frame.pid === 'number' ? { type: 'process.ready', pid: frame.pid, warmed: false } : protocolError('ready without a pid');
+      return typeof frame.pid === 'number'
+        ? { type: 'process.ready', pid: frame.pid, warmed: false }
+        : protocolError('ready without a pid');
     default:
       return protocolError(`unknown frame op ${JSON.stringify(frame.op)}`);
   }

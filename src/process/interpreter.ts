@@ -55,6 +55,7 @@ print(json.dumps(sorted(folders)))
 
 async function askForFolders(executable: string, workerDir: string): Promise<string[]> {
   const probe = await execa(executable, ['-c', FOLDERS_PROGRAM, workerDir], { reject: false, timeout: 30_000 });
-  if (probe.failed) throw new Error(`Python interpreter '${executable}' could not describe itself: ${String(probe.stderr ?? probe.shortMessage)}`);
+  if (probe.failed)
+    throw new Error(`Python interpreter '${executable}' could not describe itself: ${String(probe.stderr ?? probe.shortMessage)}`);
   return JSON.parse(probe.stdout) as string[];
 }

@@ -33,7 +33,13 @@ export interface Wrapper {
 const DIAGNOSTICS_CHARS = 4096;
 
 /** Starts the worker (`python -u -c <bootstrap> ...args`) as a child of the host, with the channel on fd 3. */
-export function execWorker(executable: string, args: string[], env: Record<string, string>, cwd: string, wrapper?: Wrapper): LaunchedWorker {
+export function execWorker(
+  executable: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+  wrapper?: Wrapper,
+): LaunchedWorker {
   const command = [executable, '-u', '-c', workerBootstrap(wrapper?.workerDir), ...args];
   const child = execa(wrapper?.command ?? executable, wrapper ? [...wrapper.args, ...command] : command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],

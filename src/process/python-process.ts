@@ -254,7 +254,13 @@ class PythonProcess {
       .catch((error: unknown) => this.#log.warn({ err: error }, 'could not clean up after a session'))
       .then((overLimit) => {
         const status = this.#worker?.containment ? decodeSandboxExit(exit.exitCode, exit.signal) : exit;
-        this.report({ type: 'process.exited', ...exit, ...status, ...(diagnostics ? { diagnostics } : {}), ...(overLimit ? { overLimit } : {}) });
+        this.report({
+          type: 'process.exited',
+          ...exit,
+          ...status,
+          ...(diagnostics ? { diagnostics } : {}),
+          ...(overLimit ? { overLimit } : {}),
+        });
         this.#markGone();
       });
   }

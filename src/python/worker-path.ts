@@ -12,5 +12,11 @@ export const SANDBOX_WORKER_DIR = '/run/pyrepl3';
  * Its folder leaves sys.path once it is imported, so user code cannot import it by accident.
  */
 export function workerBootstrap(dir = WORKER_DIR): string {
-  return ['import sys', `sys.path.insert(0, ${JSON.stringify(dir)})`, 'import pyrepl3_worker', 'del sys.path[0]', 'pyrepl3_worker.main()'].join('; ');
+  return [
+    'import sys',
+    `sys.path.insert(0, ${JSON.stringify(dir)})`,
+    'import pyrepl3_worker',
+    'del sys.path[0]',
+    'pyrepl3_worker.main()',
+  ].join('; ');
 }

@@ -2,7 +2,15 @@ import type { SandboxPlan } from './plan.js';
 
 /** Where a sandboxed exec'd session gets its namespaces and file system: bubblewrap, from the plan. */
 export function bwrapArguments(plan: SandboxPlan, asRoot: boolean): string[] {
-  const args = ['--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent', '--hostname', plan.hostname];
+  const args = [
+    '--unshare-ipc',
+    '--unshare-pid',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--die-with-parent',
+    '--hostname',
+    plan.hostname,
+  ];
   // As root bubblewrap needs no user namespace, and the worker drops to plan.uid itself; otherwise
   // the session keeps the host's own unprivileged uid.
   if (!asRoot) args.push('--unshare-user');

@@ -86,7 +86,8 @@ export class PoolCgroups {
       try {
         await mkdir(poolDir, { recursive: true });
         if (hierarchy.version === 2) await enableControllers([join(base, '..'), base, poolDir], controllers);
-        const usable = hierarchy.version === 2 ? controllers.filter((c) => readWords(join(poolDir, 'cgroup.controllers')).includes(c)) : controllers;
+        const usable =
+          hierarchy.version === 2 ? controllers.filter((c) => readWords(join(poolDir, 'cgroup.controllers')).includes(c)) : controllers;
         placements.push({ version: hierarchy.version, poolDir, controllers: usable });
         for (const controller of usable) missing.delete(controller);
       } catch {
@@ -123,7 +124,11 @@ export class SessionCgroup {
     const writes: Array<Promise<void>> = [];
     for (const { version, dir, controllers } of this.dirs) {
       if (memoryBytes !== undefined && controllers.includes('memory')) {
-        if (version === 2) writes.push(writeFile(join(dir, 'memory.max'), String(memoryBytes)), writeFile(join(dir, 'memory.swap.max'), '0').catch(() => undefined));
+        if (version === 2)
+          writes.push(
+            writeFile(join(dir, 'memory.max'), String(memoryBytes)),
+            writeFile(join(dir, 'memory.swap.max'), '0').catch(() => undefined),
+          );
         else writes.push(writeFile(join(dir, 'memory.limit_in_bytes'), String(memoryBytes)));
       }
       if (maxProcesses !== undefined && controllers.includes('pids')) writes.push(writeFile(join(dir, 'pids.max'), String(maxProcesses)));
@@ -194,6 +199,7 @@ async function enableControllers(dirs: string[], controllers: Controller[]): Pro
   for (const dir of dirs) {
     const available = readWords(join(dir, 'cgroup.controllers'));
     const wanted = controllers.filter((c) => available.includes(c));
-    if (wanted.length > 0) await writeFile(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' ')).catch(() => undefined);
+    if (wanted.length > 0)
+      await writeFile(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' ')).catch(() => undefined);
   }
 }

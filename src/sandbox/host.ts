@@ -30,7 +30,13 @@ export class SandboxHost {
   ) {}
 
   /** Rejects with SandboxUnavailableError when the host lacks what a sandbox needs. */
-  static async prepare(settings: SandboxSettings, poolId: string, pythonPath: string, limits: SessionLimits, report: HostReport): Promise<SandboxHost> {
+  static async prepare(
+    settings: SandboxSettings,
+    poolId: string,
+    pythonPath: string,
+    limits: SessionLimits,
+    report: HostReport,
+  ): Promise<SandboxHost> {
     const { missing, hints } = sandboxGaps(report);
     if (missing.length > 0 || report.bwrap === null) throw new SandboxUnavailableError(missing, hints);
     const executable = await resolveInterpreter(pythonPath);
@@ -38,9 +44,12 @@ export class SandboxHost {
     const cgroups = await PoolCgroups.create(poolId, settings.cgroupRoot, report.cgroups);
     if (settings.requireCgroups && cgroups.missing.length > 0) {
       await cgroups.remove();
-      throw new SandboxUnavailableError([`cgroups for ${cgroups.missing.join(', ')}`], [
-        'Run as root, or delegate a cgroup v2 subtree to this process (systemd: Delegate=yes) and pass its path as sandbox.cgroupRoot (serve: --cgroup-root).',
-      ]);
+      throw new SandboxUnavailableError(
+        [`cgroups for ${cgroups.missing.join(', ')}`],
+        [
+          'Run as root, or delegate a cgroup v2 subtree to this process (systemd: Delegate=yes) and pass its path as sandbox.cgroupRoot (serve: --cgroup-root).',
+        ],
+      );
     }
     const plan = basePlan(settings, folders, WORKER_DIR, limits.diskBytes ?? null);
     return new SandboxHost(plan, report.uid === 0, cgroups, limits, report.bwrap);

@@ -61,11 +61,15 @@ function checkBind(bind: SandboxBind, index: number): Required<SandboxBind> {
   if (typeof bind !== 'object' || bind === null) throw new InvalidOptionError(`${where} must be an object`);
   rejectUnknownKeys(bind, ['path', 'target', 'writable'] satisfies Array<keyof SandboxBind>, `${where}.`);
   const target = bind.target ?? bind.path;
-  for (const [name, value] of [['path', bind.path], ['target', target]] as const) {
+  for (const [name, value] of [
+    ['path', bind.path],
+    ['target', target],
+  ] as const) {
     if (typeof value !== 'string' || !value.startsWith('/') || value.split('/').includes('..')) {
       throw new InvalidOptionError(`${where}.${name} must be an absolute path without '..', got ${String(value)}`);
     }
   }
-  if (bind.writable !== undefined && typeof bind.writable !== 'boolean') throw new InvalidOptionError(`${where}.writable must be a boolean`);
+  if (bind.writable !== undefined && typeof bind.writable !== 'boolean')
+    throw new InvalidOptionError(`${where}.writable must be a boolean`);
   return { path: bind.path, target, writable: bind.writable ?? false };
 }

@@ -48,9 +48,20 @@ const SYSTEM_FOLDERS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/l
 
 /** Of /etc, only what the dynamic loader, time zones, TLS and Python's own configuration read. */
 const ETC_ENTRIES = [
-  '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/localtime', '/etc/timezone',
-  '/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/alternatives', '/etc/nsswitch.conf',
-  '/etc/mime.types', '/etc/matplotlibrc', '/etc/python3', '/etc/fonts',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/localtime',
+  '/etc/timezone',
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/pki',
+  '/etc/alternatives',
+  '/etc/nsswitch.conf',
+  '/etc/mime.types',
+  '/etc/matplotlibrc',
+  '/etc/python3',
+  '/etc/fonts',
 ];
 
 /** Also read for the network, when the session has it. */
@@ -62,7 +73,12 @@ const DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/ura
  * The plan every session of a pool shares but for its uid: system folders, the interpreter's
  * folders and the worker's package read-only, the user's binds, and the session's own tmpfs.
  */
-export function basePlan(settings: SandboxSettings, interpreterFolders: string[], workerDir: string, diskBytes: number | null): SandboxPlan {
+export function basePlan(
+  settings: SandboxSettings,
+  interpreterFolders: string[],
+  workerDir: string,
+  diskBytes: number | null,
+): SandboxPlan {
   const readOnly: Bind[] = [];
   const symlinks: SandboxPlan['symlinks'] = [];
   for (const folder of SYSTEM_FOLDERS) {

@@ -31,9 +31,11 @@ export function probeHost(): HostReport {
     arch: process.arch,
     uid: process.getuid?.() ?? -1,
     namespaces,
-    userNamespacesAllowed: linux && readNumber('/proc/sys/user/max_user_namespaces', 0) > 0 && readNumber('/proc/sys/kernel/unprivileged_userns_clone', 1) !== 0,
+    userNamespacesAllowed:
+      linux && readNumber('/proc/sys/user/max_user_namespaces', 0) > 0 && readNumber('/proc/sys/kernel/unprivileged_userns_clone', 1) !== 0,
     cgroups: linux ? findHierarchies() : [],
-    seccomp: linux && (process.arch === 'x64' || process.arch === 'arm64') && readText('/proc/sys/kernel/seccomp/actions_avail').includes('errno'),
+    seccomp:
+      linux && (process.arch === 'x64' || process.arch === 'arm64') && readText('/proc/sys/kernel/seccomp/actions_avail').includes('errno'),
     bwrap: findExecutable('bwrap'),
   };
 }
@@ -43,7 +45,10 @@ export function sandboxGaps(report: HostReport): { missing: string[]; hints: str
   const missing: string[] = [];
   const hints: string[] = [];
   if (report.platform !== 'linux') {
-    return { missing: [`Linux namespaces (this host runs ${report.platform})`], hints: ['Run sessions on Linux, or pass sandbox: false knowing what an unsandboxed session can do.'] };
+    return {
+      missing: [`Linux namespaces (this host runs ${report.platform})`],
+      hints: ['Run sessions on Linux, or pass sandbox: false knowing what an unsandboxed session can do.'],
+    };
   }
   const absent = (['pid', 'net', 'mount', 'ipc', 'uts'] as const).filter((name) => !report.namespaces[name]);
   if (absent.length > 0) {
@@ -52,7 +57,9 @@ export function sandboxGaps(report: HostReport): { missing: string[]; hints: str
   }
   if (report.uid !== 0 && !(report.namespaces.user && report.userNamespacesAllowed)) {
     missing.push('user namespaces for a non-root host');
-    hints.push('Allow unprivileged user namespaces (sysctl user.max_user_namespaces=15000 and kernel.unprivileged_userns_clone=1), or run the host as root.');
+    hints.push(
+      'Allow unprivileged user namespaces (sysctl user.max_user_namespaces=15000 and kernel.unprivileged_userns_clone=1), or run the host as root.',
+    );
   }
   if (!report.seccomp) {
     missing.push('seccomp-bpf');

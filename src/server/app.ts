@@ -50,7 +50,10 @@ export interface ServerOptions {
   headersTimeoutMs?: number;
   /** Largest request head in bytes (431 above it). Default 16 KiB. */
   maxHeaderBytes?: number;
-  /** After answering a request whose body it has not read (401, 413), how many body bytes the server reads and discards so the client gets the answer. Default 64 MiB. */
+  /**
+   * After answering a request whose body it has not read (401, 413), how many body bytes the server reads and discards so the client gets
+   * the answer. Default 64 MiB.
+   */
   lingerBytes?: number;
   /** Per WebSocket client, output waiting to be taken by the client before the server waits. Default 8 MiB. */
   streamBufferBytes?: number;
@@ -145,12 +148,16 @@ export async function createServer(options: ServerOptions = {}): Promise<PyRepl3
     tokens = [{ token: generatedToken, tenant: 'default', admin: true }];
   }
   const auth = new Authenticator(tokens, { maxSessions: 4, maxConcurrent: 4, ...options.tenantDefaults });
-  if (options.inspect && !ownsPool) throw new InvalidOptionError('inspect needs a pool the server makes; give an injected pool its own inspect option');
+  if (options.inspect && !ownsPool)
+    throw new InvalidOptionError('inspect needs a pool the server makes; give an injected pool its own inspect option');
   // The optional peer dependencies these options need, all named at once and before anything starts.
   const needs: Array<[PeerGroup, string]> = [];
   if (options.inspect) needs.push(['inspector', 'inspect']);
   if (options.redisUrl !== undefined) needs.push(['cluster', 'redisUrl']);
-  await requirePeers(`createServer's ${needs.map(([, option]) => option).join(' and ')}`, needs.map(([group]) => group));
+  await requirePeers(
+    `createServer's ${needs.map(([, option]) => option).join(' and ')}`,
+    needs.map(([group]) => group),
+  );
   const inspector = options.inspect
     ? await startInspector({
         ...(typeof options.inspect === 'object' && options.inspect.port !== undefined ? { port: options.inspect.port } : {}),
@@ -258,7 +265,8 @@ async function build(
 
   app.setErrorHandler((error, request, reply) => {
     const mapped = mapError(error);
-    if (mapped.status >= 500) request.log.error({ err: error, tenant: request.tenant?.name, sessionId: request.sessionId }, 'request failed');
+    if (mapped.status >= 500)
+      request.log.error({ err: error, tenant: request.tenant?.name, sessionId: request.sessionId }, 'request failed');
     if (mapped.retryAfter !== undefined) void reply.header('retry-after', String(mapped.retryAfter));
     if (answerBeforeBody(request, reply, mapped, hygiene)) return reply;
     return reply.code(mapped.status).send(answerBody(error, mapped));
@@ -272,7 +280,9 @@ async function build(
     else void parseJson(request, text, done);
   });
   app.setNotFoundHandler((request, reply) => {
-    return reply.code(404).send(errorBody({ status: 404, code: 'not_found', message: `no route ${request.method} ${redactUrl(request.url)}` }));
+    return reply
+      .code(404)
+      .send(errorBody({ status: 404, code: 'not_found', message: `no route ${request.method} ${redactUrl(request.url)}` }));
   });
 
   app.addHook('onSend', async (request, reply) => {
@@ -295,10 +305,14 @@ async function build(
   });
 
   // Only a Jupyter kernel's channels select a subprotocol (ws would otherwise pick the client's first).
-  await app.register(websocket, { options: { maxPayload: bodyLimit, handleProtocols: (offered, request) => selectSubprotocol(offered, request.url) } });
+  await app.register(websocket, {
+    options: { maxPayload: bodyLimit, handleProtocols: (offered, request) => selectSubprotocol(offered, request.url) },
+  });
 
   let ready = false;
-  const warnings = pool.sandboxed ? [] : ["sessions are not sandboxed: tenant code runs as the server's user and can reach its files, processes and network"];
+  const warnings = pool.sandboxed
+    ? []
+    : ["sessions are not sandboxed: tenant code runs as the server's user and can reach its files, processes and network"];
   systemRoutes(app, registry, metrics, () => ready, warnings);
 
   await app.register(
@@ -328,7 +342,13 @@ async function build(
     },
     { prefix: '/v1' },
   );
-  kernelsRef = await jupyterRoutes(app, { registry, auth, identity, logger: logger.child({ component: 'jupyter' }), urlToken: options.jupyterUrlToken ?? false });
+  kernelsRef = await jupyterRoutes(app, {
+    registry,
+    auth,
+    identity,
+    logger: logger.child({ component: 'jupyter' }),
+    urlToken: options.jupyterUrlToken ?? false,
+  });
 
   await app.ready();
   await removeLeftoverSessionFolders(logger);

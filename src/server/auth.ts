@@ -38,11 +38,13 @@ export function validateTokens(value: unknown): TenantToken[] {
   return value.map((entry: unknown, i) => {
     const e = entry as Partial<TenantToken> | null;
     if (typeof e !== 'object' || e === null) throw new InvalidOptionError(`tokens[${i}] must be an object`);
-    if (typeof e.token !== 'string' || e.token.length < 8) throw new InvalidOptionError(`tokens[${i}].token must be a string of at least 8 characters`);
+    if (typeof e.token !== 'string' || e.token.length < 8)
+      throw new InvalidOptionError(`tokens[${i}].token must be a string of at least 8 characters`);
     if (typeof e.tenant !== 'string' || e.tenant === '') throw new InvalidOptionError(`tokens[${i}].tenant must be a non-empty string`);
     for (const quota of ['maxSessions', 'maxConcurrent'] as const) {
       const value = e[quota];
-      if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new InvalidOptionError(`tokens[${i}].${quota} must be an integer >= 0`);
+      if (value !== undefined && (!Number.isInteger(value) || value < 0))
+        throw new InvalidOptionError(`tokens[${i}].${quota} must be an integer >= 0`);
     }
     if (e.admin !== undefined && typeof e.admin !== 'boolean') throw new InvalidOptionError(`tokens[${i}].admin must be true or false`);
     if (seen.has(e.token)) throw new InvalidOptionError(`tokens[${i}].token is used twice`);

@@ -41,7 +41,9 @@ export class FairShare {
     return n;
   }
 
-  /** Resolves when the tenant may take a place (then call leave() once it is given back); rejects with AcquireTimeoutError after timeoutMs. */
+  /**
+   * Resolves when the tenant may take a place (then call leave() once it is given back); rejects with AcquireTimeoutError after timeoutMs.
+   */
   enter(tenant: string, timeoutMs: number): Promise<void> {
     if (this.#used < this.#capacity && this.waiting === 0) {
       this.#take(tenant);

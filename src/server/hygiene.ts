@@ -32,7 +32,16 @@ export function httpServerOptions(options: HygieneOptions): {
   };
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
+};
 
 /** Sockets already answered and being drained: a broken parser may report the same socket again. */
 const lingering = new WeakSet<Socket>();
@@ -65,7 +74,9 @@ function rawResponse(mapped: MappedError, extraHeaders: Record<string, string> =
     connection: 'close',
     ...extraHeaders,
   };
-  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const head = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   return `HTTP/1.1 ${mapped.status} ${STATUS_TEXT[mapped.status] ?? 'Error'}\r\n${head}\r\n${body}`;
 }
 
@@ -98,7 +109,8 @@ export function clientErrorHandler(options: HygieneOptions, logger: FastifyBaseL
 }
 
 function clientErrorOf(error: NodeJS.ErrnoException): MappedError {
-  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'request_timeout', message: 'the request was not received in time' };
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return { status: 408, code: 'request_timeout', message: 'the request was not received in time' };
   if (error.code === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'headers_too_large', message: 'the request headers are too large' };
   return { status: 400, code: 'invalid_request', message: 'malformed HTTP request' };
 }

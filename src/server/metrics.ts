@@ -108,7 +108,11 @@ export function createMetrics(pool: SessionPool, namedSessions: () => number, id
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
     registers: [registry],
   });
-  const leaseFailures = new Counter({ name: 'pyrepl3_quota_lease_failures_total', help: 'Redis lease commands that failed', registers: [registry] });
+  const leaseFailures = new Counter({
+    name: 'pyrepl3_quota_lease_failures_total',
+    help: 'Redis lease commands that failed',
+    registers: [registry],
+  });
   return {
     registry,
     leases: { latency: (seconds) => leaseLatency.observe(seconds), failure: () => leaseFailures.inc() },

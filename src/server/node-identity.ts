@@ -26,8 +26,16 @@ const JUPYTER_ID = new RegExp(`^([a-z0-9][a-z0-9_]{0,62})_([0-9a-f]{8})-${UUID_T
 
 /** `nodeId` (e.g. a StatefulSet ordinal), by default this host's name. */
 export function nodeIdentity(nodeId?: string): NodeIdentity {
-  const node = nodeId ?? (hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 63) || 'node');
-  if (!NODE_ID.test(node)) throw new InvalidOptionError(`nodeId must be 1-63 of a-z, 0-9 and '-', starting with a letter or digit; got ${JSON.stringify(node)}`);
+  const node =
+    nodeId ??
+    (hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .replace(/^-+/, '')
+      .slice(0, 63) ||
+      'node');
+  if (!NODE_ID.test(node))
+    throw new InvalidOptionError(`nodeId must be 1-63 of a-z, 0-9 and '-', starting with a letter or digit; got ${JSON.stringify(node)}`);
   return { node, epoch: randomBytes(4).toString('hex') };
 }
 

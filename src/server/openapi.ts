@@ -27,7 +27,7 @@ const sessionErrors = {
 const executeErrors = {
   ...sessionErrors,
   '409': err('The session is already executing'),
-  '429': err("The tenant runs its maxConcurrent executions already (Retry-After says when to try again)"),
+  '429': err('The tenant runs its maxConcurrent executions already (Retry-After says when to try again)'),
   '413': err('Code or body over the limit'),
   '503': err('The server is shutting down (shutting_down)'),
 };
@@ -58,23 +58,25 @@ export const openApiDocument = {
   paths: {
     '/v1/sessions': {
       post: {
-        summary: 'Create a named session owned by the caller\'s tenant',
+        summary: "Create a named session owned by the caller's tenant",
         responses: {
           '201': { description: 'Created', ...(json({ $ref: '#/components/schemas/CreatedSession' }) as object) },
           ...common,
           '429': err('The tenant is at its session quota'),
-          '503': err('pool_exhausted (no session in time), session_start_failed, draining, shutting_down, or quota_unavailable (Redis does not answer)'),
+          '503': err(
+            'pool_exhausted (no session in time), session_start_failed, draining, shutting_down, or quota_unavailable (Redis does not answer)',
+          ),
         },
       },
       get: {
-        summary: 'List the caller\'s sessions',
+        summary: "List the caller's sessions",
         responses: { '200': { description: 'OK', ...(json({ $ref: '#/components/schemas/SessionList' }) as object) }, ...common },
       },
     },
     '/v1/sessions/{id}': {
       parameters: idParam,
       get: {
-        summary: 'One of the caller\'s sessions',
+        summary: "One of the caller's sessions",
         responses: { '200': { description: 'OK', ...(json({ $ref: '#/components/schemas/Session' }) as object) }, ...sessionErrors },
       },
       delete: {
@@ -88,9 +90,12 @@ export const openApiDocument = {
         summary: 'Run code in the session; state persists between calls',
         requestBody: { required: true, ...(json({ $ref: '#/components/schemas/ExecuteRequest' }) as object) },
         responses: {
-          '200': { description: 'The result (a Python exception is status "error")', ...(json({ $ref: '#/components/schemas/ExecutionResult' }) as object) },
+          '200': {
+            description: 'The result (a Python exception is status "error")',
+            ...(json({ $ref: '#/components/schemas/ExecutionResult' }) as object),
+          },
           ...executeErrors,
-          '500': err('The session\'s process died; the session is gone'),
+          '500': err("The session's process died; the session is gone"),
         },
       },
     },
@@ -102,7 +107,16 @@ export const openApiDocument = {
       },
     },
     '/v1/sessions/{id}/files/{path}': {
-      parameters: [...idParam, { name: 'path', in: 'path', required: true, description: 'Relative to the session folder; may contain /', schema: { type: 'string' } }],
+      parameters: [
+        ...idParam,
+        {
+          name: 'path',
+          in: 'path',
+          required: true,
+          description: 'Relative to the session folder; may contain /',
+          schema: { type: 'string' },
+        },
+      ],
       put: {
         summary: "Write a file (the raw body, any content type) in the session's folder, making directories as needed",
         requestBody: { required: false, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
@@ -149,7 +163,7 @@ export const openApiDocument = {
           '200': { description: 'The result', ...(json({ $ref: '#/components/schemas/ExecutionResult' }) as object) },
           ...common,
           '413': err('Code or body over the limit'),
-          '429': err("The tenant runs its maxConcurrent executions already (Retry-After says when to try again)"),
+          '429': err('The tenant runs its maxConcurrent executions already (Retry-After says when to try again)'),
           '503': err('pool_exhausted (no session in time), session_start_failed, draining or shutting_down'),
         },
       },
@@ -163,15 +177,22 @@ export const openApiDocument = {
     },
     '/healthz': { get: { security: [], summary: 'Liveness', responses: { '200': { description: 'Alive' } } } },
     '/readyz': {
-      get: { security: [], summary: 'Readiness: pool started, not draining and not shutting down', responses: { '200': { description: 'Ready' }, '503': err('Not ready') } },
+      get: {
+        security: [],
+        summary: 'Readiness: pool started, not draining and not shutting down',
+        responses: { '200': { description: 'Ready' }, '503': err('Not ready') },
+      },
     },
     '/v1/admin/drain': {
       post: {
-        summary: 'Drain this node (admin tokens only): /readyz answers 503, new sessions and one-shots get 503 draining, existing sessions keep working',
+        summary:
+          'Drain this node (admin tokens only): /readyz answers 503, new sessions and one-shots get 503 draining, existing sessions keep working',
         responses: { '202': { description: 'Draining' }, ...common, '403': err('forbidden: not an admin token') },
       },
     },
-    '/metrics': { get: { security: [], summary: 'Prometheus metrics (pyrepl3_*)', responses: { '200': { description: 'text/plain; version=0.0.4' } } } },
+    '/metrics': {
+      get: { security: [], summary: 'Prometheus metrics (pyrepl3_*)', responses: { '200': { description: 'text/plain; version=0.0.4' } } },
+    },
     '/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
   },
 } as const;

@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CodeTooLargeError, SessionBusyError, SessionDiedError, type DeathCause, type ExecutionResult, type OutputChunk, type Session, type SessionPool } from '../index.js';
+import {
+  CodeTooLargeError,
+  SessionBusyError,
+  SessionDiedError,
+  type DeathCause,
+  type ExecutionResult,
+  type OutputChunk,
+  type Session,
+  type SessionPool,
+} from '../index.js';
 import { describeDeath } from '../errors.js';
 import type { Tenant } from './auth.js';
 import { errorBody, mapError } from './errors.js';
@@ -283,7 +292,11 @@ export class SessionRegistry {
       ...this.#withDeadline(run),
       collectOutput,
       onOutput: (chunk) => {
-        entry.log.append(chunk.type === 'stream' ? { type: 'output', id: execId, stream: chunk.stream, text: chunk.text } : { type: 'display', id: execId, output: chunk });
+        entry.log.append(
+          chunk.type === 'stream'
+            ? { type: 'output', id: execId, stream: chunk.stream, text: chunk.text }
+            : { type: 'display', id: execId, output: chunk },
+        );
         onOutput?.(chunk);
       },
     });
@@ -497,7 +510,10 @@ export class SessionRegistry {
     if (this.#closing) throw new ShuttingDownError();
   }
 
-  /** Across nodes, the tenant's maxSessions: QuotaExceededError when its leases are all held, QuotaStoreUnavailableError when nobody can tell. */
+  /**
+   * Across nodes, the tenant's maxSessions: QuotaExceededError when its leases are all held, QuotaStoreUnavailableError when nobody can
+   * tell.
+   */
   async #takeLease(session: PublishedSession, tenant: Tenant): Promise<void> {
     const leases = this.#opts.leases;
     if (leases === undefined) return;

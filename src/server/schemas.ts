@@ -110,9 +110,22 @@ export const poolMetricsSchema = {
   type: 'object',
   additionalProperties: { type: 'number' },
   properties: Object.fromEntries(
-    ['total', 'idle', 'busy', 'starting', 'stopping', 'waiting', 'acquisitions', 'poolHits', 'poolMisses', 'timeouts', 'created', 'creationFailures', 'died', 'leaseWarnings'].map(
-      (name) => [name, { type: 'integer' }],
-    ),
+    [
+      'total',
+      'idle',
+      'busy',
+      'starting',
+      'stopping',
+      'waiting',
+      'acquisitions',
+      'poolHits',
+      'poolMisses',
+      'timeouts',
+      'created',
+      'creationFailures',
+      'died',
+      'leaseWarnings',
+    ].map((name) => [name, { type: 'integer' }]),
   ),
 } as const;
 
@@ -120,8 +133,12 @@ export const poolSnapshotSchema = {
   type: 'object',
   required: ['view', 'state', 'capacity', 'metrics', 'sessions'],
   properties: {
-    view: { type: 'string', enum: ['admin', 'tenant'], description: 'admin: the whole pool; tenant: only the caller\'s sessions, no waiters, template or pool id' },
-    id: { type: 'string', description: 'admin only: the pool id, also on every worker\'s command line' },
+    view: {
+      type: 'string',
+      enum: ['admin', 'tenant'],
+      description: "admin: the whole pool; tenant: only the caller's sessions, no waiters, template or pool id",
+    },
+    id: { type: 'string', description: "admin only: the pool id, also on every worker's command line" },
     state: { type: 'string', enum: ['new', 'open', 'closing', 'closed'] },
     capacity: {
       type: 'object',
@@ -172,7 +189,13 @@ export const executionSchema = {
       items: {
         type: 'object',
         required: ['type', 'id', 'seq', 'stream', 'text'],
-        properties: { type: { type: 'string', enum: ['output'] }, id: { type: 'string' }, seq: { type: 'integer' }, stream: { type: 'string', enum: ['stdout', 'stderr'] }, text: { type: 'string' } },
+        properties: {
+          type: { type: 'string', enum: ['output'] },
+          id: { type: 'string' },
+          seq: { type: 'integer' },
+          stream: { type: 'string', enum: ['stdout', 'stderr'] },
+          text: { type: 'string' },
+        },
       },
     },
     gap: { ...gapSchema, description: 'Events since the execution began that the log no longer holds' },

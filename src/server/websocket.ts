@@ -20,7 +20,8 @@ function parse(raw: string): ClientMessage {
   if (typeof m !== 'object' || m === null) throw new HttpError(400, 'invalid_request', 'a message must be an object');
   if (m.type === 'interrupt') return { type: 'interrupt' };
   if (m.type !== 'execute') throw new HttpError(400, 'invalid_request', 'type must be "execute" or "interrupt"');
-  if (typeof m.id !== 'string' || m.id === '' || m.id.length > 200) throw new HttpError(400, 'invalid_request', 'id must be a non-empty string');
+  if (typeof m.id !== 'string' || m.id === '' || m.id.length > 200)
+    throw new HttpError(400, 'invalid_request', 'id must be a non-empty string');
   if (typeof m.code !== 'string') throw new HttpError(400, 'invalid_request', 'code must be a string');
   const { timeoutMs } = m;
   if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1)) {
@@ -33,7 +34,8 @@ function parse(raw: string): ClientMessage {
 function sinceOf(query: unknown): number | null {
   const since = (query as Record<string, unknown> | undefined)?.since;
   if (since === undefined) return null;
-  if (typeof since !== 'string' || !/^\d{1,15}$/.test(since)) throw new HttpError(400, 'invalid_request', 'since must be a non-negative integer');
+  if (typeof since !== 'string' || !/^\d{1,15}$/.test(since))
+    throw new HttpError(400, 'invalid_request', 'since must be a non-negative integer');
   return Number(since);
 }
 
@@ -102,7 +104,11 @@ export function streamRoute(app: FastifyInstance, registry: SessionRegistry, pum
         const { id, code, timeoutMs } = message;
         try {
           // The output (streams and displays), result or error reach this socket (and every other on the session) through the log.
-          const execution = registry.execute(entry, code, { ...(timeoutMs !== undefined ? { timeoutMs } : {}), execId: id, collectOutput: false });
+          const execution = registry.execute(entry, code, {
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+            execId: id,
+            collectOutput: false,
+          });
           execution.catch(() => undefined);
         } catch (error) {
           fail(error, id);

@@ -8,9 +8,24 @@ const TOKEN = 'drain-tenant-token-0123';
 const ADMIN = 'drain-admin-token-4567';
 const serve = serveCli(useBuiltCli());
 
-
 function start(extra: string[] = []): Promise<ServingCli> {
-  return serve(['--tokens', tokensFile([{ token: TOKEN, tenant: 'alice' }, { token: ADMIN, tenant: 'ops', admin: true }]), '--min-idle', '1', '--max-sessions', '2', '--no-sandbox', '--log-level', 'warn', '--agent-port', '0', ...extra]);
+  return serve([
+    '--tokens',
+    tokensFile([
+      { token: TOKEN, tenant: 'alice' },
+      { token: ADMIN, tenant: 'ops', admin: true },
+    ]),
+    '--min-idle',
+    '1',
+    '--max-sessions',
+    '2',
+    '--no-sandbox',
+    '--log-level',
+    'warn',
+    '--agent-port',
+    '0',
+    ...extra,
+  ]);
 }
 
 /** The agent check's one line: what HAProxy would read. */
@@ -18,7 +33,10 @@ function agent(server: ServingCli): Promise<string> {
   const port = Number(/agent check on \S+:(\d+)/.exec(server.stdout())![1]);
   return new Promise((resolve, reject) => {
     let text = '';
-    connect(port, '127.0.0.1').on('data', (d) => (text += d.toString())).on('end', () => resolve(text)).on('error', reject);
+    connect(port, '127.0.0.1')
+      .on('data', (d) => (text += d.toString()))
+      .on('end', () => resolve(text))
+      .on('error', reject);
   });
 }
 
@@ -43,7 +61,10 @@ describe('a draining node', () => {
     const ready = await call(server.url, 'GET', '/readyz', null);
     expect([ready.status, ready.body.error.code]).toEqual([503, 'draining']);
     expect(await agent(server)).toBe('drain\n');
-    for (const [path, body] of [['/v1/sessions', undefined], ['/v1/execute', { code: '1' }]] as const) {
+    for (const [path, body] of [
+      ['/v1/sessions', undefined],
+      ['/v1/execute', { code: '1' }],
+    ] as const) {
       const refused = await call(server.url, 'POST', path, TOKEN, body);
       expect([path, refused.status, refused.body.error.code]).toEqual([path, 503, 'draining']);
     }
@@ -67,7 +88,9 @@ describe('SIGTERM', () => {
   it('keeps the listener and /healthz up through the grace period, so a running execution still returns', async () => {
     const server = await start(['--grace-ms', '5000']);
     const { id } = (await call(server.url, 'POST', '/v1/sessions', TOKEN)).body;
-    const running = call(server.url, 'POST', `/v1/sessions/${id}/execute`, TOKEN, { code: "import time\nprint('started', flush=True)\ntime.sleep(1.5)\n'finished'" });
+    const running = call(server.url, 'POST', `/v1/sessions/${id}/execute`, TOKEN, {
+      code: "import time\nprint('started', flush=True)\ntime.sleep(1.5)\n'finished'",
+    });
     // Once the execution has begun (its output is in the session's log), the signal.
     for (;;) {
       const log = await call(server.url, 'GET', `/v1/sessions/${id}`, TOKEN);

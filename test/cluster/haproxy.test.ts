@@ -47,7 +47,12 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     const stream = await StreamClient.open(wsUrl(cluster.url, `/v1/sessions/${ids[0]}/stream`), TENANT);
     stream.send({ type: 'execute', id: 'x', code: "print('over the proxy')\nmine" });
     expect((await stream.next((m) => m.type === 'result')).result.value).toBe(JSON.stringify(ids[0]).replaceAll('"', "'"));
-    expect(stream.messages.filter((m) => m.type === 'output').map((m) => m.text).join('')).toBe('over the proxy\n');
+    expect(
+      stream.messages
+        .filter((m) => m.type === 'output')
+        .map((m) => m.text)
+        .join(''),
+    ).toBe('over the proxy\n');
     await stream.close();
   });
 
@@ -66,7 +71,7 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     await cluster.until(async () => (await cluster.upServers()) === 6, 'the restarted node back');
   });
 
-  it('answers a killed node\'s sessions with 503 node_unavailable at once, then 410 once it is back, and leaves no orphan', async () => {
+  it("answers a killed node's sessions with 503 node_unavailable at once, then 410 once it is back, and leaves no orphan", async () => {
     const ids = [await create(), await create(), await create()];
     const victim = cluster.node(ids[0]!);
     const poolId = victim.serving.poolId;
@@ -77,7 +82,7 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     while (reply.status !== 503) reply = await call(cluster.url, 'GET', `/v1/sessions/${ids[0]}`, TENANT);
     expect(Date.now() - t0).toBeLessThan(2_000);
     expect(reply.body.error.code).toBe('node_unavailable');
-    await cluster.until(async () => processesMentioning(poolId).length === 0, 'the killed node\'s Python processes gone');
+    await cluster.until(async () => processesMentioning(poolId).length === 0, "the killed node's Python processes gone");
     await cluster.restart(victim);
     await cluster.until(async () => (await cluster.upServers()) === 6, 'the restarted node back');
     const lost = await call(cluster.url, 'GET', `/v1/sessions/${ids[0]}`, TENANT);
@@ -87,7 +92,9 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
   it('lets an execution in flight finish through the proxy when its node gets SIGTERM', async () => {
     const id = await create();
     const node = cluster.node(id);
-    const running = call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: "import time\nprint('started', flush=True)\ntime.sleep(1.8)\n'finished'" });
+    const running = call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, {
+      code: "import time\nprint('started', flush=True)\ntime.sleep(1.8)\n'finished'",
+    });
     await until(async () => (await call(cluster.url, 'GET', `/v1/sessions/${id}`, TENANT)).body.executing === true);
     node.serving.process.kill('SIGTERM');
     const result = await running;
@@ -104,7 +111,9 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     const stream = await StreamClient.open(wsUrl(cluster.url, `/v1/sessions/${id}/stream`), TENANT);
     node.serving.process.kill('SIGSTOP');
     const t0 = Date.now();
-    const inFlight = await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: 'kept' }).catch((error: unknown) => error);
+    const inFlight = await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: 'kept' }).catch(
+      (error: unknown) => error,
+    );
     await stream.closed;
     const fresh = await call(cluster.url, 'GET', `/v1/sessions/${id}`, TENANT).catch((error: unknown) => error);
     expect(Date.now() - t0).toBeLessThan(2_500);
@@ -115,8 +124,13 @@ describe('three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
     expect((await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: 'kept' })).body.value).toBe('42');
   });
 
-  it("has the typed client say a session is lost (410) once its node is back, rather than retry or hang", async () => {
-    const client = new Client({ url: cluster.url, token: TENANT, WebSocket: WebSocket as unknown as WebSocketConstructor, reconnect: { attempts: 8, delayMs: 100 } });
+  it('has the typed client say a session is lost (410) once its node is back, rather than retry or hang', async () => {
+    const client = new Client({
+      url: cluster.url,
+      token: TENANT,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      reconnect: { attempts: 8, delayMs: 100 },
+    });
     const session = await client.createSession();
     made.push(session.id);
     const node = cluster.node(session.id);

@@ -22,7 +22,8 @@ afterEach(disposeClients);
 
 const JUPYTER_ID = /^(n[123])_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const nodeOf = (id: string): string => JUPYTER_ID.exec(id)![1]!;
-const kernelIds = async (url: string): Promise<string[]> => ((await call(url, 'GET', '/api/kernels', TENANT)).body as { id: string }[]).map((k) => k.id).sort();
+const kernelIds = async (url: string): Promise<string[]> =>
+  ((await call(url, 'GET', '/api/kernels', TENANT)).body as { id: string }[]).map((k) => k.id).sort();
 
 describe('the Jupyter API on three nodes behind HAProxy (docs/deploy/haproxy.cfg)', () => {
   it('routes every request for a kernel or notebook session to its node, REST and WebSocket, and lists kernels of every node', async () => {

@@ -30,7 +30,9 @@ describe('the Kubernetes manifests (docs/deploy/kubernetes)', () => {
     const service = nodes.find((d) => d.kind === 'Service' && d.metadata.name === set.spec.serviceName)!;
     expect(service.spec.clusterIP).toBe('None');
     const nodeIdArg = /--node-id ("[^"]+")/.exec(command)![1]!;
-    const ids = [0, 1, 2].map((n) => execFileSync('sh', ['-c', `echo ${nodeIdArg}`], { env: { HOSTNAME: `pyrepl3-${n}` }, encoding: 'utf8' }).trim());
+    const ids = [0, 1, 2].map((n) =>
+      execFileSync('sh', ['-c', `echo ${nodeIdArg}`], { env: { HOSTNAME: `pyrepl3-${n}` }, encoding: 'utf8' }).trim(),
+    );
     expect(ids).toEqual(['n1', 'n2', 'n3']);
   });
 
@@ -47,11 +49,17 @@ describe('the Kubernetes manifests (docs/deploy/kubernetes)', () => {
   });
 
   it("give HAProxy every variable docs/deploy/haproxy.cfg reads, pointing at the nodes' stable names", () => {
-    const env = Object.fromEntries(byKind(proxy, 'Deployment').spec.template.spec.containers[0].env.map((e: { name: string; value: string }) => [e.name, e.value]));
+    const env = Object.fromEntries(
+      byKind(proxy, 'Deployment').spec.template.spec.containers[0].env.map((e: { name: string; value: string }) => [e.name, e.value]),
+    );
     const config = readFileSync(HAPROXY_CFG, 'utf8').replace(/#.*$/gm, '');
     const wanted = [...config.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!);
     expect(Object.keys(env).sort()).toEqual([...new Set(wanted)].sort());
-    expect([env.PYREPL3_N1, env.PYREPL3_N2, env.PYREPL3_N3]).toEqual(['pyrepl3-0.pyrepl3:8000', 'pyrepl3-1.pyrepl3:8000', 'pyrepl3-2.pyrepl3:8000']);
+    expect([env.PYREPL3_N1, env.PYREPL3_N2, env.PYREPL3_N3]).toEqual([
+      'pyrepl3-0.pyrepl3:8000',
+      'pyrepl3-1.pyrepl3:8000',
+      'pyrepl3-2.pyrepl3:8000',
+    ]);
     expect(env.PYREPL3_N1_AGENT).toBe(/--agent-port (\d+)/.exec(command)![1]);
   });
 });

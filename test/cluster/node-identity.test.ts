@@ -41,7 +41,13 @@ describe('session ids name their node and its start', () => {
       const lost = await call(restarted.url, 'GET', path, TOKENS.alice);
       const misdirected = await call(other.url, 'GET', path, TOKENS.alice);
       const never = await call(first.url, 'GET', path.replace(/[0-9a-f]{12}$/, '000000000000'), TOKENS.alice);
-      expect([lost.status, lost.body.reason, misdirected.status, misdirected.body.reason, never.status]).toEqual([410, 'session_lost', 421, 'misdirected', 404]);
+      expect([lost.status, lost.body.reason, misdirected.status, misdirected.body.reason, never.status]).toEqual([
+        410,
+        'session_lost',
+        421,
+        'misdirected',
+        404,
+      ]);
     }
   });
 

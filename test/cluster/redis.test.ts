@@ -31,11 +31,13 @@ describe('three nodes sharing Redis', () => {
     for (const id of ids) await call(cluster.url, 'DELETE', `/v1/sessions/${id}`, TENANT);
   });
 
-  it('holds maxSessions 2 across the nodes under 30 concurrent creates, and frees a killed node\'s leases within TTL + 1 s', async () => {
+  it("holds maxSessions 2 across the nodes under 30 concurrent creates, and frees a killed node's leases within TTL + 1 s", async () => {
     const replies = await Promise.all(Array.from({ length: 30 }, () => call(cluster.url, 'POST', '/v1/sessions', SMALL)));
     const created = replies.filter((r) => r.status === 201).map((r) => r.body.id as string);
     expect(created.length).toBe(2);
-    expect(replies.filter((r) => r.status !== 201).map((r) => [r.status, r.body.error.code])).toEqual(Array(28).fill([429, 'quota_exceeded']));
+    expect(replies.filter((r) => r.status !== 201).map((r) => [r.status, r.body.error.code])).toEqual(
+      Array(28).fill([429, 'quota_exceeded']),
+    );
 
     const victim = cluster.node(created[0]!);
     victim.serving.process.kill('SIGKILL');
@@ -58,6 +60,9 @@ describe('three nodes sharing Redis', () => {
     expect((await call(cluster.url, 'POST', `/v1/sessions/${id}/execute`, TENANT, { code: '6 * 7' })).body.value).toBe('42');
     expect((await call(cluster.url, 'DELETE', `/v1/sessions/${id}`, TENANT)).status).toBe(204);
     await redis.restart();
-    await cluster.until(async () => (await call(cluster.url, 'POST', '/v1/sessions', TENANT)).status === 201, 'creates again once Redis is back');
+    await cluster.until(
+      async () => (await call(cluster.url, 'POST', '/v1/sessions', TENANT)).status === 201,
+      'creates again once Redis is back',
+    );
   });
 });

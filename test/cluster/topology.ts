@@ -95,10 +95,30 @@ export class Topology {
   }
 }
 
-async function startNode(serve: ReturnType<typeof serveCli>, id: string, tokensFile: string, extra: string[], port: number, agentPort: number): Promise<ClusterNode> {
+async function startNode(
+  serve: ReturnType<typeof serveCli>,
+  id: string,
+  tokensFile: string,
+  extra: string[],
+  port: number,
+  agentPort: number,
+): Promise<ClusterNode> {
   const serving = await serve([
-    '--node-id', id, '--port', String(port), '--agent-port', String(agentPort), '--tokens', tokensFile,
-    '--min-idle', '1', '--max-sessions', '4', '--log-level', 'warn', ...extra,
+    '--node-id',
+    id,
+    '--port',
+    String(port),
+    '--agent-port',
+    String(agentPort),
+    '--tokens',
+    tokensFile,
+    '--min-idle',
+    '1',
+    '--max-sessions',
+    '4',
+    '--log-level',
+    'warn',
+    ...extra,
   ]);
   return {
     id,
@@ -107,7 +127,6 @@ async function startNode(serve: ReturnType<typeof serveCli>, id: string, tokensF
     agentPort: Number(/agent check on \S+:(\d+)/.exec(serving.stdout())![1]),
   };
 }
-
 
 /** redis-server on a loopback port, no persistence, started by the test and stopped by pid. */
 export class RedisServer {

@@ -14,7 +14,8 @@ export function booksDisagree(pool: SessionPool): string[] {
   const problems = Object.entries(counted)
     .filter(([phase, n]) => recorded(phase) !== n)
     .map(([phase, n]) => `counter says ${n} ${phase}, the records say ${recorded(phase)}`);
-  if (metrics.total + metrics.stopping !== sessions.length) problems.push(`${metrics.total} + ${metrics.stopping} stopping sessions counted, ${sessions.length} recorded`);
+  if (metrics.total + metrics.stopping !== sessions.length)
+    problems.push(`${metrics.total} + ${metrics.stopping} stopping sessions counted, ${sessions.length} recorded`);
   // Only a stopping session may have reached its end before the pool buried it.
   for (const s of sessions) if (s.state === 'dead' && s.phase !== 'stopping') problems.push(`${s.id} is ${s.phase} but its actor is gone`);
   return problems;

@@ -20,7 +20,9 @@ export class SessionFaults {
           throw new Error('a session actor bug');
         },
       };
-      this.#throwers.set(scope.input.sessionId, () => scope.sendBack({ type: 'xstate.error.actor.process', error } as unknown as ProcessEvent));
+      this.#throwers.set(scope.input.sessionId, () =>
+        scope.sendBack({ type: 'xstate.error.actor.process', error } as unknown as ProcessEvent),
+      );
       return body(scope);
     });
   };

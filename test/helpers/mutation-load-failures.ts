@@ -19,7 +19,15 @@ export class LoadFailuresAsFailedTests implements Reporter {
     for (const file of this.#vitest?.state.getFiles() ?? []) {
       if (file.result?.state !== 'fail' || file.tasks.length > 0) continue;
       // The runner reads only type, name, mode, suite, file and result of a test.
-      file.tasks.push({ type: 'test', id: `${file.id}_load`, name: 'loads', mode: 'run', suite: file, file, result: { state: 'fail', errors: file.result.errors ?? [] } } as unknown as (typeof file.tasks)[number]);
+      file.tasks.push({
+        type: 'test',
+        id: `${file.id}_load`,
+        name: 'loads',
+        mode: 'run',
+        suite: file,
+        file,
+        result: { state: 'fail', errors: file.result.errors ?? [] },
+      } as unknown as (typeof file.tasks)[number]);
     }
   }
 }

@@ -42,7 +42,10 @@ export function expectConsistent(pool: SessionPool): void {
   const { metrics, sessions } = pool.snapshot();
   const os = sessionProcesses(pool);
   const live = sessions.filter((s) => s.phase === 'idle' || s.phase === 'leased');
-  expect(live.filter((s) => s.pid === null || !os.includes(s.pid)).map((s) => `${s.id} (pid ${s.pid})`), 'live sessions without their process').toEqual([]);
+  expect(
+    live.filter((s) => s.pid === null || !os.includes(s.pid)).map((s) => `${s.id} (pid ${s.pid})`),
+    'live sessions without their process',
+  ).toEqual([]);
   expect(os.length).toBeLessThanOrEqual(metrics.total + metrics.stopping);
 }
 

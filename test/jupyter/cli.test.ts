@@ -7,7 +7,9 @@ const startCli = useBuiltCli();
 
 describe('pyrepl3 serve --jupyter-url-token', () => {
   it('serves the Jupyter API under /t/<token>/api as well as /api', async () => {
-    const child = startCli(['serve', '--port', '0', '--min-idle', '0', '--jupyter-url-token', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = startCli(['serve', '--port', '0', '--min-idle', '0', '--jupyter-url-token', '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const printed: Record<string, string> = {};
     for await (const line of createInterface({ input: child.stdout! })) {
       const [, key, value] = /^(listening on|token:) (\S+)$/.exec(line) ?? [];

@@ -28,7 +28,10 @@ const PASSING = [
 ];
 
 /** What the suite skips: the pager (no pager here) and history search (tail and range are served). */
-const SKIPPED = ["test_history (kerneltest_gateway.GatewayKernelTests.test_history) (hist_access_type='search')", 'test_pager (kerneltest_gateway.GatewayKernelTests.test_pager)'];
+const SKIPPED = [
+  "test_history (kerneltest_gateway.GatewayKernelTests.test_history) (hist_access_type='search')",
+  'test_pager (kerneltest_gateway.GatewayKernelTests.test_pager)',
+];
 
 describe("Jupyter's kernel conformance suite (jupyter_kernel_test) through a gateway kernel manager", () => {
   it('passes in full', async () => {

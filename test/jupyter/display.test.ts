@@ -72,11 +72,14 @@ describe('matplotlib inline', () => {
   it('plt.show() and figures left open become image/png displays, with no setup', async () => {
     const pool = makePool({ minIdle: 1, maxSessions: 1, pythonPath: DEBIAN_PYTHON });
     const s = await pool.acquire();
-    const shown = await s.execute('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()\nplt.figure()\nplt.bar([1], [2])\nprint(len(plt.get_fignums()))');
+    const shown = await s.execute(
+      'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()\nplt.figure()\nplt.bar([1], [2])\nprint(len(plt.get_fignums()))',
+    );
     expect(shown.status).toBe('ok');
     const images = shown.outputs.filter((o) => o.type === 'display');
     expect(images).toHaveLength(2);
-    for (const image of images) expect(String(image.type === 'display' && image.data['image/png'])).toMatch(new RegExp(`^${PNG_SIGNATURE}`));
+    for (const image of images)
+      expect(String(image.type === 'display' && image.data['image/png'])).toMatch(new RegExp(`^${PNG_SIGNATURE}`));
     expect(shown.stdout).toBe('1\n'); // the first figure was closed by show(); the second at the end
     const next = await s.execute('len(plt.get_fignums())');
     expect(next.value).toBe('0');
@@ -88,7 +91,9 @@ describe('matplotlib inline', () => {
 describe('the service', () => {
   it('returns the outputs of a run', async () => {
     const server = await serve();
-    const run = await call(server.url, 'POST', '/v1/execute', TOKENS.alice, { code: 'print("a")\ndisplay({"text/html": "<i>b</i>"}, raw=True)\n3' });
+    const run = await call(server.url, 'POST', '/v1/execute', TOKENS.alice, {
+      code: 'print("a")\ndisplay({"text/html": "<i>b</i>"}, raw=True)\n3',
+    });
     expect(run.body.outputs).toEqual([
       { type: 'stream', stream: 'stdout', text: 'a\n' },
       { type: 'display', data: { 'text/html': '<i>b</i>' }, metadata: {} },

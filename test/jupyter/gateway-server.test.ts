@@ -16,7 +16,10 @@ afterEach(async () => {
 
 /** `jupyter server --gateway-url=...`: the server JupyterLab and Notebook 7 run, with its kernels on the gateway. */
 async function jupyterServer(gatewayUrl: string): Promise<JupyterServerAnchor> {
-  const anchor = await JupyterServerAnchor.start(DEBIAN_PYTHON, [`--gateway-url=${gatewayUrl}`, `--GatewayClient.auth_token=${TOKENS.alice}`]);
+  const anchor = await JupyterServerAnchor.start(DEBIAN_PYTHON, [
+    `--gateway-url=${gatewayUrl}`,
+    `--GatewayClient.auth_token=${TOKENS.alice}`,
+  ]);
   anchors.push(anchor);
   return anchor;
 }
@@ -32,7 +35,9 @@ describe('jupyter server --gateway-url (the JupyterLab / Notebook 7 path)', () =
     expect(gateway.registry.size).toBe(1);
     const run = await runCell(kernel, 'import os\nprint("pid", os.getpid())\ndisplay({"text/markdown": "**hi**"}, raw=True)\n6 * 7');
     expect(run.reply.content).toMatchObject({ status: 'ok', execution_count: 1 });
-    const printed = ofType(run, 'stream').map((m) => m.content.text).join('');
+    const printed = ofType(run, 'stream')
+      .map((m) => m.content.text)
+      .join('');
     const pool = gateway.pool.snapshot().sessions.map((s) => s.pid);
     expect(pool).toContain(Number(/pid (\d+)/.exec(printed)![1]));
     expect(ofType(run, 'display_data')[0]!.content.data).toEqual({ 'text/markdown': '**hi**' });

@@ -6,7 +6,9 @@ import { kernelQueueMachine, type HandledOutcome, type KernelQueueEmitted, type 
 /** The queue with a `handle` actor the test finishes by hand: which request runs, and when it ends, is the test's. */
 function queue() {
   const running: { request: QueuedRequest; finish: (outcome: HandledOutcome) => void }[] = [];
-  const handle = fromPromise<HandledOutcome, QueuedRequest>(({ input }) => new Promise((finish) => running.push({ request: input, finish })));
+  const handle = fromPromise<HandledOutcome, QueuedRequest>(
+    ({ input }) => new Promise((finish) => running.push({ request: input, finish })),
+  );
   const actor = createActor(kernelQueueMachine.provide({ actors: { handle } }));
   const abandoned: KernelQueueEmitted[] = [];
   actor.on('abandoned', (event) => abandoned.push(event));
@@ -58,9 +60,24 @@ describe('the kernel queue machine', () => {
     q.request(2);
     await q.finish({ outcome: 'died', reason: 'exited with code 3' });
     expect(q.state()).toBe('dead');
-    expect(q.abandoned).toEqual([{ type: 'abandoned', requests: [{ seq: 1, execute: true, aborted: false }, { seq: 2, execute: true, aborted: false }], reason: 'exited with code 3', dead: true }]);
+    expect(q.abandoned).toEqual([
+      {
+        type: 'abandoned',
+        requests: [
+          { seq: 1, execute: true, aborted: false },
+          { seq: 2, execute: true, aborted: false },
+        ],
+        reason: 'exited with code 3',
+        dead: true,
+      },
+    ]);
     q.request(3, false);
-    expect(q.abandoned[1]).toEqual({ type: 'abandoned', requests: [{ seq: 3, execute: false, aborted: false }], reason: 'exited with code 3', dead: true });
+    expect(q.abandoned[1]).toEqual({
+      type: 'abandoned',
+      requests: [{ seq: 3, execute: false, aborted: false }],
+      reason: 'exited with code 3',
+      dead: true,
+    });
   });
 
   it('DIE while a request runs abandons it at once; its late outcome changes nothing', async () => {
@@ -68,7 +85,9 @@ describe('the kernel queue machine', () => {
     q.request(1);
     const late = q.running[0]!;
     q.actor.send({ type: 'DIE', reason: 'culled' });
-    expect(q.abandoned).toEqual([{ type: 'abandoned', requests: [{ seq: 1, execute: true, aborted: false }], reason: 'culled', dead: true }]);
+    expect(q.abandoned).toEqual([
+      { type: 'abandoned', requests: [{ seq: 1, execute: true, aborted: false }], reason: 'culled', dead: true },
+    ]);
     late.finish({ outcome: 'done' });
     await flushMicrotasks();
     expect(q.state()).toBe('dead');
@@ -78,7 +97,9 @@ describe('the kernel queue machine', () => {
     const q = queue();
     q.request(1);
     q.actor.send({ type: 'RESTART', reason: 'restarted' });
-    expect(q.abandoned).toEqual([{ type: 'abandoned', requests: [{ seq: 1, execute: true, aborted: false }], reason: 'restarted', dead: false }]);
+    expect(q.abandoned).toEqual([
+      { type: 'abandoned', requests: [{ seq: 1, execute: true, aborted: false }], reason: 'restarted', dead: false },
+    ]);
     q.request(2);
     expect(q.state()).toBe('restarting');
     q.actor.send({ type: 'RESTARTED' });

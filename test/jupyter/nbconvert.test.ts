@@ -13,7 +13,14 @@ afterEach(() => {
 
 interface Cell {
   cell_type: string;
-  outputs?: { output_type: string; name?: string; text?: string | string[]; data?: Record<string, unknown>; ename?: string; evalue?: string }[];
+  outputs?: {
+    output_type: string;
+    name?: string;
+    text?: string | string[];
+    data?: Record<string, unknown>;
+    ename?: string;
+    evalue?: string;
+  }[];
 }
 
 /**
@@ -28,7 +35,13 @@ async function nbconvert(baseUrl: string, name: string, ...flags: string[]) {
   const result = await execa(
     DEBIAN_PYTHON,
     [
-      '-m', 'nbconvert', '--to', 'notebook', '--execute', '--output-dir', home,
+      '-m',
+      'nbconvert',
+      '--to',
+      'notebook',
+      '--execute',
+      '--output-dir',
+      home,
       '--ExecutePreprocessor.kernel_manager_class=jupyter_server.gateway.managers.GatewayKernelManager',
       '--ExecutePreprocessor.timeout=600',
       ...flags,
@@ -60,27 +73,30 @@ function expectCellExecutionError(run: { exitCode: number | undefined; stderr: s
 
 describe('nbconvert/nbclient through GatewayKernelManager', () => {
   // `pyrepl3 serve` sandboxes its sessions by default: the notebook runs both ways.
-  it.each([false, true])('executes a real notebook: streams, results, rich display and a matplotlib figure (sandbox %s)', async (sandbox) => {
-    const server = await serve({ jupyterUrlToken: true, poolOptions: { pythonPath: DEBIAN_PYTHON, sandbox } });
-    const run = await nbconvert(server.url, 'plot.ipynb');
-    expect(run.stderr).not.toContain('Traceback');
-    expect(run.exitCode).toBe(0);
-    const code = run.cells.filter((c) => c.cell_type === 'code');
-    expect(code[0]!.outputs).toEqual([
-      { output_type: 'stream', name: 'stdout', text: 'hello from cpython\n' },
-      { output_type: 'stream', name: 'stderr', text: 'to stderr\n' },
-    ]);
-    expect(code[1]!.outputs![0]).toMatchObject({ output_type: 'execute_result', data: { 'text/plain': '42' } });
-    expect(code[2]!.outputs![0]).toMatchObject({ output_type: 'display_data', data: { 'text/html': '<b>card</b>' } });
-    const figure = code[3]!.outputs!.find((o) => o.output_type === 'display_data');
-    expect(String(figure?.data?.['image/png'])).toMatch(/^iVBORw0KGgo/);
-    expect(code[4]!.outputs![0]).toMatchObject({ data: { 'text/plain': '43' } });
-    // nbconvert deleted its kernel: nothing of alice's is left.
-    expect(server.registry.size).toBe(0);
-    // The pool's sessions run as root only unsandboxed (the sandbox gives each an unprivileged uid).
-    const pid = server.pool.snapshot().sessions.find((s) => s.pid !== null)!.pid!;
-    expect(/^Uid:\s+0\s/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))).toBe(!sandbox);
-  });
+  it.each([false, true])(
+    'executes a real notebook: streams, results, rich display and a matplotlib figure (sandbox %s)',
+    async (sandbox) => {
+      const server = await serve({ jupyterUrlToken: true, poolOptions: { pythonPath: DEBIAN_PYTHON, sandbox } });
+      const run = await nbconvert(server.url, 'plot.ipynb');
+      expect(run.stderr).not.toContain('Traceback');
+      expect(run.exitCode).toBe(0);
+      const code = run.cells.filter((c) => c.cell_type === 'code');
+      expect(code[0]!.outputs).toEqual([
+        { output_type: 'stream', name: 'stdout', text: 'hello from cpython\n' },
+        { output_type: 'stream', name: 'stderr', text: 'to stderr\n' },
+      ]);
+      expect(code[1]!.outputs![0]).toMatchObject({ output_type: 'execute_result', data: { 'text/plain': '42' } });
+      expect(code[2]!.outputs![0]).toMatchObject({ output_type: 'display_data', data: { 'text/html': '<b>card</b>' } });
+      const figure = code[3]!.outputs!.find((o) => o.output_type === 'display_data');
+      expect(String(figure?.data?.['image/png'])).toMatch(/^iVBORw0KGgo/);
+      expect(code[4]!.outputs![0]).toMatchObject({ data: { 'text/plain': '43' } });
+      // nbconvert deleted its kernel: nothing of alice's is left.
+      expect(server.registry.size).toBe(0);
+      // The pool's sessions run as root only unsandboxed (the sandbox gives each an unprivileged uid).
+      const pid = server.pool.snapshot().sessions.find((s) => s.pid !== null)!.pid!;
+      expect(/^Uid:\s+0\s/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))).toBe(!sandbox);
+    },
+  );
 
   it('fails on a Python error, and keeps the error with --allow-errors', async () => {
     const server = await serve({ jupyterUrlToken: true });

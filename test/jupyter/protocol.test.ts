@@ -45,7 +45,9 @@ function blockingCell(then = ''): { code: string; release: () => void } {
 describe('the kernel WebSocket protocol', () => {
   it('wraps every request in busy … idle with 5.3 headers; a frame without channel and a float date is shell', async () => {
     const server = await serve();
-    const { wires: [wire] } = await kernelWith(server.url);
+    const {
+      wires: [wire],
+    } = await kernelWith(server.url);
     const id = wire!.send('kernel_info_request', {});
     const reply = await wire!.reply(id);
     await wire!.idle(id);
@@ -58,7 +60,9 @@ describe('the kernel WebSocket protocol', () => {
 
   it('queues requests of every socket behind a running cell, never refusing; iopub reaches every socket, replies only the asker', async () => {
     const server = await serve();
-    const { wires: [a, b] } = await kernelWith(server.url, 2);
+    const {
+      wires: [a, b],
+    } = await kernelWith(server.url, 2);
     const cell = blockingCell('x = 20');
     const first = a!.execute(cell.code);
     await b!.next((m) => m.msg_type === 'execute_input' && m.parent_header.msg_id === first);
@@ -76,7 +80,9 @@ describe('the kernel WebSocket protocol', () => {
 
   it('aborts executions queued behind a failure with stop_on_error, and runs them without it', async () => {
     const server = await serve();
-    const { wires: [wire] } = await kernelWith(server.url);
+    const {
+      wires: [wire],
+    } = await kernelWith(server.url);
     const cell = blockingCell('raise ValueError("stop")');
     const failing = wire!.execute(cell.code);
     await wire!.next((m) => m.msg_type === 'execute_input');
@@ -91,7 +97,9 @@ describe('the kernel WebSocket protocol', () => {
 
   it("completes with jedi when the session's Python has it (Debian's python3-jedi), with rlcompleter otherwise", async () => {
     const withJedi = await serve({ poolOptions: { pythonPath: DEBIAN_PYTHON } });
-    const { wires: [wire] } = await kernelWith(withJedi.url);
+    const {
+      wires: [wire],
+    } = await kernelWith(withJedi.url);
     // Attributes of a literal: jedi knows them, rlcompleter only completes names.
     const literal = wire!.send('complete_request', { code: 'x = "abc".up', cursor_pos: 12 });
     expect((await wire!.reply(literal)).content).toMatchObject({ status: 'ok', matches: ['upper'], cursor_start: 10, cursor_end: 12 });
@@ -105,22 +113,31 @@ describe('the kernel WebSocket protocol', () => {
 
   it('interrupts a running cell on the control channel', async () => {
     const server = await serve();
-    const { wires: [wire] } = await kernelWith(server.url);
+    const {
+      wires: [wire],
+    } = await kernelWith(server.url);
     // The interrupt is sent once the cell says it runs: one that reaches the worker before the code starts is dropped.
     const running = wire!.execute('print("running", flush=True)\nwhile True: pass');
     await wire!.next((m) => m.msg_type === 'stream');
     const interrupt = wire!.send('interrupt_request', {}, 'control');
-    expect((await wire!.reply(interrupt))).toMatchObject({ channel: 'control', content: { status: 'ok' } });
+    expect(await wire!.reply(interrupt)).toMatchObject({ channel: 'control', content: { status: 'ok' } });
     expect((await wire!.reply(running)).content).toMatchObject({ status: 'error', ename: 'KeyboardInterrupt' });
   });
 
   it('a kernel whose process dies mid-cell answers that cell and the queued ones with an error, then says dead at once', async () => {
     const server = await serve();
-    const { id, wires: [wire] } = await kernelWith(server.url);
+    const {
+      id,
+      wires: [wire],
+    } = await kernelWith(server.url);
     const dying = wire!.execute('import os\nos._exit(3)');
     const queued = wire!.execute('1 + 1');
     const [dyingReply, queuedReply] = await Promise.all([wire!.reply(dying), wire!.reply(queued)]);
-    expect(dyingReply.content).toMatchObject({ status: 'error', ename: 'SessionDiedError', evalue: expect.stringContaining('exited with code 3') });
+    expect(dyingReply.content).toMatchObject({
+      status: 'error',
+      ename: 'SessionDiedError',
+      evalue: expect.stringContaining('exited with code 3'),
+    });
     expect(queuedReply.content).toMatchObject({ status: 'error', ename: 'SessionDiedError' });
     expect(wire!.iopub(dying).map((m) => m.msg_type)).toEqual(['status', 'execute_input', 'error', 'status']);
     await wire!.next((m) => m.msg_type === 'status' && m.content.execution_state === 'dead');
@@ -134,7 +151,10 @@ describe('the kernel WebSocket protocol', () => {
 
   it('a dead kernel can be restarted; one left dead is forgotten after 5 minutes, its sockets closed', async () => {
     const server = await serve();
-    const { id, wires: [wire] } = await kernelWith(server.url);
+    const {
+      id,
+      wires: [wire],
+    } = await kernelWith(server.url);
     const minutesLater = (minutes: number) => vi.setSystemTime(Date.now() + minutes * 60_000);
     // Only the clock read for kernel deaths moves: the pool's timers run as ever.
     vi.useFakeTimers({ toFake: ['Date'] });
@@ -157,14 +177,19 @@ describe('the kernel WebSocket protocol', () => {
 
   it('a culled kernel tells its sockets it is dead', async () => {
     const server = await serve({ idleTimeoutMs: 200 });
-    const { wires: [wire] } = await kernelWith(server.url);
+    const {
+      wires: [wire],
+    } = await kernelWith(server.url);
     await wire!.next((m) => m.msg_type === 'status' && m.content.execution_state === 'dead');
     expect(server.registry.size).toBe(0);
   });
 
   it('restart puts a fresh session behind the same id; shutdown_request on control ends the kernel', async () => {
     const server = await serve();
-    const { id, wires: [wire] } = await kernelWith(server.url);
+    const {
+      id,
+      wires: [wire],
+    } = await kernelWith(server.url);
     await wire!.reply(wire!.execute('x = 1'));
     const restarted = await api(server.url, 'POST', `/api/kernels/${id}/restart`);
     expect(restarted).toMatchObject({ status: 200, body: { id, execution_state: 'idle' } });
@@ -194,12 +219,21 @@ describe('the v1.kernel.websocket.jupyter.org subprotocol', () => {
     });
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
     expect(socket.protocol).toBe(V1);
-    const request = KernelMessage.createMessage({ msgType: 'execute_request', channel: 'shell', session: 'v1-test', content: { code: '6 * 7' } });
+    const request = KernelMessage.createMessage({
+      msgType: 'execute_request',
+      channel: 'shell',
+      session: 'v1-test',
+      content: { code: '6 * 7' },
+    });
     socket.send(serialize(request, V1));
     await replied;
     socket.close();
     const result = received.find((m) => m.header.msg_type === 'execute_result');
-    expect(result).toMatchObject({ channel: 'iopub', parent_header: { msg_id: request.header.msg_id }, content: { data: { 'text/plain': '42' } } });
+    expect(result).toMatchObject({
+      channel: 'iopub',
+      parent_header: { msg_id: request.header.msg_id },
+      content: { data: { 'text/plain': '42' } },
+    });
   });
 });
 
@@ -214,10 +248,16 @@ describe('the kernels REST API', () => {
     const bearer = await fetch(`${server.url}/api/kernels/${id}`, { headers: { authorization: `Bearer ${TOKENS.alice}` } });
     expect(bearer.status).toBe(200);
     expect((await fetch(`${server.url}/api/kernels?token=${TOKENS.alice}`)).status).toBe(200);
-    expect(await api(server.url, 'GET', `/api/kernels/${id}`, TOKENS.bob)).toEqual({ status: 404, body: { message: `Kernel does not exist: ${id}`, reason: null } });
+    expect(await api(server.url, 'GET', `/api/kernels/${id}`, TOKENS.bob)).toEqual({
+      status: 404,
+      body: { message: `Kernel does not exist: ${id}`, reason: null },
+    });
     expect((await api(server.url, 'GET', '/api/kernels', TOKENS.bob)).body).toEqual([]);
     expect((await api(server.url, 'POST', `/api/kernels/${id}/interrupt`)).status).toBe(204);
-    expect((await api(server.url, 'GET', '/api/kernelspecs')).body).toMatchObject({ default: 'python3', kernelspecs: { python3: { name: 'python3' } } });
+    expect((await api(server.url, 'GET', '/api/kernelspecs')).body).toMatchObject({
+      default: 'python3',
+      kernelspecs: { python3: { name: 'python3' } },
+    });
     expect((await api(server.url, 'GET', '/api/kernelspecs/python3')).status).toBe(200);
     expect((await api(server.url, 'GET', '/api/kernelspecs/julia')).status).toBe(404);
   });

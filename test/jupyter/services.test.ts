@@ -19,7 +19,11 @@ describe('@jupyterlab/services against pyrepl3 serve', () => {
     // Printed text arrives in as many stream messages as the pipes deliver it in: count runs of them.
     const types = hello.iopub.map((m) => m.header.msg_type).filter((type, i, all) => type !== 'stream' || all[i - 1] !== 'stream');
     expect(types).toEqual(['status', 'execute_input', 'stream', 'execute_result', 'status']);
-    const printed = (name: string) => ofType(hello, 'stream').filter((m) => m.content.name === name).map((m) => m.content.text).join('');
+    const printed = (name: string) =>
+      ofType(hello, 'stream')
+        .filter((m) => m.content.name === name)
+        .map((m) => m.content.text)
+        .join('');
     expect([printed('stdout'), printed('stderr')]).toEqual(['hello\n', 'oops\n']);
     expect(ofType(hello, 'execute_result')[0]!.content).toMatchObject({ execution_count: 1, data: { 'text/plain': '42' } });
 

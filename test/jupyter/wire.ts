@@ -39,7 +39,9 @@ export class KernelWire {
   }
 
   static async open(baseUrl: string, kernelId: string, token: string): Promise<KernelWire> {
-    const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/kernels/${kernelId}/channels`, { headers: { authorization: `token ${token}` } });
+    const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/kernels/${kernelId}/channels`, {
+      headers: { authorization: `token ${token}` },
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
@@ -51,12 +53,22 @@ export class KernelWire {
   send(msgType: string, content: Record<string, unknown>, channel?: string): string {
     const msgId = randomUUID();
     const header = { msg_id: msgId, msg_type: msgType, username: 'test', session: 'wire', date: Date.now() / 1000, version: '5.3' };
-    this.socket.send(JSON.stringify({ header, parent_header: {}, metadata: {}, content, buffers: [], ...(channel !== undefined ? { channel } : {}) }));
+    this.socket.send(
+      JSON.stringify({ header, parent_header: {}, metadata: {}, content, buffers: [], ...(channel !== undefined ? { channel } : {}) }),
+    );
     return msgId;
   }
 
   execute(code: string, extra: Record<string, unknown> = {}): string {
-    return this.send('execute_request', { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true, ...extra });
+    return this.send('execute_request', {
+      code,
+      silent: false,
+      store_history: true,
+      user_expressions: {},
+      allow_stdin: false,
+      stop_on_error: true,
+      ...extra,
+    });
   }
 
   /** The first message, received or to come, that matches. */

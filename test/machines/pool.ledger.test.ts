@@ -21,7 +21,7 @@ function serveOne(ledger: Ledger): string | undefined {
   return grants[0]!.waiter.id;
 }
 
-describe('the ledger\'s waiter queue', () => {
+describe("the ledger's waiter queue", () => {
   it('serves the oldest waiter still waiting first, across thousands of arrivals and departures', () => {
     const ledger = new Ledger();
     const expected: string[] = [];

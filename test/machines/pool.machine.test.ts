@@ -44,7 +44,7 @@ const books = (snapshot: SnapshotFrom<typeof poolMachine>) => ({
 });
 
 describe('poolMachine with getNextSnapshot: the ledger is mutable and shared', () => {
-  it('getNextSnapshot on a live pool\'s snapshot leases its session in that pool\'s books, though nobody was granted it', () => {
+  it("getNextSnapshot on a live pool's snapshot leases its session in that pool's books, though nobody was granted it", () => {
     const { actor, emitted } = livePool();
     const live = actor.getSnapshot();
     expect(books(live)).toEqual({ starting: 0, idle: ['s1'], leased: 0, stopping: 0, waiting: 0, acquisitions: 0 });
@@ -116,7 +116,10 @@ function pool(overrides: Partial<PoolConfig> = {}) {
 }
 
 const EXITED: SessionOutput = { cause: { kind: 'exited', exitCode: 1, signal: null }, exit: { exitCode: 1, signal: null } };
-const stopped = (reason: StopReason): SessionOutput => ({ cause: { kind: 'stopped', reason }, exit: { exitCode: null, signal: 'SIGKILL' } });
+const stopped = (reason: StopReason): SessionOutput => ({
+  cause: { kind: 'stopped', reason },
+  exit: { exitCode: null, signal: 'SIGKILL' },
+});
 
 describe('the pool machine on its own', () => {
   it('retires a session idle beyond minIdle after idleTimeoutMs, never one of the first minIdle, and a grant disarms the timer', () => {
@@ -142,7 +145,7 @@ describe('the pool machine on its own', () => {
     expect(p.phase('s2')).toBe('idle');
   });
 
-  it('with no idle timeout, sessions idle beyond minIdle stay; with one, each idle session\'s timer goes when it is granted', () => {
+  it("with no idle timeout, sessions idle beyond minIdle stay; with one, each idle session's timer goes when it is granted", () => {
     const never = pool({ minIdle: 1, maxSessions: 2, idleTimeoutMs: null });
     never.ready('s1');
     never.acquire('w1');
@@ -363,8 +366,11 @@ describe('the pool machine on its own', () => {
 describe('the pool machine with a fork template', () => {
   const fork = (overrides: Partial<PoolConfig> = {}) => pool({ spawn: 'fork', ...overrides });
   const template = (p: ReturnType<typeof pool>) =>
-    p.actor.getSnapshot().children.template as unknown as { getSnapshot(): { value: unknown; context: { forkTimeoutMs: number; startTimeoutMs: number } } } | undefined;
-  const spawnOf = (p: ReturnType<typeof pool>, id: string) => (p.actor.getSnapshot().children[id] as unknown as { getSnapshot(): { context: { spawn: string } } }).getSnapshot().context.spawn;
+    p.actor.getSnapshot().children.template as unknown as
+      | { getSnapshot(): { value: unknown; context: { forkTimeoutMs: number; startTimeoutMs: number } } }
+      | undefined;
+  const spawnOf = (p: ReturnType<typeof pool>, id: string) =>
+    (p.actor.getSnapshot().children[id] as unknown as { getSnapshot(): { context: { spawn: string } } }).getSnapshot().context.spawn;
 
   it('a pool that spawns with exec starts no template', () => {
     const p = pool({ spawn: 'exec' });
@@ -378,11 +384,14 @@ describe('the pool machine with a fork template', () => {
     expect(p.ledger().occupied).toBe(0);
   });
 
-  it('passes the template\'s reports on, and forks sessions only while the template is up', () => {
+  it("passes the template's reports on, and forks sessions only while the template is up", () => {
     const p = fork({ minIdle: 1, maxSessions: 3 });
     p.fresh();
     p.actor.send({ type: 'template.up', pid: 77 });
-    expect(p.fresh()).toEqual([{ type: 'templateReady', pid: 77 }, { type: 'sessionSpawned', sessionId: 's1' }]);
+    expect(p.fresh()).toEqual([
+      { type: 'templateReady', pid: 77 },
+      { type: 'sessionSpawned', sessionId: 's1' },
+    ]);
     expect(spawnOf(p, 's1')).toBe('fork');
     p.actor.send({ type: 'template.down', reason: 'exited', retryInMs: 250 });
     expect(p.fresh()).toEqual([{ type: 'templateDown', reason: 'exited', retryInMs: 250 }]);

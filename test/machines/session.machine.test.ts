@@ -88,7 +88,7 @@ describe('the session machine, as its callers see it', () => {
     expect(warmed.reports).toEqual([{ type: 'session.ready', sessionId: 's9', pid: 4242 }]);
   });
 
-  it('a failed warmup ends the session with the worker\'s error, or one naming the status when there is none', () => {
+  it("a failed warmup ends the session with the worker's error, or one naming the status when there is none", () => {
     const error = { name: 'ImportError', message: 'no numpy', traceback: 'tb' };
     const s = session('import numpy');
     ready(s);
@@ -101,7 +101,10 @@ describe('the session machine, as its callers see it', () => {
     ready(t);
     t.report({ type: 'process.result', requestId: 0, result: result('interrupted') });
     exited(t);
-    expect(cause(t)).toEqual({ kind: 'warmupFailed', error: { name: 'Error', message: 'warmup ended with status interrupted', traceback: '' } });
+    expect(cause(t)).toEqual({
+      kind: 'warmupFailed',
+      error: { name: 'Error', message: 'warmup ended with status interrupted', traceback: '' },
+    });
   });
 
   it('its deadlines fire exactly on time, and the cause names the deadline that ran out', () => {
@@ -156,7 +159,7 @@ describe('the session machine, as its callers see it', () => {
     expect(s.state()).toEqual({ busy: 'running' });
   });
 
-  it('an execution past its deadline is interrupted, and its result becomes a timeout that keeps the worker\'s count and duration', () => {
+  it("an execution past its deadline is interrupted, and its result becomes a timeout that keeps the worker's count and duration", () => {
     const s = session();
     ready(s);
     s.ref.send({ type: 'EXECUTE', requestId: 1, code: 'loop', timeoutMs: 500 });
@@ -164,12 +167,18 @@ describe('the session machine, as its callers see it', () => {
     expect(s.command()?.type).toBe('process.execute');
     s.clock.increment(1);
     expect(s.command()).toEqual({ type: 'process.interrupt' });
-    s.report({ type: 'process.result', requestId: 1, result: result('interrupted', { error: { name: 'KeyboardInterrupt', message: '', traceback: 'tb' } }) });
+    s.report({
+      type: 'process.result',
+      requestId: 1,
+      result: result('interrupted', { error: { name: 'KeyboardInterrupt', message: '', traceback: 'tb' } }),
+    });
     expect(s.emitted).toEqual([
       {
         type: 'executed',
         requestId: 1,
-        result: result('timeout', { error: { name: 'TimeoutError', message: 'execution exceeded 500 ms and was interrupted', traceback: '' } }),
+        result: result('timeout', {
+          error: { name: 'TimeoutError', message: 'execution exceeded 500 ms and was interrupted', traceback: '' },
+        }),
       },
     ]);
     expect(s.state()).toEqual({ ready: 'idle' });
@@ -184,7 +193,7 @@ describe('the session machine, as its callers see it', () => {
     expect(s.emitted).toEqual([{ type: 'executed', requestId: 1, result: result('ok', { value: '3' }) }]);
   });
 
-  it('a caller\'s interrupt leaves an interrupted result as it is', () => {
+  it("a caller's interrupt leaves an interrupted result as it is", () => {
     const s = session();
     ready(s);
     s.ref.send({ type: 'EXECUTE', requestId: 1, code: 'x', timeoutMs: 500 });
@@ -194,7 +203,7 @@ describe('the session machine, as its callers see it', () => {
     expect(s.emitted).toEqual([{ type: 'executed', requestId: 1, result: result('interrupted') }]);
   });
 
-  it('code that ignores its deadline\'s interrupt is killed after the grace period: a timeout result, then death', () => {
+  it("code that ignores its deadline's interrupt is killed after the grace period: a timeout result, then death", () => {
     const s = session();
     ready(s);
     s.ref.send({ type: 'EXECUTE', requestId: 1, code: 'ok', timeoutMs: 50 });
@@ -211,12 +220,20 @@ describe('the session machine, as its callers see it', () => {
       type: 'executed',
       requestId: 2,
       // One execution finished before: this is the second.
-      result: { status: 'timeout', value: null, data: null, error: { name: 'TimeoutError', message, traceback: '' }, executionCount: 2, truncated: false, durationMs: 500 },
+      result: {
+        status: 'timeout',
+        value: null,
+        data: null,
+        error: { name: 'TimeoutError', message, traceback: '' },
+        executionCount: 2,
+        truncated: false,
+        durationMs: 500,
+      },
     });
     expect(s.outputs).toEqual([{ cause: { kind: 'executionTimeout', timeoutMs: 500 }, exit: { exitCode: null, signal: 'SIGKILL' } }]);
   });
 
-  it('code that ignores the caller\'s interrupt is killed after the grace period: an interrupted result, then death', () => {
+  it("code that ignores the caller's interrupt is killed after the grace period: an interrupted result, then death", () => {
     const s = session();
     ready(s);
     s.ref.send({ type: 'EXECUTE', requestId: 1, code: 'loop' });
@@ -227,7 +244,15 @@ describe('the session machine, as its callers see it', () => {
     expect(s.emitted.at(-1)).toEqual({
       type: 'executed',
       requestId: 1,
-      result: { status: 'interrupted', value: null, data: null, error: { name: 'KeyboardInterrupt', message, traceback: '' }, executionCount: 1, truncated: false, durationMs: 0 },
+      result: {
+        status: 'interrupted',
+        value: null,
+        data: null,
+        error: { name: 'KeyboardInterrupt', message, traceback: '' },
+        executionCount: 1,
+        truncated: false,
+        durationMs: 0,
+      },
     });
     expect(cause(s)).toEqual({ kind: 'interruptIgnored', graceMs: 400 });
   });

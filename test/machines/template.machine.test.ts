@@ -43,7 +43,7 @@ function template() {
 
 const refused = (reason: string): SpareAnswer[] => [{ type: 'spare.refused', reason }];
 
-describe('the template machine\'s answers to sessions', () => {
+describe("the template machine's answers to sessions", () => {
   it('a cancelled request is taken out, and only that one: the spare goes to the next', () => {
     const t = template();
     t.up();

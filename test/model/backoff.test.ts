@@ -17,7 +17,10 @@ const DELAYS = [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000];
 function failingPool() {
   const world = new FakeWorld();
   const clock = new ModelClock();
-  const pool = new SessionPool({ minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 0, logger: pino({ level: 'silent' }) }, { processActor: world.processActor, clock });
+  const pool = new SessionPool(
+    { minIdle: 1, maxSessions: 1, healthCheckIntervalMs: 0, logger: pino({ level: 'silent' }) },
+    { processActor: world.processActor, clock },
+  );
   let spawns = 0;
   pool.on('sessionSpawned', () => spawns++);
   return { world, clock, pool, spawns: () => spawns };

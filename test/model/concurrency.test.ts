@@ -26,7 +26,14 @@ describe('minIdle 2, maxSessions 5 serves concurrent acquirers in every generate
             const world = new FakeWorld((label, event) => void s.schedule(Promise.resolve(label), label).then(event));
             const clock = new ModelClock();
             const pool = new SessionPool(
-              { minIdle: 2, maxSessions: 5, acquireTimeoutMs: Infinity, healthCheckIntervalMs: 0, logger: pino({ level: 'silent' }), ...(warmup ? { warmupCode: 'w' } : {}) },
+              {
+                minIdle: 2,
+                maxSessions: 5,
+                acquireTimeoutMs: Infinity,
+                healthCheckIntervalMs: 0,
+                logger: pino({ level: 'silent' }),
+                ...(warmup ? { warmupCode: 'w' } : {}),
+              },
               { processActor: world.processActor, clock },
             );
             const h = new PoolHarness(pool, 5);

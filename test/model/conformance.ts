@@ -22,16 +22,42 @@ export interface Conformance {
 }
 
 export function expectConformance({ name, real, spec, mapping, keyOf = (t) => t.key, notModelled = {}, specOnly = {} }: Conformance): void {
-  expect(stateNodes(real).map((n) => n.id).sort(), 'states of the real machine vs the spec').toEqual(stateNodes(spec).map((n) => n.id).sort());
+  expect(
+    stateNodes(real)
+      .map((n) => n.id)
+      .sort(),
+    'states of the real machine vs the spec',
+  ).toEqual(
+    stateNodes(spec)
+      .map((n) => n.id)
+      .sort(),
+  );
   const realKeys = [...new Set(transitionsOf(real).map(keyOf))];
   const specKeys = new Set(transitionsOf(spec).map(keyOf));
   const mapped = (key: string): string[] => [mapping[key] ?? []].flat();
-  expect(Object.keys(notModelled).filter((key) => !realKeys.includes(key)), 'listed as not modelled, but gone from the machine').toEqual([]);
+  expect(
+    Object.keys(notModelled).filter((key) => !realKeys.includes(key)),
+    'listed as not modelled, but gone from the machine',
+  ).toEqual([]);
   const unmapped = realKeys.filter((key) => mapping[key] === undefined && notModelled[key] === undefined);
   expect(unmapped, `real transitions the spec lacks (add them to ${name}.spec.ts and its mapping)`).toEqual([]);
-  expect(Object.values(mapping).flat().filter((key) => !specKeys.has(key)), 'mapped spec transitions that do not exist').toEqual([]);
-  expect(Object.keys(mapping).filter((key) => !realKeys.includes(key)), 'mapped real transitions that no longer exist').toEqual([]);
+  expect(
+    Object.values(mapping)
+      .flat()
+      .filter((key) => !specKeys.has(key)),
+    'mapped spec transitions that do not exist',
+  ).toEqual([]);
+  expect(
+    Object.keys(mapping).filter((key) => !realKeys.includes(key)),
+    'mapped real transitions that no longer exist',
+  ).toEqual([]);
   const image = new Set(realKeys.flatMap(mapped));
-  expect([...specKeys].filter((key) => !image.has(key) && specOnly[key] === undefined), 'spec transitions the real machine lacks').toEqual([]);
-  expect(Object.keys(specOnly).filter((key) => !specKeys.has(key) || image.has(key)), 'listed as spec-only, but gone from the spec or mapped').toEqual([]);
+  expect(
+    [...specKeys].filter((key) => !image.has(key) && specOnly[key] === undefined),
+    'spec transitions the real machine lacks',
+  ).toEqual([]);
+  expect(
+    Object.keys(specOnly).filter((key) => !specKeys.has(key) || image.has(key)),
+    'listed as spec-only, but gone from the spec or mapped',
+  ).toEqual([]);
 }

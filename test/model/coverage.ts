@@ -35,7 +35,9 @@ function reachedBy(spec: AnyStateMachine, runs: readonly SpecRun[]): { states: S
 /** Every state and transition of the specification is reached by some run; prints the figures. */
 export function expectFullCoverage(name: string, spec: AnyStateMachine, runs: readonly SpecRun[]): void {
   const { states, transitions } = reachedBy(spec, runs);
-  const allStates = stateNodes(spec).filter((n) => n !== spec.root).map((n) => n.id);
+  const allStates = stateNodes(spec)
+    .filter((n) => n !== spec.root)
+    .map((n) => n.id);
   const allTransitions = [...new Set(transitionsOf(spec).map((t) => t.key))];
   const missingStates = allStates.filter((id) => !states.has(id));
   const missing = allTransitions.filter((key) => !transitions.has(key));

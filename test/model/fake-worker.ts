@@ -132,7 +132,8 @@ export class FakeWorld {
       receive((command) => {
         if (command.type === 'spare.refused') return launch('exec');
         if (command.type !== 'spare.granted') return process.handle(command);
-        if (this.spares?.handOver(command.spareId) === false) this.violations.push(`${input.sessionId} granted spare ${command.spareId}, which is not ready`);
+        if (this.spares?.handOver(command.spareId) === false)
+          this.violations.push(`${input.sessionId} granted spare ${command.spareId}, which is not ready`);
         launch('fork');
       });
       if (template === undefined) launch('exec');

@@ -99,30 +99,47 @@ export class PoolHarness {
   checkCounts(where: string): void {
     const m = this.pool.metrics();
     for (const problem of booksDisagree(this.pool)) this.fail(`${where}: ${problem}`);
-    if (m.total + m.stopping > this.maxSessions) this.fail(`${where}: total ${m.total} + stopping ${m.stopping} > maxSessions ${this.maxSessions}`);
+    if (m.total + m.stopping > this.maxSessions)
+      this.fail(`${where}: total ${m.total} + stopping ${m.stopping} > maxSessions ${this.maxSessions}`);
   }
 
   /** The pool's counters against what its callers saw happen; only for a pool every acquire of which went through acquire() here. */
   checkCounters(where: string): void {
     const m = this.pool.metrics();
-    const counted = { acquisitions: m.acquisitions, poolHits: m.poolHits, timeouts: m.timeouts, created: m.created, creationFailures: m.creationFailures, died: m.died };
+    const counted = {
+      acquisitions: m.acquisitions,
+      poolHits: m.poolHits,
+      timeouts: m.timeouts,
+      created: m.created,
+      creationFailures: m.creationFailures,
+      died: m.died,
+    };
     const seen = { ...this.seen };
-    if (JSON.stringify(counted) !== JSON.stringify(seen)) this.fail(`${where}: the pool counts ${JSON.stringify(counted)}, its callers saw ${JSON.stringify(seen)}`);
-    if (m.poolMisses !== m.acquisitions - m.poolHits) this.fail(`${where}: ${m.poolMisses} misses, not acquisitions ${m.acquisitions} - hits ${m.poolHits}`);
+    if (JSON.stringify(counted) !== JSON.stringify(seen))
+      this.fail(`${where}: the pool counts ${JSON.stringify(counted)}, its callers saw ${JSON.stringify(seen)}`);
+    if (m.poolMisses !== m.acquisitions - m.poolHits)
+      this.fail(`${where}: ${m.poolMisses} misses, not acquisitions ${m.acquisitions} - hits ${m.poolHits}`);
   }
 
   /** The consistency the pool owes at every point between events. */
   check(where: string): void {
     this.checkCounts(where);
     const m = this.pool.metrics();
-    if (m.waiting !== this.machineWaiting.size) this.fail(`${where}: pool says ${m.waiting} waiting, its events say ${this.machineWaiting.size}`);
+    if (m.waiting !== this.machineWaiting.size)
+      this.fail(`${where}: pool says ${m.waiting} waiting, its events say ${this.machineWaiting.size}`);
     if (m.busy !== this.holders.size) this.fail(`${where}: pool says ${m.busy} busy, ${this.holders.size} granted and not back`);
   }
 
   acquire(options: { timeoutMs?: number; abortable?: boolean }): Waiter {
     const abort = options.abortable ? new AbortController() : null;
     const reachesMachine = !this.shutdownCalled;
-    const waiter: Waiter = { id: reachesMachine ? `w${++this.#serial}` : 'refused', n: this.#serial, outcome: 'pending', settled: false, abort };
+    const waiter: Waiter = {
+      id: reachesMachine ? `w${++this.#serial}` : 'refused',
+      n: this.#serial,
+      outcome: 'pending',
+      settled: false,
+      abort,
+    };
     this.waiters.push(waiter);
     if (reachesMachine) {
       this.machineWaiting.add(waiter.id);
@@ -130,28 +147,31 @@ export class PoolHarness {
     }
     this.log.push(`acquire ${waiter.id} timeout=${options.timeoutMs ?? 'none'}${abort ? ' abortable' : ''}`);
     this.#acquiring = waiter.id;
-    const acquired = this.pool.acquire({ ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(abort ? { signal: abort.signal } : {}) });
+    const acquired = this.pool.acquire({
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(abort ? { signal: abort.signal } : {}),
+    });
     this.#acquiring = null;
     acquired.then(
-        (session) => {
-          waiter.outcome = 'granted';
-          waiter.settled = true;
-          this.leases.push({ session, waiterId: waiter.id, released: false });
-        },
-        (error: Error) => {
-          waiter.settled = true;
-          waiter.outcome =
-            error.name === 'AcquireTimeoutError'
-              ? 'timeout'
-              : error.name === 'SessionStartError'
-                ? 'startFailed'
-                : error.name === 'AbortError' || abort?.signal.aborted
-                  ? 'aborted'
-                  : error.name === 'PoolClosedError'
-                    ? 'closed'
-                    : 'rejected';
-        },
-      );
+      (session) => {
+        waiter.outcome = 'granted';
+        waiter.settled = true;
+        this.leases.push({ session, waiterId: waiter.id, released: false });
+      },
+      (error: Error) => {
+        waiter.settled = true;
+        waiter.outcome =
+          error.name === 'AcquireTimeoutError'
+            ? 'timeout'
+            : error.name === 'SessionStartError'
+              ? 'startFailed'
+              : error.name === 'AbortError' || abort?.signal.aborted
+                ? 'aborted'
+                : error.name === 'PoolClosedError'
+                  ? 'closed'
+                  : 'rejected';
+      },
+    );
     return waiter;
   }
 

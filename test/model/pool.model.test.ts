@@ -17,7 +17,17 @@ import { ModelClock } from './clock.js';
 import { FakeTemplate, FakeWorld, HeldDeliveries } from './fake-worker.js';
 import { coveringPaths, type TransitionInfo } from './graph.js';
 import { flushMicrotasks, PoolHarness } from './harness.js';
-import { MAX_SESSIONS, MIN_IDLE, poolMapping, poolNotModelled, poolSpec, poolSpecEvents, poolSpecOnly, serializePoolSpec, type PoolSpecEvent } from './pool.spec.js';
+import {
+  MAX_SESSIONS,
+  MIN_IDLE,
+  poolMapping,
+  poolNotModelled,
+  poolSpec,
+  poolSpecEvents,
+  poolSpecOnly,
+  serializePoolSpec,
+  type PoolSpecEvent,
+} from './pool.spec.js';
 import { expectConformance } from './conformance.js';
 import { expectFullCoverage, type SpecRun } from './coverage.js';
 
@@ -99,7 +109,11 @@ function execute(r: Real, before: SpecSnapshot, event: PoolSpecEvent): void {
       // A session actor that throws (standing in for a bug in PyREPL3): its process reports an
       // actor error whose description throws, so the session's own transition throws.
       if (before.matches('open')) lease();
-      const error = { toString: (): string => { throw new Error('a session actor bug'); } };
+      const error = {
+        toString: (): string => {
+          throw new Error('a session actor bug');
+        },
+      };
       const process = r.world.processes.get(id)!;
       process.inject({ type: 'xstate.error.actor.process', error });
       // An actor that failed does not stop its children: its process's held events have nowhere to go.
@@ -123,7 +137,10 @@ function execute(r: Real, before: SpecSnapshot, event: PoolSpecEvent): void {
       expect(r.clock.fire(IDLE_MS), 'an idle timer is pending').toBe(true);
       return;
     case 'SPAWN_RETRY':
-      expect(r.clock.fire((ms, timer) => !KNOWN.has(ms) && timer !== r.restart.id), 'the spawn retry timer is pending').toBe(true);
+      expect(
+        r.clock.fire((ms, timer) => !KNOWN.has(ms) && timer !== r.restart.id),
+        'the spawn retry timer is pending',
+      ).toBe(true);
       return;
     case 'SHUTDOWN':
       void r.h.shutdown();
@@ -150,7 +167,10 @@ function execute(r: Real, before: SpecSnapshot, event: PoolSpecEvent): void {
     }
     case 'TEMPLATE_RESTART': {
       const spawned = r.template.spawned;
-      expect(r.clock.fire((_, timer) => timer === r.restart.id), 'the template restart timer is pending').toBe(true);
+      expect(
+        r.clock.fire((_, timer) => timer === r.restart.id),
+        'the template restart timer is pending',
+      ).toBe(true);
       r.restart.id = null;
       expect(r.template.spawned, 'a new template process').toBe(spawned + 1);
       return;
@@ -169,10 +189,13 @@ function compare(r: Real, spec: SpecSnapshot, where: string): void {
   const c = spec.context;
   const phases = (p: string): number => c.sessions.filter((s) => s.phase === p).length;
   const m = r.pool.metrics();
-  expect(
-    { idle: m.idle, busy: m.busy, starting: m.starting, stopping: m.stopping, waiting: m.waiting },
-    where,
-  ).toEqual({ idle: phases('idle'), busy: phases('leased'), starting: phases('starting'), stopping: phases('stopping'), waiting: c.waiters.length });
+  expect({ idle: m.idle, busy: m.busy, starting: m.starting, stopping: m.stopping, waiting: m.waiting }, where).toEqual({
+    idle: phases('idle'),
+    busy: phases('leased'),
+    starting: phases('starting'),
+    stopping: phases('stopping'),
+    waiting: c.waiters.length,
+  });
   expect(Object.fromEntries(r.h.holders), where).toEqual(c.holders);
   for (const w of r.h.waiters) {
     if (w.settled && w.id !== 'refused') expect(`${w.id}: ${w.outcome}`, where).toBe(`${w.id}: ${c.outcomes[w.id]}`);
@@ -196,7 +219,9 @@ describe('pool machine: paths generated from its specification', () => {
   for (const fork of [false, true]) {
     const model = createTestModel(poolSpec, { input: { fork }, events: poolSpecEvents, serializeState: serializePoolSpec } as never);
     const events = [{ type: 'HEALTH_TICK' }, { type: 'ACQUIRE' }];
-    const paths = coveringPaths(model as never, poolSpec, serializePoolSpec as never, 4, events as never) as Array<{ events: PoolSpecEvent[] }>;
+    const paths = coveringPaths(model as never, poolSpec, serializePoolSpec as never, 4, events as never) as Array<{
+      events: PoolSpecEvent[];
+    }>;
     runs.push(...paths.map((path) => ({ input: { fork }, events: path.events })));
 
     it(`replays ${paths.length} paths on a real SessionPool on fakes (spawn: ${fork ? 'fork' : 'exec'})`, async () => {
@@ -234,6 +259,14 @@ describe('pool machine: paths generated from its specification', () => {
 
   it('conforms structurally: every real transition is in the spec (or listed as not modelled), and back', () => {
     const unguarded = (t: TransitionInfo): string => `${t.source} | ${t.event} -> ${t.targets === '' ? '(self)' : t.targets}`;
-    expectConformance({ name: 'pool', real: poolMachine, spec: poolSpec, mapping: poolMapping, keyOf: unguarded, notModelled: poolNotModelled, specOnly: poolSpecOnly });
+    expectConformance({
+      name: 'pool',
+      real: poolMachine,
+      spec: poolSpec,
+      mapping: poolMapping,
+      keyOf: unguarded,
+      notModelled: poolNotModelled,
+      specOnly: poolSpecOnly,
+    });
   });
 });

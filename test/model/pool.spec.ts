@@ -107,7 +107,11 @@ const makeIdle = (c: Ctx, id: string): Ctx => {
   if (count(next, 'idle') <= MIN_IDLE) return next;
   return { ...next, idleTimers: [...next.idleTimers.filter((x) => x !== id), id] };
 };
-const failWaiter = (c: Ctx, id: string, outcome: string): Ctx => ({ ...c, waiters: c.waiters.filter((w) => w !== id), outcomes: { ...c.outcomes, [id]: outcome } });
+const failWaiter = (c: Ctx, id: string, outcome: string): Ctx => ({
+  ...c,
+  waiters: c.waiters.filter((w) => w !== id),
+  outcomes: { ...c.outcomes, [id]: outcome },
+});
 
 /** Grants to the oldest waiters (the hottest idle session first), then spawns for demand and minIdle. */
 function settle(c: Ctx): Ctx {
@@ -136,7 +140,10 @@ function settle(c: Ctx): Ctx {
 const slotOf = (c: Ctx, e: PoolSpecEvent): string => c.sessions[(e as { slot: number }).slot]!.id;
 type Step = (c: Ctx, e: PoolSpecEvent) => Ctx;
 const update = (f: Step) => ({ type: 'apply' as const, params: { f } });
-const is = (phase: Phase) => ({ context, event }: { context: Ctx; event: PoolSpecEvent }) => phaseAt(context, (event as { slot: number }).slot) === phase;
+const is =
+  (phase: Phase) =>
+  ({ context, event }: { context: Ctx; event: PoolSpecEvent }) =>
+    phaseAt(context, (event as { slot: number }).slot) === phase;
 
 const died = (c: Ctx, e: PoolSpecEvent): Ctx => settle(without(c, slotOf(c, e)));
 const startFailed = (c: Ctx, e: PoolSpecEvent): Ctx => {
@@ -151,7 +158,8 @@ export const poolSpec = setup({
   actions: { apply: assign(({ context, event }, params: { f: Step }) => params.f(context, event)) },
   guards: {
     roomForWaiter: ({ context }) => context.waiters.length < MAX_WAITERS,
-    hasWaiter: ({ context, event }) => event.type === 'CANCEL_WAITER' ? context.waiters[event.waiter] !== undefined : context.waiters.length > 0,
+    hasWaiter: ({ context, event }) =>
+      event.type === 'CANCEL_WAITER' ? context.waiters[event.waiter] !== undefined : context.waiters.length > 0,
     starting: is('starting'),
     idle: is('idle'),
     leased: is('leased'),
@@ -194,8 +202,14 @@ export const poolSpec = setup({
     open: {
       entry: update((c) => settle(c)),
       on: {
-        ACQUIRE: { guard: 'roomForWaiter', actions: update((c) => settle({ ...c, waiters: [...c.waiters, `w${c.nextWaiter}`], nextWaiter: c.nextWaiter + 1 })) },
-        CANCEL_WAITER: { guard: 'hasWaiter', actions: update((c, e) => failWaiter(c, c.waiters[(e as { waiter: number }).waiter]!, 'aborted')) },
+        ACQUIRE: {
+          guard: 'roomForWaiter',
+          actions: update((c) => settle({ ...c, waiters: [...c.waiters, `w${c.nextWaiter}`], nextWaiter: c.nextWaiter + 1 })),
+        },
+        CANCEL_WAITER: {
+          guard: 'hasWaiter',
+          actions: update((c, e) => failWaiter(c, c.waiters[(e as { waiter: number }).waiter]!, 'aborted')),
+        },
         WAITER_EXPIRED: { guard: 'hasWaiter', actions: update((c) => failWaiter(c, c.waiters[0]!, 'timeout')) },
         RELEASE: {
           guard: 'leased',
@@ -212,7 +226,10 @@ export const poolSpec = setup({
             return settle({ ...setPhase(c, slotOf(c, e), 'stopping'), holders });
           }),
         },
-        SESSION_READY: { guard: 'starting', actions: update((c, e) => settle({ ...makeIdle(c, slotOf(c, e)), ageTimers: [...c.ageTimers, slotOf(c, e)] })) },
+        SESSION_READY: {
+          guard: 'starting',
+          actions: update((c, e) => settle({ ...makeIdle(c, slotOf(c, e)), ageTimers: [...c.ageTimers, slotOf(c, e)] })),
+        },
         START_FAILED: { guard: 'starting', actions: update(startFailed) },
         SESSION_ERROR: { guard: 'leased', actions: update(died) },
         CRASH_IDLE: { guard: 'idle', actions: update(died) },
@@ -264,7 +281,9 @@ export const poolSpec = setup({
       }),
       initial: 'stoppingSessions',
       on: {
-        ACQUIRE: { actions: update((c) => ({ ...c, nextWaiter: c.nextWaiter + 1, outcomes: { ...c.outcomes, [`w${c.nextWaiter}`]: 'closed' } })) },
+        ACQUIRE: {
+          actions: update((c) => ({ ...c, nextWaiter: c.nextWaiter + 1, outcomes: { ...c.outcomes, [`w${c.nextWaiter}`]: 'closed' } })),
+        },
         STOPPED_EXIT: { guard: 'stopping', actions: update((c, e) => without(c, slotOf(c, e))) },
         SESSION_ERROR: { guard: 'stopping', actions: update((c, e) => without(c, slotOf(c, e))) },
         TEMPLATE_STOPPED: { guard: 'templateStopping', actions: update((c) => ({ ...c, template: 'stopped', templateAlive: false })) },
@@ -301,7 +320,19 @@ export function poolSpecEvents(snapshot: { context: Ctx }): PoolSpecEvent[] {
     ...c.waiters.map((_, waiter) => ({ type: 'CANCEL_WAITER' as const, waiter })),
     { type: 'WAITER_EXPIRED' },
     ...slots.flatMap((slot) =>
-      (['RELEASE', 'DESTROY', 'SESSION_READY', 'START_FAILED', 'SESSION_ERROR', 'CRASH_IDLE', 'CRASH_LEASED', 'STOPPED_EXIT', 'SELF_STOPPING'] as const).map((type) => ({ type, slot })),
+      (
+        [
+          'RELEASE',
+          'DESTROY',
+          'SESSION_READY',
+          'START_FAILED',
+          'SESSION_ERROR',
+          'CRASH_IDLE',
+          'CRASH_LEASED',
+          'STOPPED_EXIT',
+          'SELF_STOPPING',
+        ] as const
+      ).map((type) => ({ type, slot })),
     ),
     { type: 'HEALTH_TICK' },
     { type: 'SESSION_AGED' },
@@ -310,7 +341,9 @@ export function poolSpecEvents(snapshot: { context: Ctx }): PoolSpecEvent[] {
     { type: 'SHUTDOWN' },
     ...(c.template === 'none'
       ? []
-      : (['TEMPLATE_UP', 'TEMPLATE_DOWN', 'TEMPLATE_UNSAFE', 'TEMPLATE_RESTART', 'TEMPLATE_RETIRED', 'TEMPLATE_STOPPED'] as const).map((type) => ({ type }))),
+      : (['TEMPLATE_UP', 'TEMPLATE_DOWN', 'TEMPLATE_UNSAFE', 'TEMPLATE_RESTART', 'TEMPLATE_RETIRED', 'TEMPLATE_STOPPED'] as const).map(
+          (type) => ({ type }),
+        )),
   ];
 }
 
@@ -360,7 +393,9 @@ export const poolMapping: Record<string, string[]> = {
   'pool.open | template.up -> (self)': ['pool.open | TEMPLATE_UP -> (self)'],
   'pool.open | template.down -> (self)': ['pool.open | TEMPLATE_DOWN -> (self)'],
   'pool.open | template.unsafe -> (self)': ['pool.open | TEMPLATE_UNSAFE -> (self)'],
-  'pool.closing.stoppingSessions | always -> pool.closing.stoppingTemplate': ['pool.closing.stoppingSessions | always -> pool.closing.stoppingTemplate'],
+  'pool.closing.stoppingSessions | always -> pool.closing.stoppingTemplate': [
+    'pool.closing.stoppingSessions | always -> pool.closing.stoppingTemplate',
+  ],
   'pool.closing.stoppingTemplate | always -> pool.closed': ['pool.closing.stoppingTemplate | always -> pool.closed'],
 };
 
@@ -375,8 +410,11 @@ export const poolNotModelled: Record<string, string> = {};
  * hear of (it has no handler for them), kept because they decide what the pool does later.
  */
 export const poolSpecOnly: Record<string, string> = {
-  'pool.open | TEMPLATE_RESTART -> (self)': 'the template machine restarts its process after the backoff; the pool is told only when it is up',
+  'pool.open | TEMPLATE_RESTART -> (self)':
+    'the template machine restarts its process after the backoff; the pool is told only when it is up',
   'pool.open | TEMPLATE_RETIRED -> (self)': 'the unsafe template process exits after its kill; the template machine reports nothing more',
-  'pool.closing.stoppingSessions | TEMPLATE_DOWN -> (self)': 'a closing pool has no template.down handler (the report is dropped); the template is then dead and stops at once',
-  'pool.closing.stoppingSessions | TEMPLATE_RETIRED -> (self)': 'the unsafe template process exits while sessions stop; nothing is reported',
+  'pool.closing.stoppingSessions | TEMPLATE_DOWN -> (self)':
+    'a closing pool has no template.down handler (the report is dropped); the template is then dead and stops at once',
+  'pool.closing.stoppingSessions | TEMPLATE_RETIRED -> (self)':
+    'the unsafe template process exits while sessions stop; nothing is reported',
 };

@@ -14,7 +14,10 @@ function fakePool(options: ConstructorParameters<typeof SessionPool>[0]) {
   const held = new HeldDeliveries();
   const world = new FakeWorld(held.deliver);
   const clock = new ModelClock();
-  const pool = new SessionPool({ logger: pino({ level: 'silent' }), healthCheckIntervalMs: 0, ...options }, { processActor: world.processActor, clock });
+  const pool = new SessionPool(
+    { logger: pino({ level: 'silent' }), healthCheckIntervalMs: 0, ...options },
+    { processActor: world.processActor, clock },
+  );
   return { world, clock, pool, held };
 }
 

@@ -31,7 +31,10 @@ const check = (r: Real, where: string): void => {
 };
 
 class Acquire implements Cmd {
-  constructor(readonly timeoutMs: number | undefined, readonly abortable: boolean) {}
+  constructor(
+    readonly timeoutMs: number | undefined,
+    readonly abortable: boolean,
+  ) {}
   check = (): boolean => true;
   async run(_: object, r: Real): Promise<void> {
     r.h.acquire({ ...(this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {}), abortable: this.abortable });
@@ -55,7 +58,10 @@ class Abort implements Cmd {
 }
 
 class Release implements Cmd {
-  constructor(readonly index: number, readonly destroy: boolean) {}
+  constructor(
+    readonly index: number,
+    readonly destroy: boolean,
+  ) {}
   check = (): boolean => true;
   async run(_: object, r: Real): Promise<void> {
     const leases = r.h.liveLeases();
@@ -68,7 +74,11 @@ class Release implements Cmd {
 }
 
 class Execute implements Cmd {
-  constructor(readonly index: number, readonly code: 'ok' | 'hang' | 'crash' | 'fail', readonly timeoutMs: number | undefined) {}
+  constructor(
+    readonly index: number,
+    readonly code: 'ok' | 'hang' | 'crash' | 'fail',
+    readonly timeoutMs: number | undefined,
+  ) {}
   check = (): boolean => true;
   async run(_: object, r: Real): Promise<void> {
     const leases = r.h.liveLeases();
@@ -184,7 +194,11 @@ const commands = fc.commands(
     fc.nat(7).map((i) => new Abort(i)),
     fc.tuple(fc.nat(7), fc.boolean()).map(([i, d]) => new Release(i, d)),
     fc
-      .tuple(fc.nat(7), fc.constantFrom('ok', 'hang', 'crash', 'fail') as fc.Arbitrary<'ok' | 'hang' | 'crash' | 'fail'>, fc.option(fc.constantFrom(100, 1000), { nil: undefined }))
+      .tuple(
+        fc.nat(7),
+        fc.constantFrom('ok', 'hang', 'crash', 'fail') as fc.Arbitrary<'ok' | 'hang' | 'crash' | 'fail'>,
+        fc.option(fc.constantFrom(100, 1000), { nil: undefined }),
+      )
       .map(([i, c, t]) => new Execute(i, c, t)),
     fc.nat(7).map((i) => new Interrupt(i)),
     fc.nat(7).map((i) => new Crash(i)),
@@ -234,7 +248,11 @@ function makeReal(s: fc.Scheduler, shape: Shape): Real {
     logger: pino({ level: 'silent' }),
   };
   const template = shape.fork ? forkTemplate(world, shape.holdSpares) : null;
-  const pool = new SessionPool(options, { processActor: world.processActor, clock, ...(template ? { templateProcessActor: () => template.logic } : {}) });
+  const pool = new SessionPool(options, {
+    processActor: world.processActor,
+    clock,
+    ...(template ? { templateProcessActor: () => template.logic } : {}),
+  });
   void pool.start().catch(() => undefined);
   return { h: new PoolHarness(pool, maxSessions), world, clock, minIdle: shape.minIdle, template };
 }
@@ -278,7 +296,10 @@ async function finish(s: fc.Scheduler, r: Real): Promise<void> {
       return h.pendingAcquires().length === 0 && h.liveLeases().length === 0 && m.busy === 0 && m.starting === 0 && m.idle >= r.minIdle;
     };
     const ok = await drain(s, r, quiet);
-    expect(h.pendingAcquires().map((w) => w.id), `acquires left pending on an open pool${report()}`).toEqual([]);
+    expect(
+      h.pendingAcquires().map((w) => w.id),
+      `acquires left pending on an open pool${report()}`,
+    ).toEqual([]);
     expect(h.pool.metrics().busy, `sessions lost (busy with nobody holding them)${report()}`).toBe(0);
     expect(h.pool.metrics().idle, `minIdle not restored${report()}`).toBeGreaterThanOrEqual(r.minIdle);
     expect(ok, `the pool never became quiet${report()}`).toBe(true);
@@ -291,11 +312,17 @@ async function finish(s: fc.Scheduler, r: Real): Promise<void> {
   expect(closed, `shutdown never completed${report()}`).toBe(true);
   const m = h.pool.metrics();
   expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }, report()).toEqual({ total: 0, stopping: 0, waiting: 0 });
-  expect(world.alive().map((p) => p.sessionId), `processes still running after shutdown${report()}`).toEqual([]);
+  expect(
+    world.alive().map((p) => p.sessionId),
+    `processes still running after shutdown${report()}`,
+  ).toEqual([]);
   expect(r.template?.alive ?? 0, `a template process still running after shutdown${report()}`).toBe(0);
   h.checkCounters('closed');
   expect(world.violations, report()).toEqual([]);
-  expect(h.pendingAcquires().map((w) => w.id), `acquires never settled${report()}`).toEqual([]);
+  expect(
+    h.pendingAcquires().map((w) => w.id),
+    `acquires never settled${report()}`,
+  ).toEqual([]);
   expect(h.unsettledExecutions(), `executions never settled${report()}`).toEqual([]);
   expect(h.closedEmitted).toBe(true);
   expect(h.violations, report()).toEqual([]);

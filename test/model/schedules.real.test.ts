@@ -29,9 +29,14 @@ const CODE = { ok: '1 + 1', slow: 'import time; time.sleep(0.3)', exit: 'import 
 
 const commands = fc.commands(
   [
-    fc.tuple(fc.option(fc.constantFrom(100, 3000), { nil: undefined }), fc.boolean()).map(([t, a]) =>
-      cmd(`acquire(${t ?? '∞'}${a ? ', abortable' : ''})`, (h) => void h.acquire({ ...(t !== undefined ? { timeoutMs: t } : {}), abortable: a })),
-    ),
+    fc
+      .tuple(fc.option(fc.constantFrom(100, 3000), { nil: undefined }), fc.boolean())
+      .map(([t, a]) =>
+        cmd(
+          `acquire(${t ?? '∞'}${a ? ', abortable' : ''})`,
+          (h) => void h.acquire({ ...(t !== undefined ? { timeoutMs: t } : {}), abortable: a }),
+        ),
+      ),
     fc.nat(3).map((i) =>
       cmd(`abort(${i})`, (h) => {
         const open = h.waiters.filter((w) => w.abort !== null && !w.abort.signal.aborted);
@@ -97,38 +102,66 @@ describe('generated concurrent schedules on real Python processes', () => {
     'keep every invariant of the pool',
     async () => {
       await fc.assert(
-        fc.asyncProperty(fc.scheduler(), fc.constantFrom('exec', 'fork') as fc.Arbitrary<'exec' | 'fork'>, commands, async (s, spawn, cmds) => {
-          const pool = new SessionPool({ spawn, minIdle: MIN_IDLE, maxSessions: MAX, acquireTimeoutMs: Infinity, healthCheckIntervalMs: 200, interruptGraceMs: 500, logger: pino({ level: 'silent' }) });
-          const h = new PoolHarness(pool, MAX);
-          const report = (): string => `\nviolations: ${h.violations.join('; ')}\nlog:\n  ${h.log.join('\n  ')}`;
-          try {
-            await pool.start().catch(() => undefined);
-            await fc.scheduledModelRun(s, () => ({ model: {}, real: h }), cmds);
-            expect(h.violations, report()).toEqual([]);
-            if (!h.shutdownCalled) {
-              const quiet = async (): Promise<boolean> =>
-                eventually(() => {
-                  for (const lease of h.liveLeases()) h.release(lease);
-                  const m = pool.metrics();
-                  return h.pendingAcquires().length === 0 && h.liveLeases().length === 0 && m.busy === 0 && m.starting === 0 && m.idle >= MIN_IDLE;
-                });
-              const ok = await quiet();
-              expect(h.pendingAcquires().map((w) => w.id), `acquires left pending${report()}`).toEqual([]);
-              expect(pool.metrics().busy, `sessions lost${report()}`).toBe(0);
-              expect(ok, `the pool never became quiet (minIdle restored)${report()}`).toBe(true);
-              h.check('drained');
+        fc.asyncProperty(
+          fc.scheduler(),
+          fc.constantFrom('exec', 'fork') as fc.Arbitrary<'exec' | 'fork'>,
+          commands,
+          async (s, spawn, cmds) => {
+            const pool = new SessionPool({
+              spawn,
+              minIdle: MIN_IDLE,
+              maxSessions: MAX,
+              acquireTimeoutMs: Infinity,
+              healthCheckIntervalMs: 200,
+              interruptGraceMs: 500,
+              logger: pino({ level: 'silent' }),
+            });
+            const h = new PoolHarness(pool, MAX);
+            const report = (): string => `\nviolations: ${h.violations.join('; ')}\nlog:\n  ${h.log.join('\n  ')}`;
+            try {
+              await pool.start().catch(() => undefined);
+              await fc.scheduledModelRun(s, () => ({ model: {}, real: h }), cmds);
+              expect(h.violations, report()).toEqual([]);
+              if (!h.shutdownCalled) {
+                const quiet = async (): Promise<boolean> =>
+                  eventually(() => {
+                    for (const lease of h.liveLeases()) h.release(lease);
+                    const m = pool.metrics();
+                    return (
+                      h.pendingAcquires().length === 0 &&
+                      h.liveLeases().length === 0 &&
+                      m.busy === 0 &&
+                      m.starting === 0 &&
+                      m.idle >= MIN_IDLE
+                    );
+                  });
+                const ok = await quiet();
+                expect(
+                  h.pendingAcquires().map((w) => w.id),
+                  `acquires left pending${report()}`,
+                ).toEqual([]);
+                expect(pool.metrics().busy, `sessions lost${report()}`).toBe(0);
+                expect(ok, `the pool never became quiet (minIdle restored)${report()}`).toBe(true);
+                h.check('drained');
+              }
+              await h.shutdown();
+              await flushMicrotasks();
+              expect(
+                await eventually(() => h.pendingAcquires().length === 0 && h.unsettledExecutions().length === 0, 5000),
+                `unsettled calls${report()}`,
+              ).toBe(true);
+              const m = pool.metrics();
+              expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }).toEqual({ total: 0, stopping: 0, waiting: 0 });
+              expect(
+                processesMentioning(pool.id).map((pid) => `${pid} ${processName(pid)} ${spawn}`),
+                `processes alive after shutdown${report()}`,
+              ).toEqual([]);
+              expect(h.violations, report()).toEqual([]);
+            } finally {
+              await pool.shutdown();
             }
-            await h.shutdown();
-            await flushMicrotasks();
-            expect(await eventually(() => h.pendingAcquires().length === 0 && h.unsettledExecutions().length === 0, 5000), `unsettled calls${report()}`).toBe(true);
-            const m = pool.metrics();
-            expect({ total: m.total, stopping: m.stopping, waiting: m.waiting }).toEqual({ total: 0, stopping: 0, waiting: 0 });
-            expect(processesMentioning(pool.id).map((pid) => `${pid} ${processName(pid)} ${spawn}`), `processes alive after shutdown${report()}`).toEqual([]);
-            expect(h.violations, report()).toEqual([]);
-          } finally {
-            await pool.shutdown();
-          }
-        }),
+          },
+        ),
         fcParams(6, 0.05),
       );
     },

@@ -20,14 +20,44 @@ const EXECUTION_TIMEOUT = 500;
 
 const ALL_EVENTS: SessionSpecEvent[] = (
   [
-    'READY', 'READY_WARMED', 'WARMUP_OK', 'WARMUP_FAIL', 'START_TIMEOUT', 'WARMUP_TIMEOUT', 'HEALTH_CHECK', 'PONG', 'PING_TIMEOUT', 'EXECUTE',
-    'EXECUTE_WHILE_BUSY', 'EXECUTE_NOT_READY', 'FILE', 'FILE_WHILE_BUSY', 'FILE_NOT_READY', 'FILE_DONE', 'OUTPUT', 'INTERRUPT', 'EXECUTION_DEADLINE', 'RESULT', 'INTERRUPT_GRACE', 'CRASH', 'PROTOCOL_ERROR',
-    'STOP', 'PROCESS_ACTOR_ERROR',
+    'READY',
+    'READY_WARMED',
+    'WARMUP_OK',
+    'WARMUP_FAIL',
+    'START_TIMEOUT',
+    'WARMUP_TIMEOUT',
+    'HEALTH_CHECK',
+    'PONG',
+    'PING_TIMEOUT',
+    'EXECUTE',
+    'EXECUTE_WHILE_BUSY',
+    'EXECUTE_NOT_READY',
+    'FILE',
+    'FILE_WHILE_BUSY',
+    'FILE_NOT_READY',
+    'FILE_DONE',
+    'OUTPUT',
+    'INTERRUPT',
+    'EXECUTION_DEADLINE',
+    'RESULT',
+    'INTERRUPT_GRACE',
+    'CRASH',
+    'PROTOCOL_ERROR',
+    'STOP',
+    'PROCESS_ACTOR_ERROR',
   ] as const
 ).map((type) => ({ type }));
 
 function result(status: WorkerResult['status']): WorkerResult {
-  return { status, value: null, data: null, error: status === 'ok' ? null : { name: 'E', message: '', traceback: '' }, executionCount: 1, truncated: false, durationMs: 1 };
+  return {
+    status,
+    value: null,
+    data: null,
+    error: status === 'ok' ? null : { name: 'E', message: '', traceback: '' },
+    executionCount: 1,
+    truncated: false,
+    durationMs: 1,
+  };
 }
 
 /** The real session machine, a child of a parent that counts its ready reports, on a scripted process. */
@@ -44,7 +74,11 @@ function realSession(warmup: boolean) {
   const session = sessionMachine.provide({ actors: { process } });
   const parent = setup({ actors: { session } }).createMachine({
     context: { reports: 0 },
-    invoke: { id: 'session', src: 'session', input: { id: 's1', spawn: 'exec', warmupCode: warmup ? 'import x' : null, timings: TIMINGS } as SessionInput },
+    invoke: {
+      id: 'session',
+      src: 'session',
+      input: { id: 's1', spawn: 'exec', warmupCode: warmup ? 'import x' : null, timings: TIMINGS } as SessionInput,
+    },
     on: { 'session.ready': { actions: assign({ reports: ({ context }) => context.reports + 1 }) } },
   });
   const clock = new SimulatedClock();
@@ -52,7 +86,9 @@ function realSession(warmup: boolean) {
   const errors: unknown[] = [];
   actor.subscribe({ error: (error) => errors.push(error) });
   actor.start();
-  const ref = actor.getSnapshot().children.session as unknown as AnyActorRef & { getSnapshot(): ReturnType<typeof createActor<typeof sessionMachine>>['getSnapshot'] extends () => infer S ? S : never };
+  const ref = actor.getSnapshot().children.session as unknown as AnyActorRef & {
+    getSnapshot(): ReturnType<typeof createActor<typeof sessionMachine>>['getSnapshot'] extends () => infer S ? S : never;
+  };
   const emitted: SessionEmitted[] = [];
   ref.on('*', (event: SessionEmitted) => emitted.push(event));
   let requestId = 0;
@@ -77,7 +113,12 @@ function realSession(warmup: boolean) {
     OUTPUT: () => report({ type: 'process.output', requestId, stream: 'stdout', text: 'out' }),
     INTERRUPT: () => ref.send({ type: 'INTERRUPT' }),
     EXECUTION_DEADLINE: () => clock.increment(EXECUTION_TIMEOUT),
-    RESULT: () => report({ type: 'process.result', requestId, result: result((ref.getSnapshot() as { matches(v: unknown): boolean }).matches({ busy: 'interrupting' }) ? 'interrupted' : 'ok') }),
+    RESULT: () =>
+      report({
+        type: 'process.result',
+        requestId,
+        result: result((ref.getSnapshot() as { matches(v: unknown): boolean }).matches({ busy: 'interrupting' }) ? 'interrupted' : 'ok'),
+      }),
     INTERRUPT_GRACE: () => clock.increment(TIMINGS.interruptGraceMs),
     CRASH: () => report({ type: 'process.exited', exitCode: 1, signal: null }),
     PROTOCOL_ERROR: () => report({ type: 'process.protocolError', message: 'bad frame' }),
@@ -97,7 +138,11 @@ const ENTRY_COMMANDS: Record<string, ProcessCommand['type']> = {
 };
 
 const flat = (value: unknown): string =>
-  typeof value === 'string' ? value : Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}.${flat(v)}`).join(',');
+  typeof value === 'string'
+    ? value
+    : Object.entries(value as Record<string, unknown>)
+        .map(([k, v]) => `${k}.${flat(v)}`)
+        .join(',');
 
 /** Replays one path on the spec and on the real machine, comparing after every step. */
 function replay(warmup: boolean, events: SessionSpecEvent[]): void {
@@ -125,10 +170,26 @@ function replay(warmup: boolean, events: SessionSpecEvent[]): void {
     const refused = event.type === 'EXECUTE_NOT_READY' || event.type === 'FILE_NOT_READY';
     const ended = (before.context.executing && !after.context.executing) || refused;
     expect(answers.length, where).toBe(ended ? 1 : 0);
-    if (event.type === 'EXECUTE_WHILE_BUSY' || event.type === 'FILE_WHILE_BUSY') expect(fresh.map((e) => e.type), where).toEqual(['rejected']);
-    if (refused) expect(fresh.map((e) => e.type), where).toEqual(['executionFailed']);
-    if (event.type === 'FILE_DONE') expect(fresh.map((e) => e.type), where).toEqual(['fileDone']);
-    if (event.type === 'OUTPUT') expect(fresh.map((e) => e.type), where).toEqual(['output']);
+    if (event.type === 'EXECUTE_WHILE_BUSY' || event.type === 'FILE_WHILE_BUSY')
+      expect(
+        fresh.map((e) => e.type),
+        where,
+      ).toEqual(['rejected']);
+    if (refused)
+      expect(
+        fresh.map((e) => e.type),
+        where,
+      ).toEqual(['executionFailed']);
+    if (event.type === 'FILE_DONE')
+      expect(
+        fresh.map((e) => e.type),
+        where,
+      ).toEqual(['fileDone']);
+    if (event.type === 'OUTPUT')
+      expect(
+        fresh.map((e) => e.type),
+        where,
+      ).toEqual(['output']);
     if (event.type === 'RESULT' && before.matches({ busy: 'interrupting' })) {
       // A deadline turns the interrupted result into a timeout; the caller's interrupt leaves it interrupted.
       const expected = before.context.interruptedBy === 'deadline' ? 'timeout' : 'interrupted';
@@ -150,7 +211,10 @@ describe('session machine: paths generated from its specification', () => {
 
   for (const warmup of [false, true]) {
     const model = createTestModel(sessionSpec, { input: { warmup }, events: ALL_EVENTS, serializeState: serializeSnapshot } as never);
-    const paths = coveringPaths(model as never, sessionSpec, serializeSnapshot, 2, ALL_EVENTS as never) as Array<{ events: SessionSpecEvent[]; transitions: string[] }>;
+    const paths = coveringPaths(model as never, sessionSpec, serializeSnapshot, 2, ALL_EVENTS as never) as Array<{
+      events: SessionSpecEvent[];
+      transitions: string[];
+    }>;
     runs.push(...paths.map((path) => ({ input: { warmup }, events: path.events })));
     it(`replays ${paths.length} paths on the real machine (warmup: ${warmup})`, () => {
       for (const path of paths) replay(warmup, path.events);

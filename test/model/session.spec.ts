@@ -51,7 +51,6 @@ export type SessionSpecEvent =
   | { type: 'STOP' }
   | { type: 'PROCESS_ACTOR_ERROR' };
 
-
 export const sessionSpec = setup({
   types: { context: {} as SessionSpecContext, events: {} as SessionSpecEvent, input: {} as { warmup: boolean } },
   guards: { needsWarmup: ({ context, event }) => context.warmup && event.type === 'READY' },
@@ -61,7 +60,9 @@ export const sessionSpec = setup({
     recordExit: assign({ cause: ({ context }) => context.cause ?? 'exited' }),
     finish: assign({ executing: () => false, interruptedBy: () => null }),
     interruptedBy: assign((_, by: 'deadline' | 'caller') => ({ interruptedBy: by })),
-    killCause: assign(({ context }) => ({ cause: context.interruptedBy === 'caller' ? ('interruptIgnored' as const) : ('executionTimeout' as const) })),
+    killCause: assign(({ context }) => ({
+      cause: context.interruptedBy === 'caller' ? ('interruptIgnored' as const) : ('executionTimeout' as const),
+    })),
   },
 }).createMachine({
   id: 'session',
@@ -76,7 +77,10 @@ export const sessionSpec = setup({
   states: {
     spawning: {
       on: {
-        READY: [{ guard: 'needsWarmup', target: 'warming' }, { target: 'ready', actions: 'report' }],
+        READY: [
+          { guard: 'needsWarmup', target: 'warming' },
+          { target: 'ready', actions: 'report' },
+        ],
         READY_WARMED: { target: 'ready', actions: 'report' },
         START_TIMEOUT: { target: 'stopping', actions: { type: 'setCause', params: 'startTimeout' } },
         EXECUTE_NOT_READY: {},
@@ -164,21 +168,28 @@ export const sessionMapping: Record<string, string | string[]> = {
   'session.busy.transferring | process.file [isCurrentResult] -> session.ready': 'session.busy.transferring | FILE_DONE -> session.ready',
   'session | xstate.error.actor.process -> session.dead': 'session | PROCESS_ACTOR_ERROR -> session.dead',
   'session.spawning | process.ready [needsWarmup] -> session.warming': 'session.spawning | READY [needsWarmup] -> session.warming',
-  'session.spawning | process.ready -> session.ready': ['session.spawning | READY -> session.ready', 'session.spawning | READY_WARMED -> session.ready'],
-  'session.spawning | xstate.after.startTimeout.session.spawning -> session.stopping': 'session.spawning | START_TIMEOUT -> session.stopping',
+  'session.spawning | process.ready -> session.ready': [
+    'session.spawning | READY -> session.ready',
+    'session.spawning | READY_WARMED -> session.ready',
+  ],
+  'session.spawning | xstate.after.startTimeout.session.spawning -> session.stopping':
+    'session.spawning | START_TIMEOUT -> session.stopping',
   'session.warming | process.result [warmupSucceeded] -> session.ready': 'session.warming | WARMUP_OK -> session.ready',
   'session.warming | process.result -> session.stopping': 'session.warming | WARMUP_FAIL -> session.stopping',
-  'session.warming | xstate.after.warmupTimeout.session.warming -> session.stopping': 'session.warming | WARMUP_TIMEOUT -> session.stopping',
+  'session.warming | xstate.after.warmupTimeout.session.warming -> session.stopping':
+    'session.warming | WARMUP_TIMEOUT -> session.stopping',
   'session.ready | EXECUTE -> session.busy': 'session.ready | EXECUTE -> session.busy',
   'session.ready.idle | HEALTH_CHECK -> session.ready.checking': 'session.ready.idle | HEALTH_CHECK -> session.ready.checking',
   'session.ready.checking | process.pong -> session.ready.idle': 'session.ready.checking | PONG -> session.ready.idle',
-  'session.ready.checking | xstate.after.pingTimeout.session.ready.checking -> session.stopping': 'session.ready.checking | PING_TIMEOUT -> session.stopping',
+  'session.ready.checking | xstate.after.pingTimeout.session.ready.checking -> session.stopping':
+    'session.ready.checking | PING_TIMEOUT -> session.stopping',
   'session.busy | EXECUTE -> (self)': 'session.busy | EXECUTE_WHILE_BUSY -> (self)',
   'session.busy | process.output -> (self)': 'session.busy | OUTPUT -> (self)',
   // A display() is output too: the same self-transition, emitted as 'display'.
   'session.busy | process.display -> (self)': 'session.busy | OUTPUT -> (self)',
   'session.busy.running | INTERRUPT -> session.busy.interrupting': 'session.busy.running | INTERRUPT -> session.busy.interrupting',
-  'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting': 'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting',
+  'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting':
+    'session.busy.running | EXECUTION_DEADLINE -> session.busy.interrupting',
   'session.busy.running | process.result [isCurrentResult] -> session.ready': 'session.busy.running | RESULT -> session.ready',
   'session.busy.interrupting | process.result [isCurrentResult] -> session.ready': 'session.busy.interrupting | RESULT -> session.ready',
   'session.busy.interrupting | xstate.after.interruptGrace.session.busy.interrupting -> session.busy.killing':

@@ -9,7 +9,14 @@
 import { createActor, fromCallback, setup, SimulatedClock, type AnyActorRef } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
-import { templateMachine, type SpareAnswer, type TemplateCommand, type TemplateEvent, type TemplateInput, type TemplateReport } from '../../machines/template.machine.js';
+import {
+  templateMachine,
+  type SpareAnswer,
+  type TemplateCommand,
+  type TemplateEvent,
+  type TemplateInput,
+  type TemplateReport,
+} from '../../machines/template.machine.js';
 import { coveringPaths, stateNodes, stateValueOf } from './graph.js';
 import {
   RETRY_MS,
@@ -28,7 +35,11 @@ import { expectFullCoverage } from './coverage.js';
 const PID = 777;
 
 /** What each command to the template process shows as. */
-const COMMAND_OUT: Record<TemplateCommand['type'], TemplateOut> = { 'template.kill': 'kill', 'template.orderSpare': 'order', 'template.letGoSpare': 'letGo' };
+const COMMAND_OUT: Record<TemplateCommand['type'], TemplateOut> = {
+  'template.kill': 'kill',
+  'template.orderSpare': 'order',
+  'template.letGoSpare': 'letGo',
+};
 const THREADS = 3;
 
 /** The real template machine, the child of a parent that records its reports, on a scripted process. */
@@ -52,7 +63,8 @@ function realTemplate() {
   const input: TemplateInput = { backoff: TEMPLATE_BACKOFF, ...TEMPLATE_TIMINGS };
   const record = ({ event }: { event: TemplateReport }): void => {
     if (event.type === 'template.up') out.push(event.pid === PID ? 'up' : (`up with pid ${event.pid}` as never));
-    else if (event.type === 'template.down') out.push(event.reason === 'bye' ? `down ${event.retryInMs}` : (`down, reason ${event.reason}` as never));
+    else if (event.type === 'template.down')
+      out.push(event.reason === 'bye' ? `down ${event.retryInMs}` : (`down, reason ${event.reason}` as never));
     else out.push(event.threads === THREADS ? 'unsafe' : (`unsafe with ${event.threads} threads` as never));
   };
   const parent = setup({ types: { events: {} as TemplateReport }, actors: { template } }).createMachine({
@@ -69,7 +81,8 @@ function realTemplate() {
     if (sendBack === null) throw new Error(`no template process to report ${event.type}`);
     sendBack(event);
   };
-  const context = (): { failures: number; spareId: number } => (ref.getSnapshot() as { context: { failures: number; spareId: number } }).context;
+  const context = (): { failures: number; spareId: number } =>
+    (ref.getSnapshot() as { context: { failures: number; spareId: number } }).context;
   const failures = (): number => context().failures;
   /** Sessions' processes asking for a spare: each hears its answer once; the newest unanswered can cancel. */
   const askers: Array<{ requestId: string; answered: boolean }> = [];
@@ -83,7 +96,8 @@ function realTemplate() {
         receive((answer) => {
           if (asker.answered) odd.push(`second answer to ${asker.requestId}`);
           asker.answered = true;
-          if (answer.type === 'spare.granted' && answer.spareId !== lastReady) odd.push(`granted ${answer.spareId}, not the ready ${lastReady}`);
+          if (answer.type === 'spare.granted' && answer.spareId !== lastReady)
+            odd.push(`granted ${answer.spareId}, not the ready ${lastReady}`);
           out.push(answer.type === 'spare.granted' ? 'granted' : 'refused');
         }),
       ),
@@ -126,7 +140,11 @@ function realTemplate() {
 }
 
 const flat = (value: unknown): string =>
-  typeof value === 'string' ? value : Object.entries(value as Record<string, unknown>).map(([k, v]) => `${k}.${flat(v)}`).join(',');
+  typeof value === 'string'
+    ? value
+    : Object.entries(value as Record<string, unknown>)
+        .map(([k, v]) => `${k}.${flat(v)}`)
+        .join(',');
 
 /** Replays one path on the spec and on the real machine, comparing after every step. */
 function replay(events: TemplateSpecEvent[]): string[] {
@@ -137,7 +155,8 @@ function replay(events: TemplateSpecEvent[]): string[] {
   const check = (before: { out: TemplateOut[] }, realBefore: number): void => {
     const after = spec.getSnapshot();
     const where = `after ${trail.join(' -> ') || '(start)'}`;
-    for (const node of stateNodes(templateSpec)) if (node !== templateSpec.root && after.matches(stateValueOf(node.id) as never)) states.add(node.id);
+    for (const node of stateNodes(templateSpec))
+      if (node !== templateSpec.root && after.matches(stateValueOf(node.id) as never)) states.add(node.id);
     const snapshot = real.ref.getSnapshot() as { value: unknown; status: string };
     expect(flat(snapshot.value), where).toBe(flat(after.value));
     expect(snapshot.status, where).toBe(after.status === 'done' ? 'done' : 'active');
@@ -163,14 +182,17 @@ function replay(events: TemplateSpecEvent[]): string[] {
 
 describe('template machine: paths generated from its specification', () => {
   const model = createTestModel(templateSpec, { events: templateEventsIn, serializeState: serializeTemplateSpec } as never);
-  const paths = coveringPaths(model as never, templateSpec, serializeTemplateSpec, 2, templateEventsIn as never) as Array<{ events: TemplateSpecEvent[] }>;
+  const paths = coveringPaths(model as never, templateSpec, serializeTemplateSpec, 2, templateEventsIn as never) as Array<{
+    events: TemplateSpecEvent[];
+  }>;
 
   it(`replays ${paths.length} paths on the real machine`, () => {
     for (const path of paths) replay(path.events);
   });
 
   it('a template that keeps dying backs off: 1 s, 2 s, then 4 s for good, and 0 again once it was up', () => {
-    const died = (n: number): TemplateSpecEvent[] => Array.from({ length: n }, () => [{ type: 'EXITED' }, { type: 'RESTART_DELAY' }] as TemplateSpecEvent[]).flat();
+    const died = (n: number): TemplateSpecEvent[] =>
+      Array.from({ length: n }, () => [{ type: 'EXITED' }, { type: 'RESTART_DELAY' }] as TemplateSpecEvent[]).flat();
     const states = replay([...died(5), { type: 'STARTED' }, { type: 'READY_SAFE' }, { type: 'EXITED' }]);
     expect(states).toContain('template.running.ready');
   });

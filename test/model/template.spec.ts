@@ -28,7 +28,17 @@ export const FAILURES_CAP = 3;
 export const ASKERS_CAP = 2;
 
 /** One observable effect of a step: a command to the process or a report to the parent. */
-export type TemplateOut = 'kill' | 'up' | `down ${number}` | 'unsafe' | 'spawn' | 'stop process' | 'order' | 'letGo' | 'granted' | 'refused';
+export type TemplateOut =
+  | 'kill'
+  | 'up'
+  | `down ${number}`
+  | 'unsafe'
+  | 'spawn'
+  | 'stop process'
+  | 'order'
+  | 'letGo'
+  | 'granted'
+  | 'refused';
 
 export interface TemplateSpecContext {
   failures: number;
@@ -57,8 +67,19 @@ export type TemplateSpecEvent =
 
 export const TEMPLATE_EVENTS: TemplateSpecEvent[] = (
   [
-    'STARTED', 'READY_SAFE', 'READY_UNSAFE', 'EXITED', 'START_TIMEOUT', 'WARMUP_TIMEOUT', 'RESTART_DELAY', 'STOP',
-    'REQUEST', 'CANCEL', 'SPARE_READY', 'SPARE_LOST', 'FORK_TIMEOUT',
+    'STARTED',
+    'READY_SAFE',
+    'READY_UNSAFE',
+    'EXITED',
+    'START_TIMEOUT',
+    'WARMUP_TIMEOUT',
+    'RESTART_DELAY',
+    'STOP',
+    'REQUEST',
+    'CANCEL',
+    'SPARE_READY',
+    'SPARE_LOST',
+    'FORK_TIMEOUT',
   ] as const
 ).map((type) => ({ type }));
 
@@ -88,7 +109,10 @@ export const templateSpec = setup({
     /** The oldest asker (or the one asking now) gets the spare. */
     grant: assign(({ context }) => ({ askers: Math.max(0, context.askers - 1), out: [...context.out, 'granted' as const] })),
     cancel: assign({ askers: ({ context }) => context.askers - 1 }),
-    refuseAll: assign(({ context }) => ({ askers: 0, out: [...context.out, ...Array.from({ length: context.askers }, () => 'refused' as const)] })),
+    refuseAll: assign(({ context }) => ({
+      askers: 0,
+      out: [...context.out, ...Array.from({ length: context.askers }, () => 'refused' as const)],
+    })),
   },
 }).createMachine({
   id: 'template',
@@ -134,10 +158,7 @@ export const templateSpec = setup({
                 ],
                 REQUEST: { guard: 'room', actions: 'ask' },
                 CANCEL: { guard: 'someoneAsks', actions: 'cancel' },
-                SPARE_READY: [
-                  { guard: 'someoneAsks', target: 'ordering', reenter: true, actions: 'grant' },
-                  { target: 'stocked' },
-                ],
+                SPARE_READY: [{ guard: 'someoneAsks', target: 'ordering', reenter: true, actions: 'grant' }, { target: 'stocked' }],
                 SPARE_LOST: [{ guard: 'someoneAsks', target: 'empty', actions: 'refuseAll' }, { target: 'empty' }],
               },
             },
@@ -179,11 +200,16 @@ export const serializeTemplateSpec = (snapshot: unknown): string => {
 export const templateMapping: Record<string, string | string[]> = {
   'template.running | template.exited -> template.dead': 'template.running | EXITED -> template.dead',
   'template.running | STOP -> template.running.stopping': 'template.running | STOP -> template.running.stopping',
-  'template.running.starting | template.started -> template.running.warming': 'template.running.starting | STARTED -> template.running.warming',
-  'template.running.starting | xstate.after.startTimeout.template.running.starting -> (self)': 'template.running.starting | START_TIMEOUT [armed] -> (self)',
-  'template.running.warming | template.ready [forkSafe] -> template.running.ready': 'template.running.warming | READY_SAFE -> template.running.ready',
-  'template.running.warming | template.ready -> template.running.retiring': 'template.running.warming | READY_UNSAFE -> template.running.retiring',
-  'template.running.warming | xstate.after.warmupTimeout.template.running.warming -> (self)': 'template.running.warming | WARMUP_TIMEOUT [armed] -> (self)',
+  'template.running.starting | template.started -> template.running.warming':
+    'template.running.starting | STARTED -> template.running.warming',
+  'template.running.starting | xstate.after.startTimeout.template.running.starting -> (self)':
+    'template.running.starting | START_TIMEOUT [armed] -> (self)',
+  'template.running.warming | template.ready [forkSafe] -> template.running.ready':
+    'template.running.warming | READY_SAFE -> template.running.ready',
+  'template.running.warming | template.ready -> template.running.retiring':
+    'template.running.warming | READY_UNSAFE -> template.running.retiring',
+  'template.running.warming | xstate.after.warmupTimeout.template.running.warming -> (self)':
+    'template.running.warming | WARMUP_TIMEOUT [armed] -> (self)',
   'template.running.retiring | template.exited -> template.unsafe': 'template.running.retiring | EXITED -> template.unsafe',
   'template.running.retiring | STOP -> template.running.stopping': 'template.running.retiring | STOP -> template.running.stopping',
   'template.running.stopping | template.exited -> template.stopped': 'template.running.stopping | EXITED -> template.stopped',
@@ -196,7 +222,8 @@ export const templateMapping: Record<string, string | string[]> = {
   'template.running.ready.ordering | spare.cancel -> (self)': 'template.running.ready.ordering | CANCEL [someoneAsks] -> (self)',
   'template.running.ready.ordering | template.spareReady [someoneAsks] -> template.running.ready.ordering':
     'template.running.ready.ordering | SPARE_READY [someoneAsks] -> template.running.ready.ordering',
-  'template.running.ready.ordering | template.spareReady -> template.running.ready.stocked': 'template.running.ready.ordering | SPARE_READY -> template.running.ready.stocked',
+  'template.running.ready.ordering | template.spareReady -> template.running.ready.stocked':
+    'template.running.ready.ordering | SPARE_READY -> template.running.ready.stocked',
   'template.running.ready.ordering | template.spareLost -> template.running.ready.empty': [
     'template.running.ready.ordering | SPARE_LOST [someoneAsks] -> template.running.ready.empty',
     'template.running.ready.ordering | SPARE_LOST -> template.running.ready.empty',
@@ -205,7 +232,10 @@ export const templateMapping: Record<string, string | string[]> = {
     'template.running.ready.ordering | FORK_TIMEOUT [someoneAsks] -> template.running.ready.empty',
     'template.running.ready.ordering | FORK_TIMEOUT -> template.running.ready.empty',
   ],
-  'template.running.ready.stocked | spare.request -> template.running.ready.ordering': 'template.running.ready.stocked | REQUEST -> template.running.ready.ordering',
-  'template.running.ready.stocked | template.spareLost -> template.running.ready.ordering': 'template.running.ready.stocked | SPARE_LOST -> template.running.ready.ordering',
-  'template.running.ready.empty | spare.request -> template.running.ready.ordering': 'template.running.ready.empty | REQUEST -> template.running.ready.ordering',
+  'template.running.ready.stocked | spare.request -> template.running.ready.ordering':
+    'template.running.ready.stocked | REQUEST -> template.running.ready.ordering',
+  'template.running.ready.stocked | template.spareLost -> template.running.ready.ordering':
+    'template.running.ready.stocked | SPARE_LOST -> template.running.ready.ordering',
+  'template.running.ready.empty | spare.request -> template.running.ready.ordering':
+    'template.running.ready.empty | REQUEST -> template.running.ready.ordering',
 };

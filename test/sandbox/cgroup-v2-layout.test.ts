@@ -15,8 +15,11 @@ describe('cgroup v2 layout', () => {
     const poolDir = join(mount, 'delegated/pyrepl3/pool-1');
     mkdirSync(poolDir, { recursive: true });
     // What the kernel would show: controllers offered at each level once the parent enables them.
-    for (const dir of [join(mount, 'delegated'), join(mount, 'delegated/pyrepl3'), poolDir]) writeFileSync(join(dir, 'cgroup.controllers'), 'cpu io memory pids\n');
-    const pool = await PoolCgroups.create('pool-1', '/delegated/pyrepl3', [{ version: 2, mount, controllers: ['cpu', 'io', 'memory', 'pids'] }]);
+    for (const dir of [join(mount, 'delegated'), join(mount, 'delegated/pyrepl3'), poolDir])
+      writeFileSync(join(dir, 'cgroup.controllers'), 'cpu io memory pids\n');
+    const pool = await PoolCgroups.create('pool-1', '/delegated/pyrepl3', [
+      { version: 2, mount, controllers: ['cpu', 'io', 'memory', 'pids'] },
+    ]);
     expect(pool.missing).toEqual([]);
     expect(readFileSync(join(mount, 'delegated/pyrepl3/cgroup.subtree_control'), 'utf8')).toBe('+memory +pids +cpu');
 

@@ -6,7 +6,9 @@ useBuiltCli();
 
 describe('pyrepl3 exec --sandbox', () => {
   it('runs the code in a sandbox', () => {
-    const out = execFileSync(process.execPath, [CLI, 'exec', '--sandbox', 'import os\nprint(os.getuid() != 0, os.getpid(), os.getcwd())'], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [CLI, 'exec', '--sandbox', 'import os\nprint(os.getuid() != 0, os.getpid(), os.getcwd())'], {
+      encoding: 'utf8',
+    });
     expect(out).toBe('True 2 /session/work\n');
   });
 });

@@ -63,7 +63,13 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
   it('runs as an unprivileged uid with no capabilities, no_new_privs and a seccomp filter', async () => {
     expect(Number(await value(session, 'import os\nos.getuid()'))).toBeGreaterThan(0);
     const status = await value(session, "open('/proc/self/status').read()");
-    for (const line of ['CapEff:\\t0000000000000000', 'CapPrm:\\t0000000000000000', 'CapBnd:\\t0000000000000000', 'NoNewPrivs:\\t1', 'Seccomp:\\t2']) {
+    for (const line of [
+      'CapEff:\\t0000000000000000',
+      'CapPrm:\\t0000000000000000',
+      'CapBnd:\\t0000000000000000',
+      'NoNewPrivs:\\t1',
+      'Seccomp:\\t2',
+    ]) {
       expect(status).toContain(line);
     }
   });
@@ -129,7 +135,12 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
   it('has no network but a loopback of its own', async () => {
     const result = await session.execute(`import socket\nsocket.create_connection(('127.0.0.1', ${port}), timeout=2)`);
     expect(result.error?.name).toBe('ConnectionRefusedError');
-    expect(await value(session, "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c = socket.create_connection(s.getsockname()); 'ok'")).toBe("'ok'");
+    expect(
+      await value(
+        session,
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); c = socket.create_connection(s.getsockname()); 'ok'",
+      ),
+    ).toBe("'ok'");
   });
 
   it("is the OOM killer's first choice, cannot lower its score, and cannot reach the host's", async () => {
@@ -144,7 +155,7 @@ describe.each(SPAWN_MODES)('a sandboxed session, spawn %s', (mode) => {
     const chunks: string[] = [];
     await session.execute('kept = 41', { onOutput: (chunk) => chunk.type === 'stream' && chunks.push(chunk.text) });
     const result = await session.execute(
-      "import subprocess, sys, threading, sqlite3\n" +
+      'import subprocess, sys, threading, sqlite3\n' +
         "print(subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True).stdout.strip())\n" +
         "t = threading.Thread(target=lambda: print('thread')); t.start(); t.join()\n" +
         "db = sqlite3.connect('/tmp/x.db'); db.execute('create table t(x)'); db.execute('insert into t values (1)')\n" +
@@ -206,7 +217,10 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
       "import subprocess, sys\nkids = [subprocess.Popen([sys.executable, '-c', 'b = b\\'x\\' * (80 * 1024 * 1024); import time; time.sleep(60)']) for _ in range(4)]\n" +
         '[k.wait() for k in kids]',
     );
-    const error = await run.then(() => null, (e: unknown) => e);
+    const error = await run.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SessionDiedError);
     expect((error as SessionDiedError).reason).toEqual({ kind: 'oom' });
     expect((await (await pool.acquire()).execute('1 + 1')).value).toBe('2');
@@ -216,11 +230,14 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
     const pool = makePool({ spawn: mode, sandbox: true, minIdle: 1, maxSessions: 2, limits: { cpuSeconds: 1 } });
     const session = await pool.acquire();
     // Each child stays under RLIMIT_CPU of one second; together they go over.
-    const burn = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(60)";
+    const burn = 'import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(60)';
     const run = session.execute(
       `import subprocess, sys\nkids = [subprocess.Popen([sys.executable, '-c', ${JSON.stringify(burn)}]) for _ in range(3)]\n[k.wait() for k in kids]`,
     );
-    const error = await run.then(() => null, (e: unknown) => e);
+    const error = await run.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SessionDiedError);
     expect((error as SessionDiedError).reason).toEqual({ kind: 'cpuLimit', cpuSeconds: 1 });
   });
@@ -228,7 +245,9 @@ describe.each(SPAWN_MODES)('whole-session limits and cleanup, spawn %s', (mode) 
   it('maxProcesses stops a fork bomb inside the session', async () => {
     const pool = makePool({ spawn: mode, sandbox: true, minIdle: 2, maxSessions: 2, limits: { maxProcesses: 20 } });
     const [bomber, bystander] = [await pool.acquire(), await pool.acquire()];
-    const result = await bomber.execute("import os\nkids = []\nwhile True:\n    pid = os.fork()\n    if pid == 0:\n        import time; time.sleep(60)\n    kids.append(pid)");
+    const result = await bomber.execute(
+      'import os\nkids = []\nwhile True:\n    pid = os.fork()\n    if pid == 0:\n        import time; time.sleep(60)\n    kids.append(pid)',
+    );
     expect(result.error?.name).toBe('BlockingIOError');
     expect((await bystander.execute('1 + 1')).value).toBe('2');
     await bomber.destroy();

@@ -7,7 +7,6 @@ const TOKEN = 'sandbox-serve-token-0123';
 const ADMIN = 'sandbox-serve-admin-4567';
 const serve = serveCli(useBuiltCli());
 
-
 /** Runs code in a new named session of `server`, which it then deletes, and returns the execution result. */
 async function run(server: ServingCli, code: string): Promise<{ status: string; value: string | null; error: { name: string } | null }> {
   const { id } = (await call(server.url, 'POST', '/v1/sessions', TOKEN)).body as { id: string };
@@ -21,7 +20,10 @@ describe.each(['exec', 'fork'])('pyrepl3 serve --spawn %s, as a hostile tenant f
   let tokens: string;
 
   beforeAll(async () => {
-    tokens = tokensFile([{ token: TOKEN, tenant: 'mallory' }, { token: ADMIN, tenant: 'ops', admin: true }]);
+    tokens = tokensFile([
+      { token: TOKEN, tenant: 'mallory' },
+      { token: ADMIN, tenant: 'ops', admin: true },
+    ]);
     server = await serve(['--tokens', tokens, '--spawn', spawn, '--min-idle', '1', '--log-level', 'warn'], {
       env: { ...process.env, SERVER_SECRET: 'hunter2' },
     });
@@ -56,14 +58,16 @@ describe.each(['exec', 'fork'])('pyrepl3 serve --spawn %s, as a hostile tenant f
     expect((await call(server.url, 'GET', '/healthz', null)).status).toBe(200);
   });
 
-  it('cuts an execution\'s output at --max-output-bytes', async () => {
+  it("cuts an execution's output at --max-output-bytes", async () => {
     const result = await run(server, "print('x' * (32 * 1024 * 1024))");
     expect([result.status, (result as { truncated?: boolean }).truncated]).toEqual(['ok', true]);
   });
 
   it('holds the default memory limit for the whole session', async () => {
     const { id } = (await call(server.url, 'POST', '/v1/sessions', TOKEN)).body as { id: string };
-    const bomb = await call(server.url, 'POST', `/v1/sessions/${id}/execute`, TOKEN, { code: "chunks = []\nwhile True: chunks.append(b'x' * (64 * 1024 * 1024))" });
+    const bomb = await call(server.url, 'POST', `/v1/sessions/${id}/execute`, TOKEN, {
+      code: "chunks = []\nwhile True: chunks.append(b'x' * (64 * 1024 * 1024))",
+    });
     expect(bomb.body.error.code).toBe('session_died');
     expect(bomb.body.error.message).toContain('out of memory');
     expect((await call(server.url, 'GET', '/healthz', null)).status).toBe(200);
@@ -72,7 +76,18 @@ describe.each(['exec', 'fork'])('pyrepl3 serve --spawn %s, as a hostile tenant f
 
 describe('pyrepl3 serve without a sandbox', () => {
   it('--no-sandbox warns at start and in /readyz', async () => {
-    const server = await serve(['--tokens', tokensFile([{ token: TOKEN, tenant: 'mallory' }, { token: ADMIN, tenant: 'ops', admin: true }]), '--min-idle', '0', '--no-sandbox', '--log-level', 'warn']);
+    const server = await serve([
+      '--tokens',
+      tokensFile([
+        { token: TOKEN, tenant: 'mallory' },
+        { token: ADMIN, tenant: 'ops', admin: true },
+      ]),
+      '--min-idle',
+      '0',
+      '--no-sandbox',
+      '--log-level',
+      'warn',
+    ]);
     expect(server.stderr()).toContain('SESSIONS ARE NOT SANDBOXED');
     const ready = (await call(server.url, 'GET', '/readyz', null)).body as { warnings: string[] };
     expect(ready.warnings.join(' ')).toContain('not sandboxed');
@@ -81,7 +96,19 @@ describe('pyrepl3 serve without a sandbox', () => {
   });
 
   it('refuses to start sandboxed sessions without cgroups, rather than fall back', async () => {
-    const failed = serve(['--tokens', tokensFile([{ token: TOKEN, tenant: 'mallory' }, { token: ADMIN, tenant: 'ops', admin: true }]), '--min-idle', '0', '--cgroup-root', '/cgroup.procs/nowhere', '--log-level', 'warn']);
+    const failed = serve([
+      '--tokens',
+      tokensFile([
+        { token: TOKEN, tenant: 'mallory' },
+        { token: ADMIN, tenant: 'ops', admin: true },
+      ]),
+      '--min-idle',
+      '0',
+      '--cgroup-root',
+      '/cgroup.procs/nowhere',
+      '--log-level',
+      'warn',
+    ]);
     await expect(failed).rejects.toThrow(/cgroups for memory, pids, cpu/);
   });
 });

@@ -9,7 +9,10 @@ useBuiltCli();
 /** The host process runs as nobody: sessions get a user namespace, and no cgroups can be made. */
 function runAsNobody(mode: string): { seen: string; denied: string; name: string; warnings: string[][] } {
   const script = join(ROOT, 'test/fixtures/unprivileged-host.mjs');
-  const out = execFileSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, script, mode], { encoding: 'utf8', cwd: '/' });
+  const out = execFileSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, script, mode], {
+    encoding: 'utf8',
+    cwd: '/',
+  });
   return JSON.parse(out) as { seen: string; denied: string; name: string; warnings: string[][] };
 }
 

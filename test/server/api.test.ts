@@ -92,7 +92,7 @@ describe('the session lifecycle', () => {
 });
 
 describe('tenants', () => {
-  it('cannot see or touch each other\'s sessions (404, not 403)', async () => {
+  it("cannot see or touch each other's sessions (404, not 403)", async () => {
     const { url } = await serve();
     const aliceId: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
     const bobId: string = (await call(url, 'POST', '/v1/sessions', bob)).body.id;
@@ -229,7 +229,7 @@ describe('error codes, all in one shape', () => {
 });
 
 describe('a session that dies mid-execution', () => {
-  it('answers 500 session_died with what the execution printed; the session\'s stream had that output already', async () => {
+  it("answers 500 session_died with what the execution printed; the session's stream had that output already", async () => {
     const { url } = await serve();
     const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
     const stream = await StreamClient.open(wsUrl(url, `/v1/sessions/${id}/stream`), alice);
@@ -243,7 +243,9 @@ describe('a session that dies mid-execution', () => {
       writeFileSync(flag, '');
       const reply = await answer;
       expect(reply.status).toBe(500);
-      expect(reply.body).toEqual({ error: { code: 'session_died', message: 'session died: process exited with code 1', stdout: 'to out\n', stderr: 'to err\n' } });
+      expect(reply.body).toEqual({
+        error: { code: 'session_died', message: 'session died: process exited with code 1', stdout: 'to out\n', stderr: 'to err\n' },
+      });
       const failed = await stream.next((m) => m.type === 'error');
       expect(failed.error).toEqual({ code: 'session_died', message: 'session died: process exited with code 1' });
     } finally {
@@ -263,7 +265,11 @@ describe('a session that dies between requests', () => {
     expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, carol, { code })).body.status).toBe('ok');
     await until(async () => (await call(url, 'POST', '/v1/sessions', carol)).status === 201);
     const told = await call(url, 'GET', `/v1/sessions/${id}`, carol);
-    expect([told.status, told.body.error.code, told.body.error.message]).toEqual([500, 'session_died', 'session died: process exited with code 3']);
+    expect([told.status, told.body.error.code, told.body.error.message]).toEqual([
+      500,
+      'session_died',
+      'session died: process exited with code 3',
+    ]);
     expect((await call(url, 'GET', `/v1/sessions/${id}`, carol)).status).toBe(404);
   });
 });
@@ -307,7 +313,9 @@ describe('closing the app itself', () => {
     const server = await serve();
     const id: string = (await call(server.url, 'POST', '/v1/sessions', alice)).body.id;
     const stream = await StreamClient.open(wsUrl(server.url, `/v1/sessions/${id}/stream`), alice);
-    const answer = call(server.url, 'POST', `/v1/sessions/${id}/execute`, alice, { code: 'import time\nprint("started", flush=True)\ntime.sleep(60)' });
+    const answer = call(server.url, 'POST', `/v1/sessions/${id}/execute`, alice, {
+      code: 'import time\nprint("started", flush=True)\ntime.sleep(60)',
+    });
     await stream.next((m) => m.type === 'output' && m.text.includes('started'));
     await server.app.close();
     const reply = await answer;

@@ -10,11 +10,14 @@ const { alice, bob } = TOKENS;
 const MiB = 1024 * 1024;
 
 /** Code that writes `mib` MiB to stdout. */
-const flood = (mib: number): string => `import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(${mib}): sys.stdout.write(chunk)\nsys.stdout.flush()`;
+const flood = (mib: number): string =>
+  `import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(${mib}): sys.stdout.write(chunk)\nsys.stdout.flush()`;
 
 /** The process's peak resident memory so far, from the OS. */
 function peakRss(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'))!;
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmHWM:'))!;
   return Number(/\d+/.exec(line)![0]) * 1024;
 }
 
@@ -23,8 +26,26 @@ describe('backpressure', () => {
 
   it('a paused client through 20 executions of 60 MiB: the server stays within +256 MiB, and another tenant keeps working', async () => {
     const tokensFile = join(tmpdir(), `pyrepl3-tokens-${process.pid}.json`);
-    writeFileSync(tokensFile, JSON.stringify([{ token: alice, tenant: 'alice' }, { token: bob, tenant: 'bob' }]));
-    const server = start(['serve', '--port', '0', '--tokens', tokensFile, '--min-idle', '2', '--stream-stuck-ms', '600000', '--log-level', 'warn']);
+    writeFileSync(
+      tokensFile,
+      JSON.stringify([
+        { token: alice, tenant: 'alice' },
+        { token: bob, tenant: 'bob' },
+      ]),
+    );
+    const server = start([
+      'serve',
+      '--port',
+      '0',
+      '--tokens',
+      tokensFile,
+      '--min-idle',
+      '2',
+      '--stream-stuck-ms',
+      '600000',
+      '--log-level',
+      'warn',
+    ]);
     const [line] = (await once(server.stdout!, 'data')) as [Buffer];
     const url = /listening on (\S+)/.exec(String(line))![1]!;
     const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;

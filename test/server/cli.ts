@@ -56,7 +56,8 @@ export function serveCli(start: ReturnType<typeof useBuiltCli>): (args: string[]
         const listening = /^listening on (http:\/\/\S+)$/.exec(line);
         if (listening) url = listening[1]!;
         const pool = /^pool: (pool-[0-9a-f-]+)$/.exec(line);
-        if (pool && url !== null) resolveStart({ url, poolId: pool[1]!, process: proc, exited, stderr: () => stderr, stdout: () => stdout });
+        if (pool && url !== null)
+          resolveStart({ url, poolId: pool[1]!, process: proc, exited, stderr: () => stderr, stdout: () => stdout });
       });
       void exited.then((code) => reject(new Error(`serve exited early with ${code}: ${stderr}`)));
     });
@@ -64,7 +65,9 @@ export function serveCli(start: ReturnType<typeof useBuiltCli>): (args: string[]
 }
 
 /** A tokens file for `serve --tokens`, in a folder of its own. */
-export function tokensFile(entries: Array<{ token: string; tenant: string; admin?: boolean; maxSessions?: number; maxConcurrent?: number }>): string {
+export function tokensFile(
+  entries: Array<{ token: string; tenant: string; admin?: boolean; maxSessions?: number; maxConcurrent?: number }>,
+): string {
   const file = join(mkdtempSync(join(tmpdir(), 'pyrepl3-tokens-')), 'tokens.json');
   writeFileSync(file, JSON.stringify(entries));
   return file;

@@ -8,7 +8,8 @@ import { call, serve, TOKENS } from './helpers.js';
 
 const { alice, carol } = TOKENS;
 // Node 20 has no global WebSocket: the client takes the ws package's.
-const client = (url: string, token: string = alice): Client => new Client({ url, token, WebSocket: WebSocket as unknown as WebSocketConstructor });
+const client = (url: string, token: string = alice): Client =>
+  new Client({ url, token, WebSocket: WebSocket as unknown as WebSocketConstructor });
 
 async function apiError(promise: Promise<unknown>): Promise<ApiError> {
   const error = await promise.then(
@@ -24,7 +25,9 @@ describe('the typed client (pyrepl3/client)', () => {
     const { url, registry } = await serve();
     const session = await client(url).createSession();
     const chunks: string[] = [];
-    const first = await session.execute('x = 41\nfor i in range(3): print(i)', { onOutput: (chunk) => chunks.push(chunk.type === 'stream' ? chunk.text : '') });
+    const first = await session.execute('x = 41\nfor i in range(3): print(i)', {
+      onOutput: (chunk) => chunks.push(chunk.type === 'stream' ? chunk.text : ''),
+    });
     expect(first).toMatchObject({ status: 'ok', stdout: '0\n1\n2\n' });
     expect(chunks.join('')).toBe('0\n1\n2\n');
     expect((await session.execute('x + 1')).value).toBe('42');
@@ -98,7 +101,10 @@ describe('the typed client (pyrepl3/client)', () => {
     for (const file of readdirSync(dir)) {
       const imports = [...readFileSync(join(dir, file), 'utf8').matchAll(/^(import|export) .* from '([^']+)';$/gm)];
       for (const [line, , from] of imports) {
-        expect(from!.startsWith('./') || (line.startsWith('import type') || line.startsWith('export type')) && from === '../types.js', `${file}: ${line}`).toBe(true);
+        expect(
+          from!.startsWith('./') || ((line.startsWith('import type') || line.startsWith('export type')) && from === '../types.js'),
+          `${file}: ${line}`,
+        ).toBe(true);
       }
     }
   });

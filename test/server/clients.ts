@@ -35,7 +35,13 @@ export function nodeRequest(url: string, method: string, path: string, headers: 
   });
 }
 
-export async function fetchRequest(url: string, method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<Seen> {
+export async function fetchRequest(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Buffer,
+): Promise<Seen> {
   try {
     const response = await fetch(url + path, { method, headers, ...(body !== undefined ? { body } : {}) });
     return { status: response.status, body: await response.text() };
@@ -47,7 +53,9 @@ export async function fetchRequest(url: string, method: string, path: string, he
 /** COUNT POSTs of SIZE bytes with Python's urllib, in one python3 process. */
 export async function urllibPosts(url: string, token: string | null, count: number, size: number): Promise<Seen[]> {
   const script = join(ROOT, 'test/fixtures/urllib_post.py');
-  const { stdout } = await promisify(execFile)('python3', [script, url, token ?? '-', String(count), String(size)], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await promisify(execFile)('python3', [script, url, token ?? '-', String(count), String(size)], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return (JSON.parse(stdout) as [number, string][]).map(([status, body]) => ({ status, body }));
 }
 

@@ -21,14 +21,24 @@ describe('early answers reach the client every time', () => {
   const big = Buffer.alloc(20 * MiB, 'x');
 
   /** `times` bodies of 20 MiB from each client: every one gets its answer, none a reset. */
-  async function everyClientGets(times: number, headers: Record<string, string>, token: string | null, status: number, code: string): Promise<void> {
+  async function everyClientGets(
+    times: number,
+    headers: Record<string, string>,
+    token: string | null,
+    status: number,
+    code: string,
+  ): Promise<void> {
     const { url } = await serve();
     for (let i = 0; i < times; i++) expectError(await nodeRequest(url, 'POST', '/v1/execute', headers, big), status, code);
     for (let i = 0; i < times; i++) expectError(await fetchRequest(url, 'POST', '/v1/execute', headers, big), status, code);
     for (const seen of await urllibPosts(`${url}/v1/execute`, token, times, 20 * MiB)) expectError(seen, status, code);
   }
 
-  it('30 bodies of 20 MiB get their 413 with Node http.request, fetch and Python urllib', () => everyClientGets(30, bearer, alice, 413, 'payload_too_large'), 180_000);
+  it(
+    '30 bodies of 20 MiB get their 413 with Node http.request, fetch and Python urllib',
+    () => everyClientGets(30, bearer, alice, 413, 'payload_too_large'),
+    180_000,
+  );
 
   it('a large body without a token gets its 401 with each client', () => everyClientGets(5, json, null, 401, 'unauthorized'), 120_000);
 
@@ -54,7 +64,8 @@ describe('timeouts', () => {
     const { url } = await serve({ requestTimeoutMs: 1_000 });
     const withToken = new RawClient(url);
     const without = new RawClient(url);
-    const head = (auth: string): string => `POST /v1/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n${auth}\r\n{`;
+    const head = (auth: string): string =>
+      `POST /v1/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n${auth}\r\n{`;
     withToken.write(head(`authorization: Bearer ${alice}\r\n`));
     without.write(head(''));
     await Promise.all([withToken.closed, without.closed]);

@@ -54,7 +54,7 @@ async function expectPoolAndSessionEvents(viewer: Viewer, run: () => Promise<unk
 }
 
 describe('the inspector', () => {
-  it('streams the supervisor\'s and the sessions\' events to a client of its relay, and stops with the server', async () => {
+  it("streams the supervisor's and the sessions' events to a client of its relay, and stops with the server", async () => {
     const server = await serve({ inspect: true });
     const inspector = server.inspector!;
     expect(inspector.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -83,7 +83,9 @@ describe('the inspector', () => {
     own.socket.close();
   });
 
-  it('`pyrepl3 serve --inspect` prints the inspector URL, feeds it, and still exits 0 on SIGTERM with no Python left', { timeout: 30_000 }, async () => {
+  it('`pyrepl3 serve --inspect` prints the inspector URL, feeds it, and still exits 0 on SIGTERM with no Python left', {
+    timeout: 30_000,
+  }, async () => {
     const proc = startCliProcess(['serve', '--port', '0', '--inspect', '--min-idle', '1', '--max-sessions', '2', '--log-level', 'warn'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

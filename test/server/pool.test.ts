@@ -25,17 +25,34 @@ describe('GET /v1/pool', () => {
     const reply = await call(url, 'GET', '/v1/pool', ADMIN);
     expect(reply.status).toBe(200);
     const view = reply.body;
-    expect(view).toMatchObject({ view: 'admin', id: pool.id, state: 'open', capacity: { minIdle: 1, maxSessions: 4 }, template: null, waiters: [] });
+    expect(view).toMatchObject({
+      view: 'admin',
+      id: pool.id,
+      state: 'open',
+      capacity: { minIdle: 1, maxSessions: 4 },
+      template: null,
+      waiters: [],
+    });
     expect(view.metrics).toMatchObject({ busy: 2, acquisitions: 2 });
     const byOwner = new Map(view.sessions.map((s: any) => [s.owner?.namedSessionId ?? null, s]));
     const aliceSession: any = byOwner.get(aliceId);
     const bobSession: any = byOwner.get(bobId);
-    expect(aliceSession).toMatchObject({ phase: 'leased', state: 'ready.idle', owner: { tenant: 'alice', namedSessionId: aliceId }, executions: 1 });
+    expect(aliceSession).toMatchObject({
+      phase: 'leased',
+      state: 'ready.idle',
+      owner: { tenant: 'alice', namedSessionId: aliceId },
+      executions: 1,
+    });
     expect(aliceSession.lastError).toContain('ZeroDivisionError');
     expect(aliceSession.pid).toBeGreaterThan(0);
     expect(bobSession).toMatchObject({ phase: 'leased', owner: { tenant: 'bob', namedSessionId: bobId } });
     // What the pool itself says, plus owners: same sessions, same ids.
-    expect(view.sessions.map((s: any) => s.id).sort()).toEqual(pool.snapshot().sessions.map((s) => s.id).sort());
+    expect(view.sessions.map((s: any) => s.id).sort()).toEqual(
+      pool
+        .snapshot()
+        .sessions.map((s) => s.id)
+        .sort(),
+    );
     expect(view.sessions.filter((s: any) => s.owner === null).every((s: any) => s.phase !== 'leased')).toBe(true);
   });
 
@@ -89,7 +106,9 @@ describe('GET /v1/pool', () => {
   it('is described in openapi.json', async () => {
     const { url } = await serve({ tokens });
     const doc = (await call(url, 'GET', '/openapi.json', null)).body;
-    expect(doc.paths['/v1/pool'].get.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/PoolSnapshot' });
+    expect(doc.paths['/v1/pool'].get.responses['200'].content['application/json'].schema).toEqual({
+      $ref: '#/components/schemas/PoolSnapshot',
+    });
     expect(doc.components.schemas.PoolSnapshot.properties.sessions.items.required).toContain('owner');
   });
 });

@@ -40,17 +40,32 @@ describe('the registry refuses with domain errors', () => {
 
 describe('the service answers each refusal as it always has', () => {
   it.each([
-    [new QuotaExceededError('t', 'sessions', 4), { status: 429, code: 'quota_exceeded', message: 'tenant t already holds its 4 sessions', retryAfter: 1 }],
-    [new QuotaExceededError('t', 'sessionsAcrossNodes', 4), { status: 429, code: 'quota_exceeded', message: 'tenant t already holds its 4 sessions across nodes', retryAfter: 1 }],
-    [new QuotaExceededError('t', 'executions', 2), { status: 429, code: 'quota_exceeded', message: 'tenant t already runs its 2 executions', retryAfter: 1 }],
+    [
+      new QuotaExceededError('t', 'sessions', 4),
+      { status: 429, code: 'quota_exceeded', message: 'tenant t already holds its 4 sessions', retryAfter: 1 },
+    ],
+    [
+      new QuotaExceededError('t', 'sessionsAcrossNodes', 4),
+      { status: 429, code: 'quota_exceeded', message: 'tenant t already holds its 4 sessions across nodes', retryAfter: 1 },
+    ],
+    [
+      new QuotaExceededError('t', 'executions', 2),
+      { status: 429, code: 'quota_exceeded', message: 'tenant t already runs its 2 executions', retryAfter: 1 },
+    ],
     [new NotFoundError(), { status: 404, code: 'not_found', message: 'session not found' }],
     [new NotFoundError('execution'), { status: 404, code: 'not_found', message: 'execution not found' }],
-    [new SessionElsewhereError('a.b.c', 'a', 'z'), { status: 421, code: 'misdirected', message: 'session a.b.c lives on node a, not on z' }],
+    [
+      new SessionElsewhereError('a.b.c', 'a', 'z'),
+      { status: 421, code: 'misdirected', message: 'session a.b.c lives on node a, not on z' },
+    ],
     [new SessionLostError('a.b.c', 'a'), { status: 410, code: 'session_lost', message: 'session a.b.c was lost when node a restarted' }],
     [new QuotaStoreUnavailableError('no store'), { status: 503, code: 'quota_unavailable', message: 'no store' }],
     [new ShuttingDownError(), { status: 503, code: 'shutting_down', message: 'the server is shutting down' }],
     [new DrainingError(), { status: 503, code: 'draining', message: 'this node is draining: it takes no new sessions' }],
-    [new CodeTooLargeError(2_000, 1_024), { status: 413, code: 'code_too_large', message: 'code is 2000 bytes, over the limit of 1024 bytes' }],
+    [
+      new CodeTooLargeError(2_000, 1_024),
+      { status: 413, code: 'code_too_large', message: 'code is 2000 bytes, over the limit of 1024 bytes' },
+    ],
   ])('%s', (error, answer) => {
     expect(mapError(error)).toEqual(answer);
   });

@@ -8,7 +8,9 @@ const { alice } = TOKENS;
 
 const lines = (from: number, to: number): string => Array.from({ length: to - from }, (_, i) => `${from + i}\n`).join('');
 
-async function session(options: Parameters<typeof serve>[0] = {}): Promise<{ url: string; id: string; stream: (since?: number) => Promise<StreamClient> }> {
+async function session(
+  options: Parameters<typeof serve>[0] = {},
+): Promise<{ url: string; id: string; stream: (since?: number) => Promise<StreamClient> }> {
   const { url } = await serve(options);
   const id: string = (await call(url, 'POST', '/v1/sessions', alice)).body.id;
   const path = wsUrl(url, `/v1/sessions/${id}/stream`);
@@ -39,7 +41,12 @@ describe('reconnect with replay', () => {
     await first.closed;
     writeFileSync(join(dir, 'away'), '');
     // Output the client missed is in the log before it reconnects.
-    await until(async () => (await call(url, 'GET', `/v1/sessions/${id}/executions/r`, alice)).body.output.map((o: { text: string }) => o.text).join('').includes('199\n'));
+    await until(async () =>
+      (await call(url, 'GET', `/v1/sessions/${id}/executions/r`, alice)).body.output
+        .map((o: { text: string }) => o.text)
+        .join('')
+        .includes('199\n'),
+    );
 
     const second = await stream(start.seq);
     writeFileSync(join(dir, 'back'), '');
@@ -68,7 +75,10 @@ describe('reconnect with replay', () => {
     expect(rest[0].seq).toBe(gap.to + 1);
     expect(rest.map((m) => m.seq)).toEqual(rest.map((_, i) => gap.to + 1 + i));
     expect(rest.at(-1)).toBe(result);
-    const text = rest.filter((m) => m.type === 'output').map((m) => m.text).join('');
+    const text = rest
+      .filter((m) => m.type === 'output')
+      .map((m) => m.text)
+      .join('');
     expect(lines(0, 20000).endsWith(text)).toBe(true);
     expect(text.length).toBeLessThan(20_000);
     await again.close();
@@ -94,7 +104,12 @@ describe('reconnect with replay', () => {
     const streamed = await client.next((m) => m.type === 'result' && m.id === execId);
     // The HTTP caller's result has the output; the stream's does not repeat what it streamed.
     expect(streamed.result).toMatchObject({ status: 'ok', stdout: '', stderr: '' });
-    expect(client.messages.filter((m) => m.type === 'output' && m.id === execId).map((m) => m.text).join('')).toBe('h\n');
+    expect(
+      client.messages
+        .filter((m) => m.type === 'output' && m.id === execId)
+        .map((m) => m.text)
+        .join(''),
+    ).toBe('h\n');
     const record = await call(url, 'GET', `/v1/sessions/${id}/executions/${execId}`, alice);
     expect(record.body).toMatchObject({ status: 'done', gap: null });
     expect(record.body.output.map((o: { text: string }) => o.text).join('')).toBe('h\n');

@@ -13,11 +13,24 @@ const startCliProcess = useBuiltCli();
 const startCli = serveCli(startCliProcess);
 
 describe('pyrepl3 serve under SIGTERM', () => {
-  it('finishes running executions within the grace period, interrupts the rest, exits 0 with no Python process left', { timeout: 30_000 }, async () => {
+  it('finishes running executions within the grace period, interrupts the rest, exits 0 with no Python process left', {
+    timeout: 30_000,
+  }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pyrepl3-sigterm-'));
     const tokensFile = join(dir, 'tokens.json');
     writeFileSync(tokensFile, JSON.stringify([{ token: TOKEN, tenant: 'ops', maxSessions: 4 }]));
-    const server = await startCli(['--tokens', tokensFile, '--min-idle', '1', '--max-sessions', '4', '--grace-ms', '1500', '--log-level', 'warn']);
+    const server = await startCli([
+      '--tokens',
+      tokensFile,
+      '--min-idle',
+      '1',
+      '--max-sessions',
+      '4',
+      '--grace-ms',
+      '1500',
+      '--log-level',
+      'warn',
+    ]);
     const { url, poolId } = server;
     expect(processesMentioning(poolId).length).toBeGreaterThan(0);
 
@@ -44,7 +57,10 @@ describe('pyrepl3 serve under SIGTERM', () => {
       }
     });
     // Either answer refuses: a 503, or no connection at all once the listener has closed.
-    const late = await call(url, 'POST', '/v1/sessions', TOKEN).then((reply) => reply.status, () => 'connection refused');
+    const late = await call(url, 'POST', '/v1/sessions', TOKEN).then(
+      (reply) => reply.status,
+      () => 'connection refused',
+    );
     expect([503, 'connection refused']).toContain(late);
 
     const quickResult = await a.next((m) => m.type === 'result');

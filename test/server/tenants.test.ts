@@ -37,7 +37,10 @@ describe('fair tenants', () => {
     }
     flooding = false;
     const statuses = (await Promise.all(flooders)).flat();
-    expect(ahead.every((n) => n >= 0 && n <= 2), `flood grants ahead of the calm tenant: ${ahead}`).toBe(true);
+    expect(
+      ahead.every((n) => n >= 0 && n <= 2),
+      `flood grants ahead of the calm tenant: ${ahead}`,
+    ).toBe(true);
     expect(new Set(statuses)).toEqual(new Set([200]));
   }, 60_000);
 
@@ -48,7 +51,8 @@ describe('fair tenants', () => {
       call(url, 'POST', '/v1/execute', DEFAULTS, { code: 'import time\ntime.sleep(0.5)' }),
       call(url, 'POST', `/v1/sessions/${id}/execute`, DEFAULTS, { code: 'import time\ntime.sleep(0.5)' }),
     ];
-    while ((await call(url, 'GET', `/v1/sessions/${id}`, DEFAULTS)).body.executing !== true) await new Promise((resolve) => setImmediate(resolve));
+    while ((await call(url, 'GET', `/v1/sessions/${id}`, DEFAULTS)).body.executing !== true)
+      await new Promise((resolve) => setImmediate(resolve));
     const over = await call(url, 'POST', '/v1/execute', DEFAULTS, { code: '1' });
     expect(over.status).toBe(429);
     expect(over.body.error.code).toBe('quota_exceeded');
@@ -72,7 +76,8 @@ describe('fair tenants', () => {
     for (let i = 0; i < 6; i++) expect((await call(url, 'POST', '/v1/execute', CALM, { code: '1' })).status).toBe(200);
     for (let i = 0; i < 3; i++) {
       const id: string = (await call(url, 'POST', '/v1/sessions', CALM)).body.id;
-      if (i === 1) expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, CALM, { code: 'import os\nos._exit(1)' })).status).toBe(500);
+      if (i === 1)
+        expect((await call(url, 'POST', `/v1/sessions/${id}/execute`, CALM, { code: 'import os\nos._exit(1)' })).status).toBe(500);
       else expect((await call(url, 'DELETE', `/v1/sessions/${id}`, CALM)).status).toBe(204);
     }
     const held = await Promise.all([call(url, 'POST', '/v1/sessions', CALM), call(url, 'POST', '/v1/sessions', DEFAULTS)]);

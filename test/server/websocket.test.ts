@@ -13,7 +13,13 @@ async function sessionWithStream(viaQuery = false): Promise<{ url: string; id: s
 describe('WebSocket stream', () => {
   it('sends output as it happens, before the result, in order', async () => {
     const { stream } = await sessionWithStream();
-    const code = ['import sys, time', 'for i in range(200):', '    print(i, flush=True)', 'print("err", file=sys.stderr, flush=True)', '"done"'].join('\n');
+    const code = [
+      'import sys, time',
+      'for i in range(200):',
+      '    print(i, flush=True)',
+      'print("err", file=sys.stderr, flush=True)',
+      '"done"',
+    ].join('\n');
     stream.send({ type: 'execute', id: 'c1', code });
     const result = await stream.next((m) => m.type === 'result' && m.id === 'c1');
     const mine = stream.messages.filter((m) => m.id === 'c1');
@@ -21,9 +27,17 @@ describe('WebSocket stream', () => {
     const outputs = mine.slice(0, -1);
     expect(outputs.length).toBeGreaterThan(0);
     for (const m of outputs) expect(m.type).toBe('output');
-    const stdout = outputs.filter((m) => m.stream === 'stdout').map((m) => m.text).join('');
+    const stdout = outputs
+      .filter((m) => m.stream === 'stdout')
+      .map((m) => m.text)
+      .join('');
     expect(stdout).toBe(Array.from({ length: 200 }, (_, i) => `${i}\n`).join(''));
-    expect(outputs.filter((m) => m.stream === 'stderr').map((m) => m.text).join('')).toBe('err\n');
+    expect(
+      outputs
+        .filter((m) => m.stream === 'stderr')
+        .map((m) => m.text)
+        .join(''),
+    ).toBe('err\n');
     // The result does not repeat the output the stream already carried.
     expect(result.result).toMatchObject({ status: 'ok', value: "'done'", stdout: '', stderr: '' });
     expect(outputs.map((m) => m.seq)).toEqual(outputs.map((_, i) => i + 1));

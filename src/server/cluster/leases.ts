@@ -109,7 +109,10 @@ export class SessionLeases {
   async take(session: PublishedSession, max: number): Promise<boolean> {
     const { tenant, view } = session;
     const taken = await this.#call(() =>
-      this.#client.eval(TAKE, { keys: [leasesKey(tenant), viewsKey(tenant)], arguments: [String(max), String(this.#ttlMs), view.id, record(session)] }),
+      this.#client.eval(TAKE, {
+        keys: [leasesKey(tenant), viewsKey(tenant)],
+        arguments: [String(max), String(this.#ttlMs), view.id, record(session)],
+      }),
     );
     return taken === 1;
   }
@@ -136,7 +139,9 @@ export class SessionLeases {
     const sessions = this.options.sessions();
     const { node, epoch } = this.options.identity;
     try {
-      await this.#call(() => this.#client.hSet(NODES_KEY, node, JSON.stringify({ epoch, sessions: sessions.length, seenAt: new Date().toISOString() })));
+      await this.#call(() =>
+        this.#client.hSet(NODES_KEY, node, JSON.stringify({ epoch, sessions: sessions.length, seenAt: new Date().toISOString() })),
+      );
       if (sessions.length === 0) return;
       const keys = sessions.flatMap((s) => [leasesKey(s.tenant), viewsKey(s.tenant)]);
       const args = [String(this.#ttlMs), ...sessions.flatMap((s) => [s.view.id, record(s)])];

@@ -23,7 +23,8 @@ export interface JupyterErrorBody {
  * `{ error: { code, message } }`; `reason` carries the service's error code.
  */
 export function jupyterErrorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (error instanceof JupyterError) return reply.code(error.statusCode).send({ message: error.message, reason: null } satisfies JupyterErrorBody);
+  if (error instanceof JupyterError)
+    return reply.code(error.statusCode).send({ message: error.message, reason: null } satisfies JupyterErrorBody);
   const mapped = mapError(error);
   if (mapped.status >= 500) request.log.error({ err: error, tenant: request.tenant?.name }, 'jupyter request failed');
   return reply.code(mapped.status).send({ message: mapped.message, reason: mapped.code } satisfies JupyterErrorBody);

@@ -1,11 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createActor, fromPromise, type Actor } from 'xstate';
-import {
-  kernelQueueMachine,
-  type HandledOutcome,
-  type KernelQueueEmitted,
-  type QueuedRequest,
-} from '../../../machines/kernel.machine.js';
+import { kernelQueueMachine, type HandledOutcome, type KernelQueueEmitted, type QueuedRequest } from '../../../machines/kernel.machine.js';
 import type { ExecutionResult } from '../../index.js';
 import type { NamedSession, RunOptions, SessionRegistry } from '../registry.js';
 import { History } from './history.js';

@@ -19,7 +19,9 @@ export function kernelRoutes(app: FastifyInstance, manager: KernelManager): void
     return reply.code(201).header('location', `/api/kernels/${kernel.id}`).send(manager.model(kernel));
   });
 
-  app.get<{ Params: KernelParams }>('/kernels/:kernelId', async (request) => manager.model(manager.get(tenantOf(request), request.params.kernelId)));
+  app.get<{ Params: KernelParams }>('/kernels/:kernelId', async (request) =>
+    manager.model(manager.get(tenantOf(request), request.params.kernelId)),
+  );
 
   app.delete<{ Params: KernelParams }>('/kernels/:kernelId', async (request, reply) => {
     await manager.delete(tenantOf(request), request.params.kernelId);

@@ -85,7 +85,9 @@ export class KernelManager {
   /** The tenant's kernels on every node: this node's as they are, others' as their nodes last published them. */
   async listEverywhere(tenant: Tenant): Promise<KernelModel[]> {
     const here = this.list(tenant).map((kernel) => this.model(kernel));
-    const elsewhere = (await this.registry.elsewhere(tenant)).flatMap((published) => (published.kernel === undefined ? [] : [published.kernel]));
+    const elsewhere = (await this.registry.elsewhere(tenant)).flatMap((published) =>
+      published.kernel === undefined ? [] : [published.kernel],
+    );
     return [...here, ...elsewhere];
   }
 

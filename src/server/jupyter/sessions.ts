@@ -118,7 +118,9 @@ export function sessionRoutes(app: FastifyInstance, sessions: NotebookSessions):
   app.post<{ Body: SessionBody | undefined }>('/sessions', async (request, reply) => {
     return reply.code(201).send(await sessions.create(tenantOf(request), request.body ?? {}));
   });
-  app.get<{ Params: { sessionId: string } }>('/sessions/:sessionId', async (request) => sessions.get(tenantOf(request), request.params.sessionId));
+  app.get<{ Params: { sessionId: string } }>('/sessions/:sessionId', async (request) =>
+    sessions.get(tenantOf(request), request.params.sessionId),
+  );
   app.patch<{ Params: { sessionId: string }; Body: SessionBody | undefined }>('/sessions/:sessionId', async (request) => {
     return sessions.update(tenantOf(request), request.params.sessionId, request.body ?? {});
   });

@@ -83,7 +83,13 @@ async function commInfo(context: RequestContext): Promise<HandledOutcome> {
 const HANDLERS: Record<string, Handler> = {
   kernel_info_request: kernelInfo,
   execute_request: executeRequest,
-  complete_request: introspection('complete', ['code', 'cursor_pos'], { status: 'ok', matches: [], cursor_start: 0, cursor_end: 0, metadata: {} }),
+  complete_request: introspection('complete', ['code', 'cursor_pos'], {
+    status: 'ok',
+    matches: [],
+    cursor_start: 0,
+    cursor_end: 0,
+    metadata: {},
+  }),
   inspect_request: introspection('inspect', ['code', 'cursor_pos', 'detail_level'], { status: 'ok', found: false, data: {}, metadata: {} }),
   is_complete_request: introspection('is_complete', ['code'], { status: 'unknown' }),
   history_request: historyRequest,

@@ -13,9 +13,10 @@ export const V1_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
 const PARTS = 5;
 
 export function encodeV1(message: JupyterMessage): Buffer {
-  const parts = [message.channel, ...[message.header, message.parent_header, message.metadata, message.content].map((part) => JSON.stringify(part))].map(
-    (text) => Buffer.from(text, 'utf8'),
-  );
+  const parts = [
+    message.channel,
+    ...[message.header, message.parent_header, message.metadata, message.content].map((part) => JSON.stringify(part)),
+  ].map((text) => Buffer.from(text, 'utf8'));
   const count = parts.length + 1;
   const head = Buffer.alloc(8 * (1 + count));
   head.writeBigUInt64LE(BigInt(count), 0);

@@ -7,7 +7,9 @@ import { errorSchema } from '../schemas.js';
 export function adminRoutes(app: FastifyInstance, drain: () => void): void {
   app.post(
     '/admin/drain',
-    { schema: { response: { 202: { type: 'object', properties: { status: { type: 'string' } } }, '4xx': errorSchema, '5xx': errorSchema } } },
+    {
+      schema: { response: { 202: { type: 'object', properties: { status: { type: 'string' } } }, '4xx': errorSchema, '5xx': errorSchema } },
+    },
     async (request, reply) => {
       if (!tenantOf(request).admin) throw new HttpError(403, 'forbidden', 'draining a node needs an admin token');
       drain();
