@@ -104,6 +104,8 @@ const DEATHS_KEPT = 1_024;
 export class SessionRegistry {
   readonly #opts: RegistryOptions;
   readonly #byId = new Map<string, NamedSession>();
+  /** The same named sessions by the pool's session id: a death reported by the pool finds its entry at once. */
+  readonly #byPoolSession = new Map<string, NamedSession>();
   /** Named sessions held plus creations in progress, per tenant: the quota is checked against it. */
   readonly #reserved = new Map<string, number>();
   /** Every execution in flight, named or one-shot, with the session running it. */
@@ -125,7 +127,7 @@ export class SessionRegistry {
     if (this.#places.delete(sessionId)) this.#share.leave();
     // A named session's process can die between requests (a thread, a child, the OOM killer): it is
     // ended now, so its quota is free again and its users are told, not at its next request.
-    const entry = [...this.#byId.values()].find((named) => named.session.id === sessionId);
+    const entry = this.#byPoolSession.get(sessionId);
     if (entry === undefined) return;
     if (cause.kind === 'stopped' && cause.reason === 'shutdown') {
       void this.#remove(entry, 'shutdown');
@@ -216,6 +218,7 @@ export class SessionRegistry {
       log: new SessionLog(this.#opts.logChars),
     };
     this.#byId.set(entry.id, entry);
+    this.#byPoolSession.set(session.id, entry);
     this.#schedule(entry);
     this.#opts.logger.info({ tenant: tenant.name, sessionId: entry.id, pid: session.pid }, 'session created');
     return entry;
@@ -554,6 +557,7 @@ export class SessionRegistry {
   async #remove(entry: NamedSession, why: string, detail?: string): Promise<void> {
     if (this.#byId.get(entry.id) !== entry) return;
     this.#byId.delete(entry.id);
+    this.#byPoolSession.delete(entry.session.id);
     this.#unreserve(entry.tenant);
     this.#opts.leases?.release(entry.tenant, entry.id);
     if (entry.timer !== null) clearTimeout(entry.timer);
