@@ -317,6 +317,7 @@ export class SessionRegistry {
         entry.log.append({ type: 'error', id: execId, status: mapped.status, ...errorBody(mapped) });
         if (error instanceof SessionDiedError) {
           this.#opts.logger.warn({ tenant: entry.tenant, sessionId: entry.id, err: error }, 'named session died');
+          this.#died.delete(entry.id); // this caller hears the death: the next request is 404
           void this.#remove(entry, 'died', error.message);
         }
         throw error;

@@ -248,6 +248,8 @@ describe('a session that dies mid-execution', () => {
       });
       const failed = await stream.next((m) => m.type === 'error');
       expect(failed.error).toEqual({ code: 'session_died', message: 'session died: process exited with code 1' });
+      // The death was told to the execute that saw it; the session is then gone, not told again.
+      expect((await call(url, 'GET', `/v1/sessions/${id}`, alice)).status).toBe(404);
     } finally {
       rmSync(flag, { force: true });
       await stream.close();
